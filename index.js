@@ -1,0 +1,27 @@
+'use strict'
+// direct-sockets: the WICG Direct Sockets API for Node.js.
+//
+// The module's own exports use the default policy (everything a Node process may do);
+// `withPolicy(policy)` returns a frozen class set bound to a restricted one.
+
+const { Sockets } = require('./binding.js')
+const { fromNative } = require('./lib/errors')
+const { defineTCPSocket } = require('./lib/tcp')
+
+/** Builds one class set over a native `Sockets` (policy + open operations). */
+function createClassSet(config) {
+  let sockets
+  try {
+    sockets = new Sockets(config)
+  } catch (err) {
+    throw fromNative(err)
+  }
+  const TCPSocket = defineTCPSocket(sockets)
+  return Object.freeze({ TCPSocket })
+}
+
+const defaults = createClassSet(undefined)
+
+module.exports = {
+  TCPSocket: defaults.TCPSocket,
+}

@@ -1,0 +1,207 @@
+'use strict'
+// The streams of an open TCPSocket and the bookkeeping that settles `closed`.
+//
+// Data path (DESIGN.md): reads and writes are synchronous non-blocking calls on the JS
+// thread into and out of memory JavaScript owns; only when the socket would block do we
+// await `waitReadable()` / `waitWritable()`, which tokio resolves on readiness.
+
+const { ReadableStream, WritableStream } = require('node:stream/web')
+const { fromNative, nativeCall } = require('./errors')
+const { toBytes } = require('./webidl')
+
+const WOULD_BLOCK = -1
+
+// Default readers (no BYOB view) read into one scratch buffer shared by every socket of
+// this thread, so an idle connection with a pending read holds no buffer of its own.
+// A large read hands the scratch buffer itself to the stream (enqueue transfers it) and
+// a fresh one is made next time; a small read is copied out and the scratch is kept.
+const SCRATCH_SIZE = 64 * 1024
+const HAND_OVER_AT = 16 * 1024
+let scratch = null
+
+function readIntoScratch(handle) {
+  if (scratch === null) scratch = new Uint8Array(SCRATCH_SIZE)
+  const n = handle.tryRead(scratch)
+  if (n <= 0) return { n, chunk: null }
+  if (n < HAND_OVER_AT) return { n, chunk: scratch.slice(0, n) }
+  const chunk = new Uint8Array(scratch.buffer, 0, n)
+  scratch = null
+  return { n, chunk }
+}
+
+/**
+ * Owns one native TcpHandle: makes its readable and writable and calls `settle(error)`
+ * once both are closed or errored, with the spec's precedence (the error of the stream
+ * that ended first wins). Cancelling the readable or aborting the writable is a graceful
+ * end, as in Chromium: `closed` then resolves.
+ */
+class TcpConnection {
+  #handle
+  #settle
+  #readableState = 'open'
+  #readableError
+  #writableState = 'open'
+  #writableError
+  #readController
+  #writeController
+
+  constructor(handle, settle) {
+    this.#handle = handle
+    this.#settle = settle
+    this.readable = new ReadableStream(
+      {
+        type: 'bytes',
+        start: (c) => {
+          this.#readController = c
+        },
+        pull: (c) => this.#pull(c),
+        cancel: () => this.#cancelReadable(),
+      },
+      { highWaterMark: 0 },
+    )
+    this.writable = new WritableStream(
+      {
+        start: (c) => {
+          this.#writeController = c
+        },
+        write: (chunk, c) => this.#write(chunk, c),
+        close: () => this.#closeWritable(),
+        abort: () => this.#abortWritable(),
+      },
+      { highWaterMark: 1 },
+    )
+  }
+
+  async #pull(c) {
+    const handle = this.#handle
+    for (;;) {
+      if (this.#readableState !== 'open') return
+      const request = c.byobRequest
+      let n
+      let chunk = null
+      try {
+        if (request) {
+          const view = request.view
+          n = handle.tryRead(
+            view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+          )
+        } else {
+          ;({ n, chunk } = readIntoScratch(handle))
+        }
+      } catch (err) {
+        this.#fail(fromNative(err))
+        return
+      }
+      if (n > 0) {
+        if (request) request.respond(n)
+        else c.enqueue(chunk)
+        return
+      }
+      if (n === 0) {
+        // The peer sent FIN: the readable closes, writing may go on.
+        c.close()
+        if (request) request.respond(0)
+        this.#readableEnded(undefined)
+        return
+      }
+      let ready
+      try {
+        ready = await handle.waitReadable()
+      } catch (err) {
+        this.#fail(fromNative(err))
+        return
+      }
+      if (!ready) return
+    }
+  }
+
+  #cancelReadable() {
+    if (this.#readableState !== 'open') return
+    // Wake a pending waitReadable() so it does not keep the process alive.
+    this.#handle.shutdownRead()
+    this.#readableEnded(undefined)
+  }
+
+  async #write(chunk, c) {
+    let bytes
+    try {
+      bytes = toBytes(chunk, "Failed to execute 'write' on 'WritableStream'")
+    } catch (err) {
+      this.#writableEnded(err)
+      throw err
+    }
+    const handle = this.#handle
+    let copied = false
+    for (;;) {
+      let n
+      try {
+        n = handle.tryWrite(bytes)
+      } catch (err) {
+        throw this.#fail(fromNative(err))
+      }
+      if (n === bytes.byteLength) return
+      if (n > 0) bytes = bytes.subarray(n)
+      // The spec writes a copy: keep the rest safe from the caller while we wait.
+      if (!copied) {
+        bytes = bytes.slice()
+        copied = true
+      }
+      let ready
+      try {
+        ready = await handle.waitWritable()
+      } catch (err) {
+        throw this.#fail(fromNative(err))
+      }
+      if (c.signal.aborted) throw c.signal.reason
+      if (!ready) throw new DOMException('The socket was closed.', 'InvalidStateError')
+    }
+  }
+
+  #closeWritable() {
+    nativeCall(() => this.#handle.shutdownWrite())
+    this.#writableEnded(undefined)
+  }
+
+  #abortWritable() {
+    try {
+      this.#handle.shutdownWrite()
+    } catch {}
+    this.#writableEnded(undefined)
+  }
+
+  /** A network error: the connection is gone, so both streams error with it. */
+  #fail(error) {
+    if (this.#readableState === 'open') {
+      this.#readController.error(error)
+      this.#readableEnded(error)
+    }
+    if (this.#writableState === 'open') {
+      this.#writeController.error(error)
+      this.#writableEnded(error)
+    }
+    return error
+  }
+
+  #readableEnded(error) {
+    if (this.#readableState !== 'open') return
+    this.#readableState = error === undefined ? 'closed' : 'errored'
+    this.#readableError = error
+    if (this.#writableState === 'open') return
+    this.#finish(this.#writableState === 'errored' ? this.#writableError : this.#readableError)
+  }
+
+  #writableEnded(error) {
+    if (this.#writableState !== 'open') return
+    this.#writableState = error === undefined ? 'closed' : 'errored'
+    this.#writableError = error
+    if (this.#readableState === 'open') return
+    this.#finish(this.#readableState === 'errored' ? this.#readableError : this.#writableError)
+  }
+
+  #finish(error) {
+    this.#handle.close()
+    this.#settle(error)
+  }
+}
+
+module.exports = { TcpConnection }

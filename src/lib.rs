@@ -1,0 +1,45 @@
+#![deny(clippy::all)]
+//! Native half of `direct-sockets`: the WICG Direct Sockets API for Node.js.
+//!
+//! JavaScript (`index.js`, `lib/`) owns the public classes, WebIDL conversions and the
+//! web streams; this crate owns everything that touches the operating system and every
+//! security decision.
+//!
+//! # Organization
+//! - [`error`]: the one place that names the errors handed to JavaScript.
+//! - [`policy`]: what may be opened; every open path passes through [`policy::Policy`].
+//! - [`resolve`]: host name resolution with hickory-resolver.
+//! - [`sockopt`]: every socket option we set, in one place.
+//! - [`sockets`]: the `Sockets` class, a policy bound to the open operations.
+//! - [`tcp`]: `TcpHandle`, a connected TCP stream driven by synchronous non-blocking
+//!   reads and writes from the JS thread, with a trip to tokio only when it would block.
+
+use napi_derive::napi;
+
+pub mod error;
+pub mod policy;
+pub mod resolve;
+pub mod sockets;
+pub mod sockopt;
+pub mod tcp;
+
+/// One small tokio runtime per process: the JS thread makes the data syscalls itself,
+/// so the workers only wait for readiness, connect and resolve.
+#[cfg(not(test))]
+#[napi_derive::module_init]
+fn init() {
+  if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+    .worker_threads(2)
+    .thread_name("direct-sockets")
+    .enable_all()
+    .build()
+  {
+    napi::bindgen_prelude::create_custom_tokio_runtime(rt);
+  }
+}
+
+/// Version of the native addon, for diagnostics.
+#[napi]
+pub fn native_version() -> &'static str {
+  env!("CARGO_PKG_VERSION")
+}

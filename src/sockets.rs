@@ -1,0 +1,65 @@
+//! `Sockets`: a policy bound to the operations that open sockets.
+//!
+//! JavaScript holds one per class set (`withPolicy`); every open goes through its methods,
+//! so no socket can be opened without the policy having been asked.
+
+use std::sync::Arc;
+
+use napi::Result;
+use napi_derive::napi;
+
+use crate::error::SocketError;
+use crate::policy::{Policy, PolicyConfig};
+use crate::sockopt::TcpOptions;
+use crate::tcp::{self, TcpHandle};
+
+#[napi]
+pub struct Sockets {
+  policy: Arc<Policy>,
+}
+
+fn port(value: u32) -> std::result::Result<u16, SocketError> {
+  u16::try_from(value).map_err(|_| SocketError::type_error(format!("{value} is not a port.")))
+}
+
+#[napi]
+impl Sockets {
+  /// Builds the native side of a policy; malformed values throw an encoded `TypeError`.
+  #[napi(constructor)]
+  pub fn new(config: Option<PolicyConfig>) -> Result<Self> {
+    let policy = Policy::from_config(config.unwrap_or_default())?;
+    Ok(Sockets {
+      policy: Arc::new(policy),
+    })
+  }
+
+  /// Throws an encoded `NotAllowedError` unless constructors are allowed.
+  #[napi]
+  pub fn check_constructor(&self) -> Result<()> {
+    Ok(self.policy.check_constructor()?)
+  }
+
+  /// Throws an encoded `NotAllowedError` unless multicast is allowed.
+  #[napi]
+  pub fn check_multicast(&self) -> Result<()> {
+    Ok(self.policy.check_multicast()?)
+  }
+
+  #[napi(getter)]
+  pub fn multicast_allowed(&self) -> bool {
+    self.policy.multicast
+  }
+
+  /// Opens a TCP connection (`TCPSocket`).
+  #[napi]
+  pub async fn connect_tcp(
+    &self,
+    host: String,
+    port_number: u32,
+    options: TcpOptions,
+  ) -> Result<TcpHandle> {
+    let policy = Arc::clone(&self.policy);
+    let port = port(port_number)?;
+    Ok(tcp::connect(&policy, &host, port, &options).await?)
+  }
+}

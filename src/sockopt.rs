@@ -1,0 +1,59 @@
+//! Every socket option we set, in one place (the way socket2 keeps OS calls together).
+
+use std::io;
+use std::time::Duration;
+
+use napi_derive::napi;
+use socket2::{SockRef, TcpKeepalive};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// `TCPSocketOptions`, already converted by the WebIDL layer in JavaScript.
+#[napi(object)]
+#[derive(Clone, Debug, Default)]
+pub struct TcpOptions {
+  pub no_delay: Option<bool>,
+  /// Milliseconds; applied in whole seconds (at least one).
+  pub keep_alive_delay: Option<u32>,
+  pub send_buffer_size: Option<u32>,
+  pub receive_buffer_size: Option<u32>,
+  pub dns_query_type: Option<String>,
+}
+
+/// `SO_SNDBUF` / `SO_RCVBUF` go on before `connect`, so that the receive window scale
+/// the kernel advertises in the SYN matches the buffer.
+pub fn set_buffer_sizes(sock: &TcpSocket, opts: &TcpOptions) -> io::Result<()> {
+  // The kernel takes an `int` and doubles it; clamp so huge requests mean "the maximum".
+  const MAX: u32 = (i32::MAX / 2) as u32;
+  if let Some(size) = opts.send_buffer_size {
+    sock.set_send_buffer_size(size.min(MAX))?;
+  }
+  if let Some(size) = opts.receive_buffer_size {
+    sock.set_recv_buffer_size(size.min(MAX))?;
+  }
+  Ok(())
+}
+
+/// `TCP_NODELAY` and keep-alive (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`).
+pub fn set_stream_options(stream: &TcpStream, opts: &TcpOptions) -> io::Result<()> {
+  if opts.no_delay.unwrap_or(false) {
+    stream.set_nodelay(true)?;
+  }
+  if let Some(ms) = opts.keep_alive_delay {
+    let secs = Duration::from_secs(u64::from(ms / 1000).max(1));
+    let keepalive = TcpKeepalive::new().with_time(secs);
+    #[cfg(not(any(target_os = "openbsd", target_os = "haiku")))]
+    let keepalive = keepalive.with_interval(secs);
+    SockRef::from(stream).set_tcp_keepalive(&keepalive)?;
+  }
+  Ok(())
+}
+
+/// Half-closes the write side (sends FIN).
+pub fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
+  SockRef::from(stream).shutdown(std::net::Shutdown::Write)
+}
+
+/// Stops reading: pending readiness waits wake up and later reads see end of stream.
+pub fn shutdown_read(stream: &TcpStream) -> io::Result<()> {
+  SockRef::from(stream).shutdown(std::net::Shutdown::Read)
+}

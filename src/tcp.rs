@@ -1,0 +1,237 @@
+//! `TcpHandle`: one connected TCP stream.
+//!
+//! The data path runs on the JS thread: `tryRead` and `tryWrite` are synchronous,
+//! non-blocking calls on memory JavaScript owns (no copy, no external buffer). Only when
+//! the socket would block does JavaScript await `waitReadable` / `waitWritable`, which
+//! resolve on tokio readiness.
+//!
+//! Closing takes the stream out of its slot and fires the `closed` signal, so every
+//! pending wait returns at once and drops its reference; the descriptor closes with the
+//! last reference. Dropping the handle (the GC collected it) does the same.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use napi::Result;
+use napi_derive::napi;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+
+use crate::error::SocketError;
+use crate::policy::{Policy, Purpose};
+use crate::resolve::QueryType;
+use crate::sockopt::{self, TcpOptions};
+
+/// Addresses of a connected socket, as the OS reports them.
+#[napi(object)]
+#[derive(Clone, Debug)]
+pub struct SocketInfo {
+  pub local_address: String,
+  pub local_port: u32,
+  pub remote_address: String,
+  pub remote_port: u32,
+}
+
+/// A `Uint8Array` JavaScript lends for one call; napi-rs hands it over without a copy.
+/// (Named so the macro converts it as a value rather than as a class reference.)
+type BytesMut<'a> = &'a mut [u8];
+
+/// Result of `tryRead` when nothing is ready.
+const WOULD_BLOCK: i64 = -1;
+
+#[napi]
+pub struct TcpHandle {
+  stream: Mutex<Option<Arc<TcpStream>>>,
+  closed: watch::Sender<bool>,
+  info: SocketInfo,
+}
+
+fn would_block(e: &io::Error) -> bool {
+  e.kind() == io::ErrorKind::WouldBlock
+}
+
+impl TcpHandle {
+  /// Wraps a connected (or accepted) stream.
+  pub fn from_stream(stream: TcpStream) -> std::result::Result<Self, SocketError> {
+    let local = stream
+      .local_addr()
+      .map_err(|e| SocketError::io("getsockname", &e, ""))?;
+    let remote = stream
+      .peer_addr()
+      .map_err(|e| SocketError::io("getpeername", &e, ""))?;
+    Ok(TcpHandle {
+      stream: Mutex::new(Some(Arc::new(stream))),
+      closed: watch::Sender::new(false),
+      info: SocketInfo {
+        local_address: local.ip().to_string(),
+        local_port: local.port().into(),
+        remote_address: remote.ip().to_string(),
+        remote_port: remote.port().into(),
+      },
+    })
+  }
+
+  fn slot(&self) -> MutexGuard<'_, Option<Arc<TcpStream>>> {
+    self
+      .stream
+      .lock()
+      .unwrap_or_else(|poisoned| poisoned.into_inner())
+  }
+
+  fn current(&self) -> Option<Arc<TcpStream>> {
+    self.slot().clone()
+  }
+
+  fn with_stream<T>(&self, f: impl FnOnce(&TcpStream) -> Result<T>) -> Result<T> {
+    match self.slot().as_deref() {
+      Some(stream) => f(stream),
+      None => Err(SocketError::closed().into()),
+    }
+  }
+
+  /// Waits for `ready` unless the handle closes first; `false` means it closed.
+  async fn wait(
+    &self,
+    ready: impl AsyncFn(&TcpStream) -> io::Result<()>,
+    syscall: &'static str,
+  ) -> Result<bool> {
+    let Some(stream) = self.current() else {
+      return Ok(false);
+    };
+    let mut closed = self.closed.subscribe();
+    tokio::select! {
+      r = ready(&stream) => r.map(|()| true).map_err(|e| SocketError::io(syscall, &e, "").into()),
+      _ = closed.wait_for(|c| *c) => Ok(false),
+    }
+  }
+}
+
+#[napi]
+impl TcpHandle {
+  /// Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block.
+  #[napi]
+  pub fn try_read(&self, #[napi(ts_arg_type = "Uint8Array")] buf: BytesMut<'_>) -> Result<i64> {
+    self.with_stream(|s| match s.try_read(buf) {
+      Ok(n) => Ok(n as i64),
+      Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
+      Err(e) => Err(SocketError::io("read", &e, "").into()),
+    })
+  }
+
+  /// Writes from `buf`: the byte count written (maybe fewer than asked), -1 when the
+  /// send buffer is full.
+  #[napi]
+  pub fn try_write(&self, buf: &[u8]) -> Result<i64> {
+    self.with_stream(|s| match s.try_write(buf) {
+      Ok(n) => Ok(n as i64),
+      Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
+      Err(e) => Err(SocketError::io("write", &e, "").into()),
+    })
+  }
+
+  /// Resolves `true` once the socket may be readable, `false` if the handle closed.
+  ///
+  /// # Cancel safety
+  /// Closing the handle ends the wait; nothing is consumed by waiting.
+  #[napi]
+  pub async fn wait_readable(&self) -> Result<bool> {
+    self
+      .wait(async |s: &TcpStream| s.readable().await, "read")
+      .await
+  }
+
+  /// Resolves `true` once the socket may be writable, `false` if the handle closed.
+  #[napi]
+  pub async fn wait_writable(&self) -> Result<bool> {
+    self
+      .wait(async |s: &TcpStream| s.writable().await, "write")
+      .await
+  }
+
+  /// Half-closes: sends FIN; reading goes on.
+  #[napi]
+  pub fn shutdown_write(&self) -> Result<()> {
+    self.with_stream(|s| match sockopt::shutdown_write(s) {
+      // The peer may already be gone; the write side is shut either way.
+      Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+      r => r.map_err(|e| SocketError::io("shutdown", &e, "").into()),
+    })
+  }
+
+  /// Stops reading and wakes a pending `waitReadable`.
+  #[napi]
+  pub fn shutdown_read(&self) {
+    if let Some(s) = self.slot().as_deref() {
+      let _ = sockopt::shutdown_read(s);
+    }
+  }
+
+  /// Closes the socket; idempotent.
+  #[napi]
+  pub fn close(&self) {
+    let stream = self.slot().take();
+    self.closed.send_replace(true);
+    drop(stream);
+  }
+
+  #[napi(getter)]
+  pub fn closed(&self) -> bool {
+    *self.closed.borrow()
+  }
+
+  /// Local and remote address and port.
+  #[napi]
+  pub fn info(&self) -> SocketInfo {
+    self.info.clone()
+  }
+}
+
+impl Drop for TcpHandle {
+  fn drop(&mut self) {
+    self.close();
+  }
+}
+
+async fn connect_one(addr: SocketAddr, opts: &TcpOptions) -> io::Result<TcpStream> {
+  let sock = if addr.is_ipv4() {
+    TcpSocket::new_v4()?
+  } else {
+    TcpSocket::new_v6()?
+  };
+  sockopt::set_buffer_sizes(&sock, opts)?;
+  let stream = sock.connect(addr).await?;
+  sockopt::set_stream_options(&stream, opts)?;
+  Ok(stream)
+}
+
+/// Resolves `host`, checks every candidate with the policy and connects to the first
+/// checked address that answers.
+pub async fn connect(
+  policy: &Policy,
+  host: &str,
+  port: u16,
+  opts: &TcpOptions,
+) -> std::result::Result<TcpHandle, SocketError> {
+  policy.check_host(host, Purpose::TcpConnect)?;
+  let query = QueryType::parse(opts.dns_query_type.as_deref())?;
+  let candidates = policy.resolver().resolve(host, query).await?;
+  let mut refused = None;
+  let mut failed = None;
+  for ip in candidates {
+    if let Err(e) = policy.check_destination(ip, Purpose::TcpConnect) {
+      refused.get_or_insert(e);
+      continue;
+    }
+    let addr = SocketAddr::new(ip, port);
+    match connect_one(addr, opts).await {
+      Ok(stream) => return TcpHandle::from_stream(stream),
+      Err(e) => failed = Some(SocketError::io("connect", &e, addr.to_string())),
+    }
+  }
+  Err(
+    failed
+      .or(refused)
+      .unwrap_or_else(|| SocketError::network_code("ENOTFOUND", "getaddrinfo", host)),
+  )
+}
