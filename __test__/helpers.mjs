@@ -1,0 +1,46 @@
+// Shared test helpers: real peers over loopback, bounded waits.
+import net from 'node:net'
+import { once } from 'node:events'
+
+/** A node:net server on 127.0.0.1 (or `host`); `onConnection(socket)` handles each client. */
+export async function netServer(onConnection, host = '127.0.0.1') {
+  const server = net.createServer(onConnection)
+  server.listen(0, host)
+  await once(server, 'listening')
+  return { server, port: server.address().port, close: () => new Promise((r) => server.close(() => r())) }
+}
+
+/** Rejects after `ms` unless `promise` settles first. */
+export function within(promise, ms, what = 'operation') {
+  let timer
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+/** Reads a ReadableStream of bytes to its end (bounded in total bytes). */
+export async function readAll(readable, limit = 64 * 1024 * 1024) {
+  const reader = readable.getReader()
+  const chunks = []
+  let total = 0
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) break
+    chunks.push(value)
+    total += value.byteLength
+    if (total > limit) throw new Error('readAll: limit exceeded')
+  }
+  reader.releaseLock()
+  return Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)))
+}
+
+/** Asserts (with t.throwsAsync) that `promise` rejects with a DOMException named `name`. */
+export async function rejectsWith(t, promise, name, message) {
+  const err = await t.throwsAsync(promise, { any: true, message })
+  t.true(err instanceof DOMException, `expected a DOMException, got ${err?.constructor?.name}`)
+  t.is(err.name, name)
+  return err
+}
