@@ -1,0 +1,212 @@
+// Type definitions for direct-sockets: the WICG Direct Sockets API for Node.js.
+// Shaped after the spec's IDL (https://wicg.github.io/direct-sockets/).
+
+import type { ReadableStream, WritableStream } from 'node:stream/web'
+
+/** Which DNS records to ask for when a host name is resolved. */
+export type SocketDnsQueryType = 'ipv4' | 'ipv6'
+
+/** Options of `new TCPSocket(remoteAddress, remotePort, options)`. */
+export interface TCPSocketOptions {
+  /** Requested `SO_SNDBUF`, in bytes. Must not be 0. */
+  sendBufferSize?: number
+  /** Requested `SO_RCVBUF`, in bytes. Must not be 0. */
+  receiveBufferSize?: number
+  /** Sets `TCP_NODELAY` (disables Nagle's algorithm). Default `false`. */
+  noDelay?: boolean
+  /** Enables keep-alive; the idle time and probe interval, in ms (applied in whole seconds). At least 1000. */
+  keepAliveDelay?: number
+  /** Ask only for A (`"ipv4"`) or AAAA (`"ipv6"`) records when resolving `remoteAddress`. */
+  dnsQueryType?: SocketDnsQueryType
+}
+
+/** What `TCPSocket.opened` resolves with. */
+export interface TCPSocketOpenInfo {
+  /** Bytes from the peer: a byte stream (`getReader({ mode: 'byob' })` reads into your buffer). */
+  readable: ReadableStream<Uint8Array>
+  /** Bytes to the peer: any BufferSource (ArrayBuffer, TypedArray, DataView, Buffer). */
+  writable: WritableStream<BufferSource>
+  /** The resolved address actually connected to. */
+  remoteAddress: string
+  remotePort: number
+  localAddress: string
+  localPort: number
+}
+
+/**
+ * A TCP connection. Construction starts connecting; `opened` resolves with the streams.
+ *
+ * @example
+ * const socket = new TCPSocket('127.0.0.1', 7)
+ * const { readable, writable } = await socket.opened
+ * const writer = writable.getWriter()
+ * await writer.write(new TextEncoder().encode('ping'))
+ */
+export class TCPSocket {
+  /**
+   * @param remoteAddress A host name or an IP address literal.
+   * @param remotePort The port (converted as a WebIDL `unsigned short`).
+   * @throws {TypeError} for invalid options; {DOMException} `NotAllowedError` when the policy forbids sockets.
+   */
+  constructor(remoteAddress: string, remotePort: number, options?: TCPSocketOptions)
+  /** Resolves once connected; rejects with `NetworkError` (cause: the OS error) or `NotAllowedError`. */
+  readonly opened: Promise<TCPSocketOpenInfo>
+  /** Resolves when both streams have closed; rejects with the first stream error. */
+  readonly closed: Promise<void>
+  /**
+   * Cancels the readable and aborts the writable, then returns `closed`.
+   * Rejects with `InvalidStateError` before `opened` resolves and while a stream is locked.
+   */
+  close(): Promise<void>
+}
+
+/** Options of `new TCPServerSocket(localAddress, options)`. */
+export interface TCPServerSocketOptions {
+  /** The port to listen on (1-65535); leave out for one the OS picks. */
+  localPort?: number
+  /** Size of the accept queue; leave out for the OS default. Must not be 0. */
+  backlog?: number
+  /** `IPV6_V6ONLY`; only with `localAddress` `"::"`. */
+  ipv6Only?: boolean
+}
+
+/** What `TCPServerSocket.opened` resolves with. */
+export interface TCPServerSocketOpenInfo {
+  /** Accepted connections, each an already opened `TCPSocket`. */
+  readable: ReadableStream<TCPSocket>
+  localAddress: string
+  localPort: number
+}
+
+/**
+ * A listening TCP socket.
+ *
+ * @example
+ * const server = new TCPServerSocket('127.0.0.1')
+ * const { readable, localPort } = await server.opened
+ * for await (const connection of readable) { ... }
+ */
+export class TCPServerSocket {
+  /** @param localAddress An IP address literal to listen on (`"0.0.0.0"`, `"::"`, `"127.0.0.1"`, ...). */
+  constructor(localAddress: string, options?: TCPServerSocketOptions)
+  readonly opened: Promise<TCPServerSocketOpenInfo>
+  readonly closed: Promise<void>
+  /** Cancels the readable and closes the listener; accepted sockets stay open. */
+  close(): Promise<void>
+}
+
+/** Options of `new UDPSocket(options)`: remote pair for connected mode, `localAddress` for bound mode. */
+export interface UDPSocketOptions {
+  remoteAddress?: string
+  remotePort?: number
+  localAddress?: string
+  localPort?: number
+  sendBufferSize?: number
+  receiveBufferSize?: number
+  /** Connected mode only. */
+  dnsQueryType?: SocketDnsQueryType
+  /** Bound mode on `"::"` only. */
+  ipv6Only?: boolean
+  /** `IP_MULTICAST_TTL` / `IPV6_MULTICAST_HOPS` (0-255, default 1). Needs the multicast policy. */
+  multicastTimeToLive?: number
+  /** `IP_MULTICAST_LOOP` / `IPV6_MULTICAST_LOOP` (default true). Needs the multicast policy. */
+  multicastLoopback?: boolean
+  /** `SO_REUSEADDR` + `SO_REUSEPORT` (default false). Needs the multicast policy. */
+  multicastAllowAddressSharing?: boolean
+}
+
+/** A datagram. Received messages carry `remoteAddress`/`remotePort` in bound mode. */
+export interface UDPMessage {
+  /** Received: a `Uint8Array` with its own ArrayBuffer. Sent: any BufferSource. */
+  data: Uint8Array | BufferSource
+  remoteAddress?: string
+  remotePort?: number
+  /** Sending in bound mode to a host name: which records to ask for. */
+  dnsQueryType?: SocketDnsQueryType
+}
+
+/** A received datagram. */
+export interface UDPReceivedMessage extends UDPMessage {
+  data: Uint8Array
+}
+
+/** What `UDPSocket.opened` resolves with. */
+export interface UDPSocketOpenInfo {
+  readable: ReadableStream<UDPReceivedMessage>
+  writable: WritableStream<UDPMessage>
+  /** Connected mode only. */
+  remoteAddress?: string
+  /** Connected mode only. */
+  remotePort?: number
+  localAddress: string
+  localPort: number
+  /** Bound mode, when the policy allows multicast. */
+  multicastController?: MulticastController
+}
+
+/** A UDP socket in connected or bound mode. */
+export class UDPSocket {
+  constructor(options?: UDPSocketOptions)
+  readonly opened: Promise<UDPSocketOpenInfo>
+  readonly closed: Promise<void>
+  close(): Promise<void>
+}
+
+export interface MulticastGroupOptions {
+  /** For source-specific multicast (SSM). */
+  sourceAddress?: string
+}
+
+/** A source-specific membership as listed in `joinedGroups`. */
+export interface MulticastMembership {
+  groupAddress: string
+  sourceAddress: string
+}
+
+/** Group memberships of a bound UDPSocket. */
+export class MulticastController {
+  private constructor()
+  joinGroup(groupAddress: string, options?: MulticastGroupOptions): Promise<void>
+  leaveGroup(groupAddress: string, options?: MulticastGroupOptions): Promise<void>
+  /** Frozen, in join order: ASM groups as strings, SSM memberships as objects. */
+  readonly joinedGroups: ReadonlyArray<string | MulticastMembership>
+}
+
+/** The policy deciding what a class set may open. Every key is optional. */
+export interface DirectSocketsPolicy {
+  /** `false`: every constructor throws `NotAllowedError`. Default `true`. */
+  directSockets?: boolean
+  /** `false`: destinations in the private/local address space, and every bound UDPSocket, are refused. Default `true`. */
+  privateNetworkAccess?: boolean
+  /** `false`: multicast options throw `NotAllowedError`; no `multicastController`. Default `true`. */
+  multicast?: boolean
+  /** CIDR ranges or addresses a destination must be in (when given). */
+  allow?: string[]
+  /** CIDR ranges or addresses a destination must not be in. Deny wins over allow. */
+  deny?: string[]
+  /** Lowest `localPort` a TCPServerSocket may ask for (0 is always allowed). */
+  minServerPort?: number
+  /** Lowest `localPort` a bound UDPSocket may ask for (0 is always allowed). */
+  minUdpBindPort?: number
+  /** Resolver to use instead of the system's. */
+  dns?: {
+    /** `"ip:port"` name servers, asked over UDP (TCP on truncation). */
+    servers?: string[]
+    /** Milliseconds a lookup may take before it fails with `NetworkError`. */
+    timeout?: number
+  }
+}
+
+/** A class set bound to one policy. */
+export interface DirectSockets {
+  readonly TCPSocket: typeof TCPSocket
+  readonly TCPServerSocket: typeof TCPServerSocket
+  readonly UDPSocket: typeof UDPSocket
+  readonly MulticastController: typeof MulticastController
+}
+
+/**
+ * Returns a new frozen class set bound to `policy`, for code you do not fully trust.
+ * @throws {TypeError} for an unknown key, a wrong type or a malformed value.
+ */
+export function withPolicy(policy: DirectSocketsPolicy): DirectSockets
