@@ -15,7 +15,7 @@ use crate::tcp::{self, TcpHandle};
 
 #[napi]
 pub struct Sockets {
-  policy: Arc<Policy>,
+  pub(crate) policy: Arc<Policy>,
 }
 
 fn port(value: u32) -> std::result::Result<u16, SocketError> {
