@@ -57,3 +57,47 @@ pub fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
 pub fn shutdown_read(stream: &TcpStream) -> io::Result<()> {
   SockRef::from(stream).shutdown(std::net::Shutdown::Read)
 }
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[tokio::test]
+  async fn options_reach_the_socket() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let opts = TcpOptions {
+      no_delay: Some(true),
+      keep_alive_delay: Some(7_500),
+      send_buffer_size: Some(64 * 1024),
+      receive_buffer_size: Some(96 * 1024),
+      dns_query_type: None,
+    };
+    let sock = TcpSocket::new_v4().unwrap();
+    set_buffer_sizes(&sock, &opts).unwrap();
+    let stream = sock.connect(addr).await.unwrap();
+    set_stream_options(&stream, &opts).unwrap();
+
+    let s = SockRef::from(&stream);
+    assert!(s.tcp_nodelay().unwrap());
+    assert!(s.keepalive().unwrap());
+    // keepAliveDelay is applied in whole seconds to both the idle time and the interval.
+    assert_eq!(s.tcp_keepalive_time().unwrap(), Duration::from_secs(7));
+    assert_eq!(s.tcp_keepalive_interval().unwrap(), Duration::from_secs(7));
+    // Linux doubles the requested size for its own bookkeeping.
+    assert!(s.send_buffer_size().unwrap() >= 64 * 1024);
+    assert!(s.recv_buffer_size().unwrap() >= 96 * 1024);
+  }
+
+  #[tokio::test]
+  async fn defaults_leave_nagle_and_keepalive_alone() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stream = TcpStream::connect(listener.local_addr().unwrap())
+      .await
+      .unwrap();
+    set_stream_options(&stream, &TcpOptions::default()).unwrap();
+    let s = SockRef::from(&stream);
+    assert!(!s.tcp_nodelay().unwrap());
+    assert!(!s.keepalive().unwrap());
+  }
+}

@@ -1,0 +1,539 @@
+import test from 'ava'
+import net from 'node:net'
+import crypto from 'node:crypto'
+import { once } from 'node:events'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { TCPSocket } from '../index.js'
+import { netServer, within, readAll, rejectsWith } from './helpers.mjs'
+
+const fixture = (name) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
+
+async function echoServer(host) {
+  return netServer((s) => {
+    s.on('error', () => {})
+    s.pipe(s)
+  }, host)
+}
+
+// ---------------------------------------------------------------- constructor
+
+test('calling TCPSocket without new is a TypeError', (t) => {
+  t.throws(() => TCPSocket('127.0.0.1', 1), { instanceOf: TypeError })
+})
+
+test('missing arguments are a TypeError', (t) => {
+  t.throws(() => new TCPSocket(), { instanceOf: TypeError, message: /2 arguments required/ })
+  t.throws(() => new TCPSocket('127.0.0.1'), { instanceOf: TypeError, message: /2 arguments required/ })
+})
+
+test('a non-object options value is a TypeError', (t) => {
+  for (const options of [5, 'x', true, Symbol('s'), 10n]) {
+    t.throws(() => new TCPSocket('127.0.0.1', 1, options), { instanceOf: TypeError })
+  }
+})
+
+test('undefined and null options are the empty dictionary', async (t) => {
+  const { port, close } = await echoServer()
+  for (const options of [undefined, null]) {
+    const s = new TCPSocket('127.0.0.1', port, options)
+    await s.opened
+    await s.close()
+  }
+  await close()
+  t.pass()
+})
+
+test('keepAliveDelay below 1000 is a TypeError', (t) => {
+  for (const keepAliveDelay of [0, 1, 999, 999.9]) {
+    t.throws(() => new TCPSocket('127.0.0.1', 1, { keepAliveDelay }), { instanceOf: TypeError, message: /keepAliveDelay/ })
+  }
+})
+
+test('sendBufferSize and receiveBufferSize of 0 are TypeErrors', (t) => {
+  t.throws(() => new TCPSocket('127.0.0.1', 1, { sendBufferSize: 0 }), { instanceOf: TypeError, message: /sendBufferSize/ })
+  t.throws(() => new TCPSocket('127.0.0.1', 1, { receiveBufferSize: 0 }), {
+    instanceOf: TypeError,
+    message: /receiveBufferSize/,
+  })
+})
+
+test('[EnforceRange] options reject NaN, infinities, negatives and values above 2^32-1', (t) => {
+  for (const key of ['sendBufferSize', 'receiveBufferSize', 'keepAliveDelay']) {
+    for (const value of [NaN, Infinity, -Infinity, -1, 2 ** 32, 2 ** 53, 'abc', {}]) {
+      t.throws(() => new TCPSocket('127.0.0.1', 1, { [key]: value }), { instanceOf: TypeError }, `${key}: ${String(value)}`)
+    }
+  }
+})
+
+test('[EnforceRange] accepts the edges and truncates fractions', async (t) => {
+  const { port, close } = await echoServer()
+  const s = new TCPSocket('127.0.0.1', port, { sendBufferSize: 2 ** 32 - 1, receiveBufferSize: 1.9, keepAliveDelay: 1000.5 })
+  await s.opened
+  await s.close()
+  await close()
+  t.pass()
+})
+
+test('a dnsQueryType other than "ipv4" or "ipv6" is a TypeError', (t) => {
+  for (const dnsQueryType of ['ipv5', 'IPv4', '', 4]) {
+    t.throws(() => new TCPSocket('127.0.0.1', 1, { dnsQueryType }), { instanceOf: TypeError, message: /SocketDnsQueryType/ })
+  }
+})
+
+test('a Symbol remoteAddress is a TypeError', (t) => {
+  t.throws(() => new TCPSocket(Symbol('x'), 1), { instanceOf: TypeError })
+})
+
+test('remotePort converts as a WebIDL unsigned short (wraps modulo 2^16)', async (t) => {
+  const { port, close } = await echoServer()
+  const s = new TCPSocket('127.0.0.1', port + 65536)
+  const info = await s.opened
+  t.is(info.remotePort, port)
+  await s.close()
+  await close()
+})
+
+test('options are read in lexicographic order, each once', (t) => {
+  const seen = []
+  const options = {}
+  for (const key of ['sendBufferSize', 'noDelay', 'keepAliveDelay', 'dnsQueryType', 'receiveBufferSize']) {
+    Object.defineProperty(options, key, {
+      get() {
+        seen.push(key)
+        return undefined
+      },
+    })
+  }
+  const s = new TCPSocket('127.0.0.1', 1, options)
+  s.opened.catch(() => {})
+  t.deepEqual(seen, ['dnsQueryType', 'keepAliveDelay', 'noDelay', 'receiveBufferSize', 'sendBufferSize'])
+})
+
+// ---------------------------------------------------------------- opening
+
+test('opened resolves with the streams and both addresses; opened and closed are stable', async (t) => {
+  const { port, close } = await echoServer()
+  const s = new TCPSocket('127.0.0.1', port, { noDelay: true, keepAliveDelay: 5000, sendBufferSize: 65536, receiveBufferSize: 65536 })
+  t.is(s.opened, s.opened)
+  t.is(s.closed, s.closed)
+  const info = await s.opened
+  t.is(info.remoteAddress, '127.0.0.1')
+  t.is(info.remotePort, port)
+  t.is(info.localAddress, '127.0.0.1')
+  t.true(info.localPort > 0)
+  t.is(info.readable.constructor.name, 'ReadableStream')
+  t.is(info.writable.constructor.name, 'WritableStream')
+  t.is(Object.prototype.toString.call(s), '[object TCPSocket]')
+  await s.close()
+  await close()
+})
+
+test('a refused connection rejects opened and closed with NetworkError carrying ECONNREFUSED', async (t) => {
+  const { port, close } = await netServer(() => {})
+  await close() // the port is now free: nothing listens there
+  const s = new TCPSocket('127.0.0.1', port)
+  const err = await rejectsWith(t, s.opened, 'NetworkError', /ECONNREFUSED/)
+  t.is(err.cause.code, 'ECONNREFUSED')
+  t.is(err.cause.syscall, 'connect')
+  const closedErr = await rejectsWith(t, s.closed, 'NetworkError', /ECONNREFUSED/)
+  t.is(closedErr, err)
+})
+
+test('an unresolvable host name rejects with NetworkError (ENOTFOUND)', async (t) => {
+  const s = new TCPSocket('no-such-host.invalid', 80)
+  const err = await rejectsWith(t, s.opened, 'NetworkError', /ENOTFOUND/)
+  t.is(err.cause.code, 'ENOTFOUND')
+})
+
+test('an IPv6 literal (::1) connects', async (t) => {
+  const { port, close } = await echoServer('::1')
+  const s = new TCPSocket('::1', port)
+  const info = await s.opened
+  t.is(info.remoteAddress, '::1')
+  t.is(info.localAddress, '::1')
+  await s.close()
+  await close()
+})
+
+test('localhost resolves and connects', async (t) => {
+  const { port, close } = await echoServer('127.0.0.1')
+  const s = new TCPSocket('localhost', port)
+  const info = await s.opened
+  t.is(info.remoteAddress, '127.0.0.1')
+  await s.close()
+  await close()
+})
+
+test('dnsQueryType "ipv6" resolves localhost to ::1', async (t) => {
+  const { port, close } = await echoServer('::1')
+  const s = new TCPSocket('localhost', port, { dnsQueryType: 'ipv6' })
+  t.is((await s.opened).remoteAddress, '::1')
+  await s.close()
+  await close()
+})
+
+// ---------------------------------------------------------------- data
+
+test('a default reader gets Uint8Array chunks', async (t) => {
+  const { port, close } = await netServer((s) => s.end('hello world'))
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable } = await s.opened
+  const reader = readable.getReader()
+  const { value } = await reader.read()
+  t.true(value instanceof Uint8Array)
+  t.is(Buffer.from(value).toString(), 'hello world')
+  t.true((await reader.read()).done)
+  reader.releaseLock()
+  await s.close()
+  await close()
+})
+
+test('BYOB readers read straight into their view, of any view type', async (t) => {
+  const payload = Buffer.from('0123456789abcdef')
+  const { port, close } = await netServer((s) => s.end(payload))
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable } = await s.opened
+  const reader = readable.getReader({ mode: 'byob' })
+  const first = await reader.read(new Uint8Array(4))
+  t.is(Buffer.from(first.value).toString(), '0123')
+  const second = await reader.read(new DataView(new ArrayBuffer(4)))
+  t.true(second.value instanceof DataView)
+  t.is(Buffer.from(second.value.buffer, 0, 4).toString(), '4567')
+  const third = await reader.read(new Uint16Array(4))
+  t.true(third.value instanceof Uint16Array)
+  t.is(Buffer.from(third.value.buffer, third.value.byteOffset, third.value.byteLength).toString(), '89abcdef')
+  const end = await reader.read(new Uint8Array(4))
+  t.true(end.done)
+  reader.releaseLock()
+  await s.close()
+  await close()
+})
+
+test('every BufferSource kind is written; the bytes arrive in order', async (t) => {
+  let received = Buffer.alloc(0)
+  const gotAll = new Promise((resolve) => {
+    netServer((s) => {
+      s.on('data', (d) => (received = Buffer.concat([received, d])))
+      s.on('end', () => {
+        s.end()
+        resolve()
+      })
+    }).then((srv) => run(srv))
+  })
+  let closeServer
+  async function run({ port, close }) {
+    closeServer = close
+    const s = new TCPSocket('127.0.0.1', port)
+    const { writable } = await s.opened
+    const w = writable.getWriter()
+    const ab = new Uint8Array([1, 2]).buffer
+    await w.write(ab)
+    await w.write(new Uint8Array([3, 4]))
+    await w.write(Buffer.from([5, 6]))
+    await w.write(new Int16Array([0x0807]))
+    await w.write(new DataView(new Uint8Array([9, 10]).buffer))
+    await w.write(new Float64Array(new Uint8Array([11, 12, 13, 14, 15, 16, 17, 18]).buffer))
+    await w.write(new Uint8Array([0, 19, 20, 0]).subarray(1, 3))
+    await w.write(new Uint8Array(0))
+    await w.close()
+  }
+  await within(gotAll, 5000, 'peer end')
+  t.deepEqual([...received], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])
+  await closeServer()
+})
+
+test('a string chunk (or any non-BufferSource) rejects the write with TypeError and errors the writable', async (t) => {
+  for (const chunk of ['text', 42, { byteLength: 1 }, null, new SharedArrayBuffer(4)]) {
+    const { port, close } = await echoServer()
+    const s = new TCPSocket('127.0.0.1', port)
+    const { writable } = await s.opened
+    const w = writable.getWriter()
+    await t.throwsAsync(w.write(chunk), { instanceOf: TypeError })
+    await t.throwsAsync(w.closed, { instanceOf: TypeError })
+    w.releaseLock()
+    await close()
+  }
+})
+
+test('half-close: our FIN ends the peer reading, and the peer can answer after it', async (t) => {
+  const { port, close } = await netServer((s) => {
+    const chunks = []
+    s.on('data', (d) => chunks.push(d))
+    s.on('end', () => s.end(Buffer.concat(chunks).toString().toUpperCase()))
+  })
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  const w = writable.getWriter()
+  await w.write(new TextEncoder().encode('after fin'))
+  await w.close()
+  const answer = await within(readAll(readable), 5000, 'answer')
+  t.is(answer.toString(), 'AFTER FIN')
+  await within(s.closed, 5000, 'closed')
+  await close()
+})
+
+test('the peer closing first ends the readable; writing goes on until we close', async (t) => {
+  let peerGot = ''
+  const peerDone = new Promise((resolve) => {
+    var srv = netServer((sock) => {
+      sock.end('bye')
+      sock.on('data', (d) => (peerGot += d))
+      sock.on('end', resolve)
+    })
+    srv.then((x) => (t.context.srv = x))
+  })
+  while (!t.context.srv) await new Promise((r) => setTimeout(r, 5))
+  const s = new TCPSocket('127.0.0.1', t.context.srv.port)
+  const { readable, writable } = await s.opened
+  t.is((await readAll(readable)).toString(), 'bye')
+  const w = writable.getWriter()
+  await w.write(new TextEncoder().encode('still here'))
+  await w.close()
+  await within(peerDone, 5000, 'peer end')
+  t.is(peerGot, 'still here')
+  await within(s.closed, 5000, 'closed')
+  await t.context.srv.close()
+})
+
+test('a peer reset errors the readable with NetworkError and rejects closed', async (t) => {
+  const { port, close } = await netServer((sock) => {
+    sock.write('x')
+    setTimeout(() => sock.resetAndDestroy(), 50)
+  })
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  const reader = readable.getReader()
+  t.is(Buffer.from((await reader.read()).value).toString(), 'x')
+  const err = await rejectsWith(t, reader.read(), 'NetworkError', /ECONNRESET/)
+  t.is(err.cause.code, 'ECONNRESET')
+  await rejectsWith(t, within(s.closed, 5000, 'closed'), 'NetworkError')
+  // A later write fails at once rather than hanging.
+  const w = writable.getWriter()
+  await t.throwsAsync(within(w.write(new Uint8Array([1])), 5000, 'write'), { any: true })
+  await close()
+})
+
+test('16 MiB of random bytes each way, in random chunk sizes, arrive intact', async (t) => {
+  const size = 16 * 1024 * 1024
+  const out = crypto.randomBytes(size)
+  const back = crypto.randomBytes(size)
+  let peerHash
+  const peerDone = new Promise((resolve) => {
+    netServer((sock) => {
+      const h = crypto.createHash('sha256')
+      sock.on('data', (d) => h.update(d))
+      sock.on('end', () => {
+        peerHash = h.digest('hex')
+        resolve()
+      })
+      // Send our 16 MiB in random slices too.
+      let off = 0
+      const pump = () => {
+        while (off < size) {
+          const n = Math.min(size - off, 1 + crypto.randomInt(200000))
+          const ok = sock.write(back.subarray(off, off + n))
+          off += n
+          if (!ok) return sock.once('drain', pump)
+        }
+        sock.end()
+      }
+      pump()
+    }).then((x) => (t.context.srv = x))
+  })
+  while (!t.context.srv) await new Promise((r) => setTimeout(r, 5))
+  const s = new TCPSocket('127.0.0.1', t.context.srv.port)
+  const { readable, writable } = await s.opened
+  const reading = (async () => {
+    const reader = readable.getReader({ mode: 'byob' })
+    const h = crypto.createHash('sha256')
+    let total = 0
+    for (let i = 0; i < 10_000_000; i++) {
+      const { value, done } = await reader.read(new Uint8Array(1 + crypto.randomInt(100000)))
+      if (done) break
+      h.update(value)
+      total += value.byteLength
+    }
+    return { total, hash: h.digest('hex') }
+  })()
+  const w = writable.getWriter()
+  for (let off = 0; off < size; ) {
+    const n = Math.min(size - off, 1 + crypto.randomInt(300000))
+    await w.write(out.subarray(off, off + n))
+    off += n
+  }
+  await w.close()
+  const got = await within(reading, 30000, 'reading')
+  await within(peerDone, 30000, 'peer')
+  t.is(got.total, size)
+  t.is(got.hash, crypto.createHash('sha256').update(back).digest('hex'))
+  t.is(peerHash, crypto.createHash('sha256').update(out).digest('hex'))
+  await within(s.closed, 5000, 'closed')
+  await t.context.srv.close()
+})
+
+test('a write after the caller mutates its buffer still sends what was written', async (t) => {
+  // Fill the peer's window first so the write has to wait, then scribble on the buffer.
+  let received = 0
+  let firstByteOfLast = -1
+  const size = 8 * 1024 * 1024
+  const peerDone = new Promise((resolve) => {
+    netServer((sock) => {
+      sock.pause()
+      setTimeout(() => sock.resume(), 300)
+      sock.on('data', (d) => {
+        received += d.length
+        if (received === size) firstByteOfLast = d[d.length - 1]
+      })
+      sock.on('end', resolve)
+    }).then((x) => (t.context.srv = x))
+  })
+  while (!t.context.srv) await new Promise((r) => setTimeout(r, 5))
+  const s = new TCPSocket('127.0.0.1', t.context.srv.port)
+  const { writable } = await s.opened
+  const w = writable.getWriter()
+  const buf = new Uint8Array(size).fill(7)
+  const p = w.write(buf)
+  buf.fill(9)
+  await p
+  await w.close()
+  await within(peerDone, 10000, 'peer')
+  t.is(received, size)
+  t.is(firstByteOfLast, 7)
+  await t.context.srv.close()
+})
+
+// ---------------------------------------------------------------- close()
+
+test('close() rejects with InvalidStateError before opened resolves', async (t) => {
+  const { port, close } = await echoServer()
+  const s = new TCPSocket('127.0.0.1', port)
+  await rejectsWith(t, s.close(), 'InvalidStateError')
+  await s.opened
+  await s.close()
+  await close()
+})
+
+test('close() rejects with InvalidStateError after opened rejected', async (t) => {
+  const s = new TCPSocket('no-such-host.invalid', 1)
+  await t.throwsAsync(s.opened, { any: true })
+  await rejectsWith(t, s.close(), 'InvalidStateError')
+})
+
+test('close() rejects with InvalidStateError while the readable or the writable is locked', async (t) => {
+  const { port, close } = await echoServer()
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  const reader = readable.getReader()
+  await rejectsWith(t, s.close(), 'InvalidStateError')
+  reader.releaseLock()
+  const writer = writable.getWriter()
+  await rejectsWith(t, s.close(), 'InvalidStateError')
+  writer.releaseLock()
+  await s.close()
+  await close()
+})
+
+test('close() cancels the readable, aborts the writable and resolves closed', async (t) => {
+  const peerEnded = new Promise((resolve) => {
+    netServer((sock) => {
+      sock.on('data', () => {})
+      sock.on('close', resolve)
+    }).then((x) => (t.context.srv = x))
+  })
+  while (!t.context.srv) await new Promise((r) => setTimeout(r, 5))
+  const s = new TCPSocket('127.0.0.1', t.context.srv.port)
+  const { readable, writable } = await s.opened
+  t.is(await s.close(), undefined)
+  await s.closed
+  t.true((await readable.getReader().read()).done)
+  await t.throwsAsync(writable.getWriter().write(new Uint8Array(1)), { any: true })
+  await within(peerEnded, 5000, 'peer sees the close')
+  t.is(s.close(), s.closed) // settled: close() returns closed itself
+  await t.context.srv.close()
+})
+
+test('close() after the connection ended returns the settled closed promise', async (t) => {
+  const { port, close } = await netServer((sock) => sock.end())
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  await readAll(readable)
+  await writable.close()
+  await s.closed
+  t.is(s.close(), s.closed)
+  await close()
+})
+
+test('cancelling the readable and aborting the writable by hand also resolve closed', async (t) => {
+  const { port, close } = await echoServer()
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  await readable.cancel()
+  await writable.abort(new Error('stop'))
+  await within(s.closed, 5000, 'closed')
+  t.pass()
+  await close()
+})
+
+test('closed rejections are handled: a failed socket nobody awaits raises no unhandledRejection', async (t) => {
+  let unhandled = 0
+  const onUnhandled = () => unhandled++
+  process.on('unhandledRejection', onUnhandled)
+  const s = new TCPSocket('no-such-host.invalid', 1)
+  await t.throwsAsync(s.opened, { any: true })
+  await new Promise((r) => setTimeout(r, 50))
+  process.off('unhandledRejection', onUnhandled)
+  t.is(unhandled, 0)
+})
+
+// ---------------------------------------------------------------- lifetime
+
+function runChild(script, args, timeoutMs) {
+  const child = spawn(process.execPath, ['--expose-gc', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  child.stderr.on('data', (d) => (stderr += d))
+  const started = Date.now()
+  return within(
+    once(child, 'exit').then(([code]) => ({ code, stdout, stderr, ms: Date.now() - started })),
+    timeoutMs,
+    'child exit',
+  ).catch((err) => {
+    child.kill('SIGKILL')
+    throw err
+  })
+}
+
+test('a process exits promptly once its socket is closed', async (t) => {
+  const { port, close } = await echoServer()
+  const r = await runChild(fixture('close-and-exit.mjs'), [String(port)], 10000)
+  t.is(r.code, 0, r.stderr)
+  t.regex(r.stdout, /closed/)
+  await close()
+})
+
+test('a pending read keeps the process alive until data arrives', async (t) => {
+  const { port, close } = await netServer((sock) => setTimeout(() => sock.end('late'), 500))
+  const r = await runChild(fixture('pending-read.mjs'), [String(port)], 10000)
+  t.is(r.code, 0, r.stderr)
+  t.is(r.stdout.trim(), 'late')
+  t.true(r.ms >= 400)
+  await close()
+})
+
+test('a socket collected by the GC closes its descriptor', async (t) => {
+  let peerClosed = 0
+  const { port, close } = await netServer((sock) => {
+    sock.on('error', () => {})
+    sock.on('close', () => peerClosed++)
+  })
+  const r = await runChild(fixture('gc-closes.mjs'), [String(port)], 20000)
+  t.is(r.code, 0, r.stderr)
+  const { before, opened, after } = JSON.parse(r.stdout)
+  t.true(opened >= before + 50, `fds: before ${before}, opened ${opened}`)
+  t.true(after <= before + 2, `fds: before ${before}, after GC ${after}`)
+  for (let i = 0; i < 100 && peerClosed < 50; i++) await new Promise((r) => setTimeout(r, 20))
+  t.is(peerClosed, 50)
+  await close()
+})
