@@ -6,9 +6,10 @@
 
 const { Sockets } = require('./binding.js')
 const { fromNative } = require('./lib/errors')
+const { toPolicyConfig } = require('./lib/policy')
 const { defineTCPSocket } = require('./lib/tcp')
 
-/** Builds one class set over a native `Sockets` (policy + open operations). */
+/** Builds one class set over a native `Sockets` (the policy plus the open operations). */
 function createClassSet(config) {
   let sockets
   try {
@@ -20,8 +21,17 @@ function createClassSet(config) {
   return Object.freeze({ TCPSocket })
 }
 
+/**
+ * Returns a new, frozen `{ TCPSocket, TCPServerSocket, UDPSocket, MulticastController }`
+ * whose every open is checked against `policy`. Unknown keys, wrong types and malformed
+ * values throw a TypeError.
+ */
+function withPolicy(policy) {
+  return createClassSet(toPolicyConfig(policy))
+}
+
 const defaults = createClassSet(undefined)
 
-module.exports = {
-  TCPSocket: defaults.TCPSocket,
-}
+// Spelled out, so that Node's ESM loader sees the named exports of this CommonJS module.
+exports.TCPSocket = defaults.TCPSocket
+exports.withPolicy = withPolicy

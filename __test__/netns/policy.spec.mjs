@@ -1,0 +1,227 @@
+// Policy tests. They run inside a private network namespace (scripts/in-netns.sh), so an
+// address wrongly allowed reaches nothing outside this test.
+import test from 'ava'
+import os from 'node:os'
+import * as ds from '../../index.js'
+import { netServer, rejectsWith, within } from '../helpers.mjs'
+import { startDnsResponder } from './dns-responder.mjs'
+
+const { TCPSocket, withPolicy } = ds
+
+test.before(() => {
+  const names = Object.keys(os.networkInterfaces())
+  if (names.some((n) => n !== 'lo')) {
+    throw new Error(`policy tests must run in a private network namespace (found ${names.join(', ')}); use npm run test:netns`)
+  }
+})
+
+const echo = (host = '127.0.0.1') =>
+  netServer((s) => {
+    s.on('error', () => {})
+    s.pipe(s)
+  }, host)
+
+// ---------------------------------------------------------------- the API
+
+test('withPolicy returns a new frozen class set; the module exports use the default policy', (t) => {
+  const set = withPolicy({})
+  t.true(Object.isFrozen(set))
+  t.is(typeof set.TCPSocket, 'function')
+  t.not(set.TCPSocket, TCPSocket)
+  t.not(withPolicy({}).TCPSocket, set.TCPSocket)
+  t.throws(() => {
+    set.TCPSocket = null
+  })
+})
+
+test('a restricted set\'s sockets are instances of that set\'s class only', async (t) => {
+  const { port, close } = await echo()
+  const set = withPolicy({ allow: ['127.0.0.0/8'] })
+  const s = new set.TCPSocket('127.0.0.1', port)
+  t.true(s instanceof set.TCPSocket)
+  t.false(s instanceof TCPSocket)
+  await s.opened
+  await s.close()
+  await close()
+})
+
+test('unknown keys, wrong types and malformed values throw TypeError naming the key', (t) => {
+  const cases = [
+    [undefined, /must be an object/],
+    [null, /must be an object/],
+    ['allow', /must be an object/],
+    [[], /must be an object/],
+    [{ privateNetworkAcess: false }, /privateNetworkAcess/],
+    [{ [Symbol('x')]: 1 }, /symbol/],
+    [{ directSockets: 'no' }, /directSockets/],
+    [{ privateNetworkAccess: 0 }, /privateNetworkAccess/],
+    [{ multicast: null }, /multicast/],
+    [{ allow: '10.0.0.0/8' }, /allow/],
+    [{ allow: [10] }, /allow\[0\]/],
+    [{ allow: ['10.0.0.0/33'] }, /allow/],
+    [{ deny: ['not-an-ip'] }, /deny/],
+    [{ deny: ['10.0.0.1/8/1'] }, /deny/],
+    [{ minServerPort: -1 }, /minServerPort/],
+    [{ minServerPort: 65536 }, /minServerPort/],
+    [{ minUdpBindPort: 1.5 }, /minUdpBindPort/],
+    [{ minUdpBindPort: '1024' }, /minUdpBindPort/],
+    [{ dns: '127.0.0.1:53' }, /dns/],
+    [{ dns: { server: ['127.0.0.1:53'] } }, /server/],
+    [{ dns: { servers: ['127.0.0.1'] } }, /dns.servers/],
+    [{ dns: { servers: ['localhost:53'] } }, /dns.servers/],
+    [{ dns: { servers: [] } }, /dns.servers/],
+    [{ dns: { timeout: 0 } }, /dns.timeout/],
+    [{ dns: { timeout: Infinity } }, /dns.timeout/],
+  ]
+  for (const [policy, message] of cases) {
+    t.throws(() => withPolicy(policy), { instanceOf: TypeError, message }, JSON.stringify(policy) ?? String(policy))
+  }
+})
+
+test('valid values of every key are accepted', (t) => {
+  t.notThrows(() =>
+    withPolicy({
+      directSockets: true,
+      privateNetworkAccess: true,
+      multicast: false,
+      allow: ['10.0.0.0/8', '2001:db8::/32', '192.0.2.1', '::1'],
+      deny: ['10.1.0.0/16'],
+      minServerPort: 32768,
+      minUdpBindPort: 1024,
+      dns: { servers: ['127.0.0.1:53', '[::1]:5353'], timeout: 1000 },
+    }),
+  )
+})
+
+// ---------------------------------------------------------------- directSockets
+
+test('directSockets: false makes the constructor throw NotAllowedError', (t) => {
+  const set = withPolicy({ directSockets: false })
+  const err = t.throws(() => new set.TCPSocket('127.0.0.1', 80), { any: true })
+  t.true(err instanceof DOMException)
+  t.is(err.name, 'NotAllowedError')
+})
+
+test('argument TypeErrors still come before the policy\'s NotAllowedError', (t) => {
+  const set = withPolicy({ directSockets: false })
+  t.throws(() => new set.TCPSocket('127.0.0.1', 80, { sendBufferSize: -1 }), { instanceOf: TypeError })
+})
+
+// ---------------------------------------------------------------- private network access
+
+const privateDestinations = [
+  '127.0.0.1',
+  '127.1.2.3',
+  '10.0.0.1',
+  '172.16.0.1',
+  '192.168.1.1',
+  '169.254.1.1',
+  '100.64.0.1',
+  '0.0.0.0',
+  '::1',
+  '::',
+  'fc00::1',
+  'fd12::1',
+  'fe80::1',
+  '::ffff:127.0.0.1',
+  '::ffff:10.0.0.1',
+  '::127.0.0.1',
+]
+
+test('privateNetworkAccess: false rejects opened and closed with NotAllowedError for every private destination', async (t) => {
+  const set = withPolicy({ privateNetworkAccess: false })
+  for (const address of privateDestinations) {
+    const s = new set.TCPSocket(address, 9)
+    const err = await rejectsWith(t, within(s.opened, 5000, address), 'NotAllowedError')
+    t.is(await s.closed.catch((e) => e), err, address)
+  }
+})
+
+test('privateNetworkAccess: false refuses localhost after resolving it', async (t) => {
+  const { port, close } = await echo()
+  const set = withPolicy({ privateNetworkAccess: false })
+  const s = new set.TCPSocket('localhost', port)
+  await rejectsWith(t, s.opened, 'NotAllowedError')
+  await close()
+})
+
+test('the default policy still reaches loopback', async (t) => {
+  const { port, close } = await echo()
+  const s = new TCPSocket('127.0.0.1', port)
+  await s.opened
+  await s.close()
+  await close()
+  t.pass()
+})
+
+// ---------------------------------------------------------------- allow / deny
+
+test('allow: a destination outside the list is refused, one inside connects', async (t) => {
+  const a = await echo('127.0.0.2')
+  const b = await echo('127.0.0.3')
+  const set = withPolicy({ allow: ['127.0.0.2/32'] })
+  const ok = new set.TCPSocket('127.0.0.2', a.port)
+  t.is((await ok.opened).remoteAddress, '127.0.0.2')
+  await ok.close()
+  await rejectsWith(t, new set.TCPSocket('127.0.0.3', b.port).opened, 'NotAllowedError', /not in policy.allow/)
+  await a.close()
+  await b.close()
+})
+
+test('deny wins over allow, and matches IPv4-mapped IPv6 forms', async (t) => {
+  const { port, close } = await echo()
+  const set = withPolicy({ allow: ['127.0.0.0/8'], deny: ['127.0.0.1'] })
+  await rejectsWith(t, new set.TCPSocket('127.0.0.1', port).opened, 'NotAllowedError', /denied/)
+  await rejectsWith(t, new set.TCPSocket('::ffff:127.0.0.1', port).opened, 'NotAllowedError', /denied/)
+  await close()
+})
+
+test('deny applies to IPv6 ranges', async (t) => {
+  const { port, close } = await echo('::1')
+  const set = withPolicy({ deny: ['::/64'] })
+  await rejectsWith(t, new set.TCPSocket('::1', port).opened, 'NotAllowedError')
+  await close()
+})
+
+// ---------------------------------------------------------------- DNS
+
+test('dns.servers is the resolver used, and the resolved address is the one connected to', async (t) => {
+  const dns = await startDnsResponder({ 'service.test': { A: ['127.0.0.5'] } })
+  const { port, close } = await echo('127.0.0.5')
+  const set = withPolicy({ dns: { servers: [dns.server], timeout: 2000 } })
+  const s = new set.TCPSocket('service.test', port)
+  const info = await within(s.opened, 5000, 'opened')
+  t.is(info.remoteAddress, '127.0.0.5')
+  t.true(dns.queries.some((q) => q.name === 'service.test'))
+  await s.close()
+  await close()
+  dns.close()
+})
+
+test('a name that resolves to a private address is refused when private access is off (DNS rebinding)', async (t) => {
+  const dns = await startDnsResponder({ 'rebind.test': { A: ['127.0.0.1'] } })
+  const { port, close } = await echo()
+  const set = withPolicy({ privateNetworkAccess: false, dns: { servers: [dns.server] } })
+  await rejectsWith(t, new set.TCPSocket('rebind.test', port).opened, 'NotAllowedError')
+  t.true(dns.queries.some((q) => q.name === 'rebind.test'))
+  await close()
+  dns.close()
+})
+
+test('an unknown name from the policy\'s servers rejects with NetworkError (ENOTFOUND)', async (t) => {
+  const dns = await startDnsResponder({})
+  const set = withPolicy({ dns: { servers: [dns.server], timeout: 2000 } })
+  const err = await rejectsWith(t, within(new set.TCPSocket('nobody.test', 80).opened, 5000, 'opened'), 'NetworkError')
+  t.is(err.cause.code, 'ENOTFOUND')
+  dns.close()
+})
+
+test('a lookup that outlives dns.timeout rejects with NetworkError', async (t) => {
+  const dns = await startDnsResponder({}, { silent: ['slow.test'] })
+  const set = withPolicy({ dns: { servers: [dns.server], timeout: 300 } })
+  const started = Date.now()
+  const err = await rejectsWith(t, within(new set.TCPSocket('slow.test', 80).opened, 5000, 'opened'), 'NetworkError')
+  t.regex(err.cause.code, /^ETIME/)
+  t.true(Date.now() - started < 3000)
+  dns.close()
+})
