@@ -9,6 +9,12 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The JS thread's end of readiness notifications: one per module instance (per thread). */
+export declare class Notifier {
+  /** `callback(token)` runs on the JS thread when an armed socket becomes ready. */
+  constructor(callback: (token: number) => void)
+}
+
 export declare class Sockets {
   /** Builds the native side of a policy; malformed values throw an encoded `TypeError`. */
   constructor(config?: PolicyConfig | undefined | null)
@@ -30,21 +36,16 @@ export declare class TcpHandle {
    */
   tryWrite(buf: Uint8Array): number
   /**
-   * Resolves `true` once the socket may be readable, `false` if the handle closed.
-   *
-   * # Cancel safety
-   * Closing the handle ends the wait; nothing is consumed by waiting.
+   * `true` if the socket may be readable now; otherwise arms it so that `notifier`
+   * reports `token` once it is (see `notify.rs`).
    */
-  waitReadable(): Promise<boolean>
-  /** Resolves `true` once the socket may be writable, `false` if the handle closed. */
-  waitWritable(): Promise<boolean>
+  armReadable(notifier: Notifier, token: number): boolean
+  /** `true` if the socket may be writable now; otherwise arms it like `armReadable`. */
+  armWritable(notifier: Notifier, token: number): boolean
   /** Half-closes: sends FIN; reading goes on. */
   shutdownWrite(): void
-  /** Stops reading and wakes a pending `waitReadable`. */
-  shutdownRead(): void
-  /** Closes the socket; idempotent. */
+  /** Closes the socket (the descriptor is closed now); idempotent. */
   close(): void
-  get closed(): boolean
   /** Local and remote address and port. */
   info(): SocketInfo
 }

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Notifier = nativeBinding.Notifier
 module.exports.Sockets = nativeBinding.Sockets
 module.exports.TcpHandle = nativeBinding.TcpHandle
 module.exports.nativeVersion = nativeBinding.nativeVersion

@@ -3,11 +3,12 @@
 //
 // Data path (DESIGN.md): reads and writes are synchronous non-blocking calls on the JS
 // thread into and out of memory JavaScript owns; only when the socket would block do we
-// await `waitReadable()` / `waitWritable()`, which tokio resolves on readiness.
+// arm it and wait for readiness (lib/wait.js).
 
 const { ReadableStream, WritableStream } = require('node:stream/web')
 const { fromNative, nativeCall } = require('./errors')
 const { toBytes } = require('./webidl')
+const wait = require('./wait')
 
 const WOULD_BLOCK = -1
 
@@ -44,6 +45,8 @@ class TcpConnection {
   #writableError
   #readController
   #writeController
+  #readWait = 0
+  #writeWait = 0
 
   constructor(handle, settle) {
     this.#handle = handle
@@ -63,6 +66,8 @@ class TcpConnection {
       {
         start: (c) => {
           this.#writeController = c
+          // The spec's abort steps: a write waiting on a full send buffer returns at once.
+          c.signal.addEventListener('abort', () => wait.cancel(this.#writeWait), { once: true })
         },
         write: (chunk, c) => this.#write(chunk, c),
         close: () => this.#closeWritable(),
@@ -104,21 +109,32 @@ class TcpConnection {
         this.#readableEnded(undefined)
         return
       }
-      let ready
       try {
-        ready = await handle.waitReadable()
-      } catch (err) {
-        this.#fail(fromNative(err))
-        return
+        if (!(await this.#ready(false))) return
+      } catch {
+        return // #ready has already errored both streams
       }
-      if (!ready) return
     }
+  }
+
+  /** Waits until the socket may be ready for reading or writing; false if it closed. */
+  async #ready(writable) {
+    let armed
+    try {
+      armed = wait.arm(this.#handle, writable)
+    } catch (err) {
+      throw this.#fail(fromNative(err))
+    }
+    if (armed === true) return true
+    if (writable) this.#writeWait = armed.token
+    else this.#readWait = armed.token
+    return armed.promise
   }
 
   #cancelReadable() {
     if (this.#readableState !== 'open') return
-    // Wake a pending waitReadable() so it does not keep the process alive.
-    this.#handle.shutdownRead()
+    // A pending wait must not keep the process alive.
+    wait.cancel(this.#readWait)
     this.#readableEnded(undefined)
   }
 
@@ -146,12 +162,7 @@ class TcpConnection {
         bytes = bytes.slice()
         copied = true
       }
-      let ready
-      try {
-        ready = await handle.waitWritable()
-      } catch (err) {
-        throw this.#fail(fromNative(err))
-      }
+      const ready = await this.#ready(true)
       if (c.signal.aborted) throw c.signal.reason
       if (!ready) throw new DOMException('The socket was closed.', 'InvalidStateError')
     }
@@ -200,6 +211,8 @@ class TcpConnection {
 
   #finish(error) {
     this.#handle.close()
+    wait.cancel(this.#readWait)
+    wait.cancel(this.#writeWait)
     this.#settle(error)
   }
 }

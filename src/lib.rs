@@ -7,6 +7,7 @@
 //!
 //! # Organization
 //! - [`error`]: the one place that names the errors handed to JavaScript.
+//! - [`notify`]: readiness notifications from tokio's driver to the JS thread.
 //! - [`policy`]: what may be opened; every open path passes through [`policy::Policy`].
 //! - [`resolve`]: host name resolution with hickory-resolver.
 //! - [`sockopt`]: every socket option we set, in one place.
@@ -17,6 +18,7 @@
 use napi_derive::napi;
 
 pub mod error;
+pub mod notify;
 pub mod policy;
 pub mod resolve;
 pub mod sockets;
@@ -28,8 +30,13 @@ pub mod tcp;
 #[cfg(not(test))]
 #[napi_derive::module_init]
 fn init() {
+  let workers = std::env::var("DIRECT_SOCKETS_WORKER_THREADS")
+    .ok()
+    .and_then(|v| v.parse::<usize>().ok())
+    .filter(|n| (1..=64).contains(n))
+    .unwrap_or(1);
   if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
-    .worker_threads(2)
+    .worker_threads(workers)
     .thread_name("direct-sockets")
     .enable_all()
     .build()

@@ -53,11 +53,6 @@ pub fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
   SockRef::from(stream).shutdown(std::net::Shutdown::Write)
 }
 
-/// Stops reading: pending readiness waits wake up and later reads see end of stream.
-pub fn shutdown_read(stream: &TcpStream) -> io::Result<()> {
-  SockRef::from(stream).shutdown(std::net::Shutdown::Read)
-}
-
 #[cfg(test)]
 mod tests {
   use super::*;

@@ -2,23 +2,24 @@
 //!
 //! The data path runs on the JS thread: `tryRead` and `tryWrite` are synchronous,
 //! non-blocking calls on memory JavaScript owns (no copy, no external buffer). Only when
-//! the socket would block does JavaScript await `waitReadable` / `waitWritable`, which
-//! resolve on tokio readiness.
+//! the socket would block does JavaScript wait for readiness.
 //!
-//! Closing takes the stream out of its slot and fires the `closed` signal, so every
-//! pending wait returns at once and drops its reference; the descriptor closes with the
-//! last reference. Dropping the handle (the GC collected it) does the same.
+//! When a call would block, JavaScript arms the socket (`armReadable` / `armWritable`,
+//! see `notify.rs`) and waits for the notifier to report it ready.
+//!
+//! Closing takes the stream out of its slot, which closes the descriptor at once;
+//! dropping the handle (the GC collected it) does the same.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use napi::Result;
 use napi_derive::napi;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::watch;
 
 use crate::error::SocketError;
+use crate::notify::{self, Notifier};
 use crate::policy::{Policy, Purpose};
 use crate::resolve::QueryType;
 use crate::sockopt::{self, TcpOptions};
@@ -42,8 +43,7 @@ const WOULD_BLOCK: i64 = -1;
 
 #[napi]
 pub struct TcpHandle {
-  stream: Mutex<Option<Arc<TcpStream>>>,
-  closed: watch::Sender<bool>,
+  stream: Mutex<Option<TcpStream>>,
   info: SocketInfo,
 }
 
@@ -61,8 +61,7 @@ impl TcpHandle {
       .peer_addr()
       .map_err(|e| SocketError::io("getpeername", &e, ""))?;
     Ok(TcpHandle {
-      stream: Mutex::new(Some(Arc::new(stream))),
-      closed: watch::Sender::new(false),
+      stream: Mutex::new(Some(stream)),
       info: SocketInfo {
         local_address: local.ip().to_string(),
         local_port: local.port().into(),
@@ -72,37 +71,17 @@ impl TcpHandle {
     })
   }
 
-  fn slot(&self) -> MutexGuard<'_, Option<Arc<TcpStream>>> {
+  fn slot(&self) -> MutexGuard<'_, Option<TcpStream>> {
     self
       .stream
       .lock()
       .unwrap_or_else(|poisoned| poisoned.into_inner())
   }
 
-  fn current(&self) -> Option<Arc<TcpStream>> {
-    self.slot().clone()
-  }
-
   fn with_stream<T>(&self, f: impl FnOnce(&TcpStream) -> Result<T>) -> Result<T> {
-    match self.slot().as_deref() {
+    match self.slot().as_ref() {
       Some(stream) => f(stream),
       None => Err(SocketError::closed().into()),
-    }
-  }
-
-  /// Waits for `ready` unless the handle closes first; `false` means it closed.
-  async fn wait(
-    &self,
-    ready: impl AsyncFn(&TcpStream) -> io::Result<()>,
-    syscall: &'static str,
-  ) -> Result<bool> {
-    let Some(stream) = self.current() else {
-      return Ok(false);
-    };
-    let mut closed = self.closed.subscribe();
-    tokio::select! {
-      r = ready(&stream) => r.map(|()| true).map_err(|e| SocketError::io(syscall, &e, "").into()),
-      _ = closed.wait_for(|c| *c) => Ok(false),
     }
   }
 }
@@ -130,23 +109,17 @@ impl TcpHandle {
     })
   }
 
-  /// Resolves `true` once the socket may be readable, `false` if the handle closed.
-  ///
-  /// # Cancel safety
-  /// Closing the handle ends the wait; nothing is consumed by waiting.
+  /// `true` if the socket may be readable now; otherwise arms it so that `notifier`
+  /// reports `token` once it is (see `notify.rs`).
   #[napi]
-  pub async fn wait_readable(&self) -> Result<bool> {
-    self
-      .wait(async |s: &TcpStream| s.readable().await, "read")
-      .await
+  pub fn arm_readable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
+    self.with_stream(|s| notify::arm(notifier, token, "read", |cx| s.poll_read_ready(cx)))
   }
 
-  /// Resolves `true` once the socket may be writable, `false` if the handle closed.
+  /// `true` if the socket may be writable now; otherwise arms it like `armReadable`.
   #[napi]
-  pub async fn wait_writable(&self) -> Result<bool> {
-    self
-      .wait(async |s: &TcpStream| s.writable().await, "write")
-      .await
+  pub fn arm_writable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
+    self.with_stream(|s| notify::arm(notifier, token, "write", |cx| s.poll_write_ready(cx)))
   }
 
   /// Half-closes: sends FIN; reading goes on.
@@ -159,37 +132,16 @@ impl TcpHandle {
     })
   }
 
-  /// Stops reading and wakes a pending `waitReadable`.
-  #[napi]
-  pub fn shutdown_read(&self) {
-    if let Some(s) = self.slot().as_deref() {
-      let _ = sockopt::shutdown_read(s);
-    }
-  }
-
-  /// Closes the socket; idempotent.
+  /// Closes the socket (the descriptor is closed now); idempotent.
   #[napi]
   pub fn close(&self) {
-    let stream = self.slot().take();
-    self.closed.send_replace(true);
-    drop(stream);
-  }
-
-  #[napi(getter)]
-  pub fn closed(&self) -> bool {
-    *self.closed.borrow()
+    drop(self.slot().take());
   }
 
   /// Local and remote address and port.
   #[napi]
   pub fn info(&self) -> SocketInfo {
     self.info.clone()
-  }
-}
-
-impl Drop for TcpHandle {
-  fn drop(&mut self) {
-    self.close();
   }
 }
 

@@ -1,0 +1,55 @@
+'use strict'
+// Waiting for a socket to become ready, for every socket of this thread.
+//
+// A sync call that would block arms its socket with a fresh token (src/notify.rs); when
+// tokio's driver sees the socket ready, the native Notifier calls back here with that
+// token and the waiter resolves `true`. Closing a socket resolves its waiters `false`.
+// While any wait is pending a ref'd timer keeps the event loop alive, as a pending read
+// on a `node:net` socket does; otherwise nothing does.
+
+const { Notifier } = require('../binding.js')
+
+const waiters = new Map()
+let nextToken = 1
+let keepAlive = null
+
+const notifier = new Notifier((token) => settle(token, true))
+
+function hold() {
+  if (keepAlive === null) keepAlive = setInterval(() => {}, 2 ** 31 - 1)
+  else keepAlive.ref()
+}
+
+function release() {
+  if (waiters.size === 0 && keepAlive !== null) keepAlive.unref()
+}
+
+function settle(token, value) {
+  const resolve = waiters.get(token)
+  if (resolve === undefined) return
+  waiters.delete(token)
+  release()
+  resolve(value)
+}
+
+/**
+ * Arms `handle` for reading (`writable` false) or writing. Returns `true` when it is
+ * ready already, or `{ token, promise }`: the promise resolves `true` once ready, or
+ * `false` if `cancel(token)` runs first. Throws the native error if the socket failed.
+ */
+function arm(handle, writable) {
+  const token = nextToken
+  nextToken = nextToken >= 0xffffffff ? 1 : nextToken + 1
+  const ready = writable ? handle.armWritable(notifier, token) : handle.armReadable(notifier, token)
+  if (ready) return true
+  if (waiters.size === 0) hold()
+  const promise = new Promise((resolve) => waiters.set(token, resolve))
+  return { token, promise }
+}
+
+/** Resolves the waiter of `token` (if any) with `false`. */
+function cancel(token) {
+  settle(token, false)
+}
+
+module.exports = { arm, cancel }
