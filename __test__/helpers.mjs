@@ -2,12 +2,25 @@
 import net from 'node:net'
 import { once } from 'node:events'
 
-/** A node:net server on 127.0.0.1 (or `host`); `onConnection(socket)` handles each client. */
+/**
+ * A node:net server on 127.0.0.1 (or `host`); `onConnection(socket)` handles each client.
+ * `close()` stops listening and destroys the connections still open.
+ */
 export async function netServer(onConnection, host = '127.0.0.1') {
-  const server = net.createServer(onConnection)
+  const sockets = new Set()
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    onConnection(socket)
+  })
   server.listen(0, host)
   await once(server, 'listening')
-  return { server, port: server.address().port, close: () => new Promise((r) => server.close(() => r())) }
+  const close = () =>
+    new Promise((resolve) => {
+      server.close(() => resolve())
+      for (const socket of sockets) socket.destroy()
+    })
+  return { server, port: server.address().port, close }
 }
 
 /** Rejects after `ms` unless `promise` settles first. */

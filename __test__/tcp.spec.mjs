@@ -529,11 +529,50 @@ test('a socket collected by the GC closes its descriptor', async (t) => {
     sock.on('close', () => peerClosed++)
   })
   const r = await runChild(fixture('gc-closes.mjs'), [String(port)], 20000)
-  t.is(r.code, 0, r.stderr)
+  if (r.code !== 0) return t.fail(`child exited ${r.code}: ${r.stderr}`)
   const { before, opened, after } = JSON.parse(r.stdout)
   t.true(opened >= before + 50, `fds: before ${before}, opened ${opened}`)
   t.true(after <= before + 2, `fds: before ${before}, after GC ${after}`)
   for (let i = 0; i < 100 && peerClosed < 50; i++) await new Promise((r) => setTimeout(r, 20))
   t.is(peerClosed, 50)
+  await close()
+})
+
+test('close() while a write waits on a peer that does not read settles promptly', async (t) => {
+  const { port, close } = await netServer((sock) => {
+    sock.pause() // never reads: our send buffer fills up
+    sock.on('error', () => {})
+  })
+  const s = new TCPSocket('127.0.0.1', port, { sendBufferSize: 64 * 1024 })
+  const { writable } = await s.opened
+  const writer = writable.getWriter()
+  const big = new Uint8Array(64 * 1024 * 1024)
+  const pending = writer.write(big)
+  pending.catch(() => {})
+  await new Promise((r) => setTimeout(r, 100))
+  writer.releaseLock()
+  await within(s.close(), 5000, 'close()')
+  const err = await t.throwsAsync(within(pending, 5000, 'write'), { any: true })
+  t.is(err.name, 'AbortError')
+  await close()
+})
+
+test('writer.abort() interrupts a write blocked on a full send buffer', async (t) => {
+  const { port, close } = await netServer((sock) => {
+    sock.pause()
+    sock.on('error', () => {})
+  })
+  const s = new TCPSocket('127.0.0.1', port)
+  const { writable } = await s.opened
+  const writer = writable.getWriter()
+  const pending = writer.write(new Uint8Array(64 * 1024 * 1024))
+  pending.catch(() => {})
+  await new Promise((r) => setTimeout(r, 100))
+  await within(writer.abort(new Error('enough')), 5000, 'abort')
+  await t.throwsAsync(within(pending, 5000, 'write'), { message: 'enough' })
+  writer.releaseLock()
+  const reader = (await s.opened).readable
+  await reader.cancel()
+  await within(s.closed, 5000, 'closed')
   await close()
 })
