@@ -576,3 +576,30 @@ test('writer.abort() interrupts a write blocked on a full send buffer', async (t
   await within(s.closed, 5000, 'closed')
   await close()
 })
+
+test('default-reader chunks expose no stale memory past their bytes', async (t) => {
+  const payload = Buffer.alloc(4 * 1024 * 1024, 0xaa)
+  const { port, close } = await netServer((sock) => sock.end(payload))
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable } = await s.opened
+  const reader = readable.getReader()
+  let total = 0
+  let checked = 0
+  for (let i = 0; i < 100000; i++) {
+    const { value, done } = await reader.read()
+    if (done) break
+    total += value.byteLength
+    const whole = new Uint8Array(value.buffer)
+    const end = value.byteOffset + value.byteLength
+    if (whole.length > end) {
+      checked++
+      t.true(whole.subarray(end).every((b) => b === 0), 'bytes past the chunk must be zero')
+    }
+    t.true(value.every((b) => b === 0xaa))
+  }
+  t.is(total, payload.length)
+  reader.releaseLock()
+  await s.close()
+  await close()
+  t.log(`chunks with spare room checked: ${checked}`)
+})
