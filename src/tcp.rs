@@ -10,12 +10,14 @@
 //! Closing takes the stream out of its slot, which closes the descriptor at once;
 //! dropping the handle (the GC collected it) does the same.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 
 use napi::Result;
 use napi_derive::napi;
+use socket2::SockRef;
+use tokio::io::Interest;
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::SocketError;
@@ -49,6 +51,36 @@ pub struct TcpHandle {
 
 fn would_block(e: &io::Error) -> bool {
   e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// One non-blocking syscall, even when tokio believes the socket is not ready: tokio
+/// learns of new data only once its driver thread has processed the event, and asking it
+/// alone would report "would block" for bytes that are already there.
+///
+/// When tokio does believe the socket ready, the syscall runs inside `try_io`, so that a
+/// would-block clears tokio's cached readiness with tokio's own race-free bookkeeping
+/// (clearing it by hand could swallow an event that arrived meanwhile, and a later wait
+/// would never end). Otherwise the syscall runs directly and readiness is left alone.
+fn direct_io<T>(
+  stream: &TcpStream,
+  interest: Interest,
+  mut op: impl FnMut(&mut &socket2::Socket) -> io::Result<T>,
+) -> io::Result<T> {
+  let sock = SockRef::from(stream);
+  let mut once = || loop {
+    match op(&mut &*sock) {
+      Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+      r => return r,
+    }
+  };
+  let mut ran = false;
+  match stream.try_io(interest, || {
+    ran = true;
+    once()
+  }) {
+    Err(e) if would_block(&e) && !ran => once(),
+    r => r,
+  }
 }
 
 impl TcpHandle {
@@ -91,22 +123,26 @@ impl TcpHandle {
   /// Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block.
   #[napi]
   pub fn try_read(&self, #[napi(ts_arg_type = "Uint8Array")] buf: BytesMut<'_>) -> Result<i64> {
-    self.with_stream(|s| match s.try_read(buf) {
-      Ok(n) => Ok(n as i64),
-      Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
-      Err(e) => Err(SocketError::io("read", &e, "").into()),
-    })
+    self.with_stream(
+      |s| match direct_io(s, Interest::READABLE, |sock| sock.read(buf)) {
+        Ok(n) => Ok(n as i64),
+        Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
+        Err(e) => Err(SocketError::io("read", &e, "").into()),
+      },
+    )
   }
 
   /// Writes from `buf`: the byte count written (maybe fewer than asked), -1 when the
   /// send buffer is full.
   #[napi]
   pub fn try_write(&self, buf: &[u8]) -> Result<i64> {
-    self.with_stream(|s| match s.try_write(buf) {
-      Ok(n) => Ok(n as i64),
-      Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
-      Err(e) => Err(SocketError::io("write", &e, "").into()),
-    })
+    self.with_stream(
+      |s| match direct_io(s, Interest::WRITABLE, |sock| sock.write(buf)) {
+        Ok(n) => Ok(n as i64),
+        Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
+        Err(e) => Err(SocketError::io("write", &e, "").into()),
+      },
+    )
   }
 
   /// `true` if the socket may be readable now; otherwise arms it so that `notifier`
