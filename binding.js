@@ -837,4 +837,5 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Sockets = nativeBinding.Sockets
 module.exports.TcpHandle = nativeBinding.TcpHandle
+module.exports.UdpHandle = nativeBinding.UdpHandle
 module.exports.nativeVersion = nativeBinding.nativeVersion

@@ -7,6 +7,8 @@
 const { Sockets } = require('./binding.js')
 const { fromNative } = require('./lib/errors')
 const { defineTCPSocket } = require('./lib/tcp')
+const { defineUDPSocket } = require('./lib/udp')
+const { MulticastController } = require('./lib/multicast')
 
 /** Builds one class set over a native `Sockets` (policy + open operations). */
 function createClassSet(config) {
@@ -17,11 +19,17 @@ function createClassSet(config) {
     throw fromNative(err)
   }
   const TCPSocket = defineTCPSocket(sockets)
-  return Object.freeze({ TCPSocket })
+  const UDPSocket = defineUDPSocket(sockets)
+  return Object.freeze({ TCPSocket, UDPSocket, MulticastController })
 }
 
 const defaults = createClassSet(undefined)
+const { TCPSocket, UDPSocket } = defaults
 
+// Shorthand names, so that ESM `import { UDPSocket } from 'direct-sockets'` finds them
+// (Node's CommonJS export detection stops at the first `key: expression`).
 module.exports = {
-  TCPSocket: defaults.TCPSocket,
+  TCPSocket,
+  UDPSocket,
+  MulticastController,
 }
