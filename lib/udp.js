@@ -118,6 +118,10 @@ class UdpConnection {
   async #pull(c) {
     const handle = this.#handle
     scratchBuffers()
+    // The stream asks again after every read; topping up one datagram at a time would
+    // cost a crossing per datagram. While the queue is at least half full, the next
+    // read asks again anyway.
+    if (c.desiredSize < READABLE_HIGH_WATER_MARK / 2) return
     for (;;) {
       if (this.#readableState !== 'open') return
       let n
