@@ -285,7 +285,7 @@ impl UdpHandle {
     let mut closed = self.closed.subscribe();
     let mut stopped = self.reading_stopped.subscribe();
     tokio::select! {
-      r = wait_ready(socket, Interest::READABLE) => r.map(|()| true).map_err(|e| SocketError::io("recvfrom", &e, "").into()),
+      r = wait_ready(socket, Interest::READABLE.add(Interest::ERROR)) => r.map(|()| true).map_err(|e| SocketError::io("recvfrom", &e, "").into()),
       _ = closed.wait_for(|c| *c) => Ok(false),
       _ = stopped.wait_for(|c| *c) => Ok(false),
     }
@@ -355,7 +355,8 @@ fn into_std(sock: Socket) -> UdpSocket {
   sock.into()
 }
 
-/// Waits until `socket` is ready for `interest`, registering it with the reactor only for
+/// Waits until `socket` is ready for `interest` (reads also wake for a pending socket
+/// error, such as an ICMP port unreachable on a connected socket), registering it with the reactor only for
 /// the wait: a duplicate descriptor goes to tokio and is dropped (deregistered and closed)
 /// afterwards, so a read wait and a write wait can be pending at once. Registration
 /// reports readiness that is already there, so no datagram is missed between the failed
