@@ -491,8 +491,8 @@ test('closed rejects with the writable error when the writable errors first', as
 })
 
 test('opened and closed both reject with NotAllowedError for a denied destination', async (t) => {
-  const Deny = withPolicy({ deny: ['192.0.2.0/24'] })
-  const socket = new Deny({ remoteAddress: '192.0.2.1', remotePort: 9 })
+  const Deny = withPolicy({ deny: ['127.0.0.0/8'] })
+  const socket = new Deny({ remoteAddress: '127.0.0.1', remotePort: 9 })
   await rejectsWith(t, socket.opened, 'NotAllowedError')
   await rejectsWith(t, socket.closed, 'NotAllowedError')
 })
