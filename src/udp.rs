@@ -355,12 +355,46 @@ fn into_std(sock: Socket) -> UdpSocket {
   sock.into()
 }
 
+/// An `Arc`'d socket as a descriptor tokio can watch: the `Arc` keeps the descriptor
+/// open for as long as the registration lives.
+#[cfg(unix)]
+struct Watched(Arc<UdpSocket>);
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Watched {
+  fn as_raw_fd(&self) -> std::os::fd::RawFd {
+    self.0.as_raw_fd()
+  }
+}
+
 /// Waits until `socket` is ready for `interest` (reads also wake for a pending socket
-/// error, such as an ICMP port unreachable on a connected socket), registering it with the reactor only for
-/// the wait: a duplicate descriptor goes to tokio and is dropped (deregistered and closed)
-/// afterwards, so a read wait and a write wait can be pending at once. Registration
-/// reports readiness that is already there, so no datagram is missed between the failed
-/// `try*` call and the wait.
+/// error, such as an ICMP port unreachable on a connected socket), registering it with
+/// the reactor only for the wait and only for that interest: a registration that also
+/// asked for writability would wake the reactor thread after every send. Write waits
+/// register a duplicate descriptor, so that a read wait and a write wait can be pending
+/// at once (epoll refuses one descriptor twice). Registration reports readiness that is
+/// already there, so nothing is missed between the failed `try*` call and the wait.
+///
+/// `AsyncFd::with_interest` is deprecated because a caller could close the descriptor
+/// while it is registered; `Watched` owns an `Arc` of the socket, so that cannot happen
+/// here, and the replacement (`register_with_interest`) is `unsafe`, which this crate
+/// does not use.
+#[cfg(unix)]
+#[allow(deprecated)]
+async fn wait_ready(socket: Arc<UdpSocket>, interest: Interest) -> io::Result<()> {
+  use tokio::io::unix::AsyncFd;
+  let socket = if interest.is_writable() {
+    Arc::new(socket.try_clone()?)
+  } else {
+    socket
+  };
+  let fd = AsyncFd::with_interest(Watched(socket), interest)?;
+  let _ready = fd.ready(interest).await?;
+  Ok(())
+}
+
+/// Elsewhere: a duplicate descriptor registered with tokio for the wait.
+#[cfg(not(unix))]
 async fn wait_ready(socket: Arc<UdpSocket>, interest: Interest) -> io::Result<()> {
   let watched = tokio::net::UdpSocket::from_std(socket.try_clone()?)?;
   watched.ready(interest).await?;
