@@ -95,7 +95,10 @@ class UdpConnection {
         start: (c) => {
           this.#readController = c
         },
-        pull: (c) => this.#pull(c),
+        // The stream asks again after every read; topping up one datagram at a time
+        // would cost a crossing per datagram. While the queue is at least half full, the
+        // next read asks again anyway.
+        pull: (c) => (c.desiredSize < READABLE_HIGH_WATER_MARK / 2 ? undefined : this.#pull(c)),
         cancel: () => this.#cancelReadable(),
       },
       { highWaterMark: READABLE_HIGH_WATER_MARK },
@@ -118,10 +121,6 @@ class UdpConnection {
   async #pull(c) {
     const handle = this.#handle
     scratchBuffers()
-    // The stream asks again after every read; topping up one datagram at a time would
-    // cost a crossing per datagram. While the queue is at least half full, the next
-    // read asks again anyway.
-    if (c.desiredSize < READABLE_HIGH_WATER_MARK / 2) return
     for (;;) {
       if (this.#readableState !== 'open') return
       let n
@@ -156,13 +155,22 @@ class UdpConnection {
       }
       return
     }
+    // Most batches come from one or a few peers: remember the last source's string.
+    let lastWord = -1
+    let lastAddress = ''
     for (let i = 0; i < n * META_STRIDE; i += META_STRIDE) {
       const offset = m[i]
-      c.enqueue({
-        data: buf.slice(offset, offset + m[i + 1]),
-        remoteAddress: sourceAddress(m, i),
-        remotePort: m[i + 2],
-      })
+      let remoteAddress
+      if (m[i + 3] === 4) {
+        if (m[i + 4] !== lastWord) {
+          lastWord = m[i + 4]
+          lastAddress = ip.v4Text(lastWord)
+        }
+        remoteAddress = lastAddress
+      } else {
+        remoteAddress = sourceAddress(m, i)
+      }
+      c.enqueue({ data: buf.slice(offset, offset + m[i + 1]), remoteAddress, remotePort: m[i + 2] })
     }
   }
 
