@@ -113,10 +113,6 @@ class UdpConnection {
     )
   }
 
-  get closed() {
-    return this.#handle.closed
-  }
-
   /** Drains what is ready into the queue; waits only when nothing is. */
   async #pull(c) {
     const handle = this.#handle
@@ -215,6 +211,7 @@ class UdpConnection {
         if (n === NEEDS_RESOLUTION) {
           if (attempts > 0) throw new TypeError(`Could not resolve '${msg.remoteAddress}' to an IP address.`)
           address = await handle.resolveDestination(address, msg.dnsQueryType)
+          if (c.signal.aborted) throw c.signal.reason
         } else {
           const ready = await handle.waitWritable()
           if (c.signal.aborted) throw c.signal.reason
