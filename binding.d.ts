@@ -25,6 +25,10 @@ export declare class Sockets {
   get multicastAllowed(): boolean
   /** Opens a TCP connection (`TCPSocket`). */
   connectTcp(host: string, portNumber: number, options: TcpOptions): Promise<TcpHandle>
+  /** Opens a connected-mode UDP socket (`new UDPSocket({ remoteAddress, remotePort })`). */
+  connectUdp(host: string, portNumber: number, options: UdpOptions): Promise<UdpHandle>
+  /** Opens a bound-mode UDP socket (`new UDPSocket({ localAddress, localPort })`). */
+  bindUdp(localAddress: string, localPort: number | undefined | null, options: UdpOptions): Promise<UdpHandle>
 }
 
 export declare class TcpHandle {
@@ -48,6 +52,55 @@ export declare class TcpHandle {
   close(): void
   /** Local and remote address and port. */
   info(): SocketInfo
+}
+
+export declare class UdpHandle {
+  /**
+   * Joins `group` (for SSM: from `source` only). Throws an encoded `TypeError` for bad
+   * addresses, `InvalidStateError` once closed, `NetworkError` when the OS refuses.
+   */
+  joinGroup(group: string, source?: string | undefined | null): void
+  /** Leaves a membership made by `joinGroup`. */
+  leaveGroup(group: string, source?: string | undefined | null): void
+  /**
+   * Receives every datagram that is ready, up to `max`, into `buf`, describing each in
+   * `meta` (`META_STRIDE` words each). Returns the count, or -1 when nothing was ready.
+   * An error after some datagrams were received is reported by the next call.
+   */
+  tryRecvBatch(buf: Uint8Array, meta: Uint32Array, max: number): number
+  /** Connected mode: sends one datagram. The byte count, or -1 when the send buffer is full. */
+  trySend(buf: Uint8Array): number
+  /**
+   * Bound mode: sends one datagram to `address` (an IP literal) and `port`, if the
+   * policy allows that destination. The byte count, -1 when the send buffer is full,
+   * -2 when `address` is a host name (resolve it with `resolveDestination` first).
+   */
+  trySendTo(buf: Uint8Array, address: string, portNumber: number): number
+  /**
+   * Resolves a bound-mode destination host name to the first address the policy
+   * allows (of the socket's family), as an IP literal for `trySendTo`.
+   */
+  resolveDestination(host: string, dnsQueryType?: string | undefined | null): Promise<string>
+  /**
+   * Resolves `true` once a datagram may be ready, `false` if the handle closed or
+   * reading stopped.
+   *
+   * # Cancel safety
+   * Closing the handle or `stopReading` ends the wait; nothing is consumed by waiting.
+   */
+  waitReadable(): Promise<boolean>
+  /** Resolves `true` once the socket may be writable, `false` if the handle closed. */
+  waitWritable(): Promise<boolean>
+  /**
+   * The readable was cancelled: wakes a pending `waitReadable` so it does not keep the
+   * process alive. Sending goes on.
+   */
+  stopReading(): void
+  /** Closes the socket (leaving every multicast group); idempotent. */
+  close(): void
+  get closed(): boolean
+  /** Local address and port, and in connected mode the remote pair. */
+  info(): UdpInfo
 }
 
 /** Version of the native addon, for diagnostics. */
@@ -85,4 +138,26 @@ export interface TcpOptions {
   sendBufferSize?: number
   receiveBufferSize?: number
   dnsQueryType?: string
+}
+
+/** Addresses of an open UDP socket; the remote pair only in connected mode. */
+export interface UdpInfo {
+  localAddress: string
+  localPort: number
+  remoteAddress?: string
+  remotePort?: number
+}
+
+/**
+ * `UDPSocketOptions` (less the addresses), already converted by the WebIDL layer in
+ * JavaScript.
+ */
+export interface UdpOptions {
+  sendBufferSize?: number
+  receiveBufferSize?: number
+  dnsQueryType?: string
+  ipv6Only?: boolean
+  multicastTimeToLive?: number
+  multicastLoopback?: boolean
+  multicastAllowAddressSharing?: boolean
 }

@@ -838,4 +838,5 @@ module.exports = nativeBinding
 module.exports.Notifier = nativeBinding.Notifier
 module.exports.Sockets = nativeBinding.Sockets
 module.exports.TcpHandle = nativeBinding.TcpHandle
+module.exports.UdpHandle = nativeBinding.UdpHandle
 module.exports.nativeVersion = nativeBinding.nativeVersion

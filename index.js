@@ -8,6 +8,8 @@ const { Sockets } = require('./binding.js')
 const { fromNative } = require('./lib/errors')
 const { toPolicyConfig } = require('./lib/policy')
 const { defineTCPSocket } = require('./lib/tcp')
+const { defineUDPSocket } = require('./lib/udp')
+const { MulticastController } = require('./lib/multicast')
 
 /** Builds one class set over a native `Sockets` (the policy plus the open operations). */
 function createClassSet(config) {
@@ -18,7 +20,8 @@ function createClassSet(config) {
     throw fromNative(err)
   }
   const TCPSocket = defineTCPSocket(sockets)
-  return Object.freeze({ TCPSocket })
+  const UDPSocket = defineUDPSocket(sockets)
+  return Object.freeze({ TCPSocket, UDPSocket, MulticastController })
 }
 
 /**
@@ -31,7 +34,11 @@ function withPolicy(policy) {
 }
 
 const defaults = createClassSet(undefined)
+const { TCPSocket, UDPSocket } = defaults
 
-// Spelled out, so that Node's ESM loader sees the named exports of this CommonJS module.
-exports.TCPSocket = defaults.TCPSocket
+// Assigned one by one, so that Node's ESM loader sees the named exports of this
+// CommonJS module (`import { TCPSocket } from 'direct-sockets'`).
+exports.TCPSocket = TCPSocket
+exports.UDPSocket = UDPSocket
+exports.MulticastController = MulticastController
 exports.withPolicy = withPolicy

@@ -14,16 +14,21 @@
 //! - [`sockets`]: the `Sockets` class, a policy bound to the open operations.
 //! - [`tcp`]: `TcpHandle`, a connected TCP stream driven by synchronous non-blocking
 //!   reads and writes from the JS thread, with a trip to tokio only when it would block.
+//! - [`udp`]: `UdpHandle`, a connected or bound UDP socket; datagrams are received in
+//!   batches (one crossing drains every ready datagram) and sent synchronously.
+//! - [`multicast`]: group membership (ASM and IPv4 SSM) of a bound `UdpHandle`.
 
 use napi_derive::napi;
 
 pub mod error;
+pub mod multicast;
 pub mod notify;
 pub mod policy;
 pub mod resolve;
 pub mod sockets;
 pub mod sockopt;
 pub mod tcp;
+pub mod udp;
 
 /// One small tokio runtime per process: the JS thread makes the data syscalls itself,
 /// so the workers only wait for readiness, connect and resolve.

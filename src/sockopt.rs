@@ -4,7 +4,7 @@ use std::io;
 use std::time::Duration;
 
 use napi_derive::napi;
-use socket2::{SockRef, TcpKeepalive};
+use socket2::{SockRef, Socket, TcpKeepalive};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// `TCPSocketOptions`, already converted by the WebIDL layer in JavaScript.
@@ -95,4 +95,64 @@ mod tests {
     assert!(!s.tcp_nodelay().unwrap());
     assert!(!s.keepalive().unwrap());
   }
+}
+
+/// `UDPSocketOptions` (less the addresses), already converted by the WebIDL layer in
+/// JavaScript.
+#[napi(object)]
+#[derive(Clone, Debug, Default)]
+pub struct UdpOptions {
+  pub send_buffer_size: Option<u32>,
+  pub receive_buffer_size: Option<u32>,
+  pub dns_query_type: Option<String>,
+  pub ipv6_only: Option<bool>,
+  pub multicast_time_to_live: Option<u32>,
+  pub multicast_loopback: Option<bool>,
+  pub multicast_allow_address_sharing: Option<bool>,
+}
+
+/// Options that must be on a UDP socket before it is bound or connected:
+/// buffer sizes, `IPV6_V6ONLY`, and `SO_REUSEADDR` + `SO_REUSEPORT` for multicast
+/// address sharing.
+pub fn set_udp_options_before_bind(sock: &Socket, opts: &UdpOptions) -> io::Result<()> {
+  const MAX: u32 = (i32::MAX / 2) as u32;
+  if let Some(size) = opts.send_buffer_size {
+    sock.set_send_buffer_size(size.min(MAX) as usize)?;
+  }
+  if let Some(size) = opts.receive_buffer_size {
+    sock.set_recv_buffer_size(size.min(MAX) as usize)?;
+  }
+  if let Some(only) = opts.ipv6_only {
+    sock.set_only_v6(only)?;
+  }
+  if opts.multicast_allow_address_sharing.unwrap_or(false) {
+    sock.set_reuse_address(true)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    sock.set_reuse_port(true)?;
+  }
+  Ok(())
+}
+
+/// `IP_MULTICAST_TTL` / `IPV6_MULTICAST_HOPS` and `IP_MULTICAST_LOOP` /
+/// `IPV6_MULTICAST_LOOP`. An IPv6 socket gets both families' options, since a dual-stack
+/// socket may send IPv4 multicast too; Linux accepts the IPv4 ones there, others may not,
+/// so those are best effort.
+pub fn set_multicast_options(sock: &Socket, ipv6: bool, opts: &UdpOptions) -> io::Result<()> {
+  if let Some(ttl) = opts.multicast_time_to_live {
+    if ipv6 {
+      sock.set_multicast_hops_v6(ttl)?;
+      let _ = sock.set_multicast_ttl_v4(ttl);
+    } else {
+      sock.set_multicast_ttl_v4(ttl)?;
+    }
+  }
+  if let Some(on) = opts.multicast_loopback {
+    if ipv6 {
+      sock.set_multicast_loop_v6(on)?;
+      let _ = sock.set_multicast_loop_v4(on);
+    } else {
+      sock.set_multicast_loop_v4(on)?;
+    }
+  }
+  Ok(())
 }

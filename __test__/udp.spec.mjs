@@ -1,0 +1,498 @@
+// UDPSocket over loopback (host namespace: only 127.0.0.1 and ::1 are ever sent to).
+import test from 'ava'
+import dgram from 'node:dgram'
+import { once } from 'node:events'
+import { createRequire } from 'node:module'
+import { within } from './helpers.mjs'
+import { UDPSocket, MulticastController } from '../index.js'
+
+const require = createRequire(import.meta.url)
+const { Sockets } = require('../binding.js')
+const { defineUDPSocket } = require('../lib/udp.js')
+
+/** A UDPSocket class under a restricted policy. */
+const withPolicy = (config) => defineUDPSocket(new Sockets(config))
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** A node:dgram peer on `address`; echoes when `echo` is set. */
+async function dgramPeer({ type = 'udp4', address = '127.0.0.1', echo = false } = {}) {
+  const socket = dgram.createSocket(type)
+  const messages = []
+  const waiters = []
+  socket.on('message', (msg, rinfo) => {
+    messages.push({ msg, rinfo })
+    if (echo) socket.send(msg, rinfo.port, rinfo.address)
+    for (const w of waiters.splice(0)) w()
+  })
+  socket.bind(0, address)
+  await once(socket, 'listening')
+  const port = socket.address().port
+  /** Resolves once `n` messages have arrived (bounded in time). */
+  const received = (n, ms = 2000) =>
+    within(
+      (async () => {
+        while (messages.length < n) await new Promise((r) => waiters.push(r))
+        return messages
+      })(),
+      ms,
+      `${n} datagrams at the dgram peer`,
+    )
+  return { socket, port, messages, received, close: () => new Promise((r) => socket.close(r)) }
+}
+
+const ctor = (options) => () => new UDPSocket(options)
+
+/** Asserts that `promise` rejects with a DOMException named `name`; returns it. */
+async function rejectsWith(t, promise, name) {
+  const err = await t.throwsAsync(within(promise, 5000), { any: true })
+  t.true(err instanceof DOMException, `expected a DOMException, got ${err?.constructor?.name}: ${err?.message}`)
+  t.is(err.name, name)
+  return err
+}
+
+// ---- constructor: spec 2.1 checks, all synchronous TypeErrors
+
+const typeErrorCases = [
+  ['neither mode is given', {}],
+  ['no options at all', undefined],
+  ['only remoteAddress is given', { remoteAddress: '127.0.0.1' }],
+  ['only remotePort is given', { remotePort: 9 }],
+  ['localPort is 0', { localAddress: '127.0.0.1', localPort: 0 }],
+  ['localPort is given without localAddress', { localPort: 5000 }],
+  ['localPort is given in connected mode without localAddress', { remoteAddress: '127.0.0.1', remotePort: 9, localPort: 5000 }],
+  ['localAddress is given in connected mode', { remoteAddress: '127.0.0.1', remotePort: 9, localAddress: '127.0.0.1' }],
+  ['localAddress is a host name', { localAddress: 'localhost' }],
+  ['localAddress is not an address', { localAddress: '300.1.1.1' }],
+  ['dnsQueryType is given in bound mode', { localAddress: '127.0.0.1', dnsQueryType: 'ipv4' }],
+  ['ipv6Only is given in connected mode', { remoteAddress: '::1', remotePort: 9, ipv6Only: true }],
+  ['ipv6Only is given with localAddress 127.0.0.1', { localAddress: '127.0.0.1', ipv6Only: false }],
+  ['ipv6Only is given with localAddress ::1', { localAddress: '::1', ipv6Only: true }],
+  ['sendBufferSize is 0', { localAddress: '127.0.0.1', sendBufferSize: 0 }],
+  ['receiveBufferSize is 0', { remoteAddress: '127.0.0.1', remotePort: 9, receiveBufferSize: 0 }],
+  ['remotePort is above 65535', { remoteAddress: '127.0.0.1', remotePort: 65536 }],
+  ['remotePort is negative', { remoteAddress: '127.0.0.1', remotePort: -1 }],
+  ['remotePort is NaN', { remoteAddress: '127.0.0.1', remotePort: NaN }],
+  ['localPort is above 65535', { localAddress: '127.0.0.1', localPort: 70000 }],
+  ['sendBufferSize is above 2^32-1', { localAddress: '127.0.0.1', sendBufferSize: 2 ** 32 }],
+  ['receiveBufferSize is Infinity', { localAddress: '127.0.0.1', receiveBufferSize: Infinity }],
+  ['multicastTimeToLive is 256', { localAddress: '127.0.0.1', multicastTimeToLive: 256 }],
+  ['multicastTimeToLive is -1', { localAddress: '127.0.0.1', multicastTimeToLive: -1 }],
+  ['dnsQueryType is not a SocketDnsQueryType', { remoteAddress: '127.0.0.1', remotePort: 9, dnsQueryType: 'ipv5' }],
+  ['options is a number', 5],
+  ['remotePort is a Symbol', { remoteAddress: '127.0.0.1', remotePort: Symbol('x') }],
+]
+
+for (const [what, options] of typeErrorCases) {
+  test(`the constructor throws TypeError when ${what}`, (t) => {
+    t.throws(ctor(options), { instanceOf: TypeError })
+  })
+}
+
+test('the constructor accepts ipv6Only with localAddress ::', async (t) => {
+  const socket = new UDPSocket({ localAddress: '::', ipv6Only: true })
+  const { localAddress } = await within(socket.opened, 2000)
+  t.is(localAddress, '::')
+  await socket.close()
+})
+
+test('the constructor reports a range error before a missing-mode error (WebIDL first)', (t) => {
+  const err = t.throws(ctor({ remotePort: 70000 }), { instanceOf: TypeError })
+  t.regex(err.message, /range/)
+})
+
+test('the constructor throws NotAllowedError when the policy forbids sockets, before mode checks', (t) => {
+  const Restricted = withPolicy({ directSockets: false })
+  const err = t.throws(() => new Restricted({}), { any: true })
+  t.is(err.name, 'NotAllowedError')
+  t.throws(() => new Restricted({ remotePort: 70000 }), { instanceOf: TypeError })
+})
+
+for (const option of ['multicastTimeToLive', 'multicastLoopback', 'multicastAllowAddressSharing']) {
+  test(`${option} throws NotAllowedError without the multicast policy, before mode checks`, (t) => {
+    const NoMulticast = withPolicy({ multicast: false })
+    const value = option === 'multicastTimeToLive' ? 1 : false
+    const err = t.throws(() => new NoMulticast({ [option]: value }), { any: true })
+    t.true(err instanceof DOMException)
+    t.is(err.name, 'NotAllowedError')
+  })
+}
+
+test('a bound socket has no multicastController without the multicast policy', async (t) => {
+  const NoMulticast = withPolicy({ multicast: false })
+  const socket = new NoMulticast({ localAddress: '127.0.0.1' })
+  const info = await within(socket.opened, 2000)
+  t.false('multicastController' in info)
+  await socket.close()
+})
+
+test('a bound socket is refused without private network access', async (t) => {
+  const Public = withPolicy({ privateNetworkAccess: false })
+  const socket = new Public({ localAddress: '127.0.0.1' })
+  await rejectsWith(t, socket.opened, 'NotAllowedError')
+  await rejectsWith(t, socket.closed, 'NotAllowedError')
+})
+
+test('a bound socket is refused below policy.minUdpBindPort', async (t) => {
+  const Floor = withPolicy({ minUdpBindPort: 1024 })
+  await rejectsWith(t, new Floor({ localAddress: '127.0.0.1', localPort: 999 }).opened, 'NotAllowedError')
+})
+
+test('a connected socket to a denied address is refused', async (t) => {
+  const Deny = withPolicy({ deny: ['127.0.0.0/8'] })
+  await rejectsWith(t, new Deny({ remoteAddress: '127.0.0.1', remotePort: 9 }).opened, 'NotAllowedError')
+})
+
+test('MulticastController is exported but cannot be constructed', (t) => {
+  t.is(typeof MulticastController, 'function')
+  t.throws(() => new MulticastController(), { instanceOf: TypeError, message: 'Illegal constructor' })
+})
+
+// ---- connected mode
+
+test('a connected socket echoes through a node:dgram peer', async (t) => {
+  const peer = await dgramPeer({ echo: true })
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
+  const info = await within(socket.opened, 2000)
+  t.is(info.remoteAddress, '127.0.0.1')
+  t.is(info.remotePort, peer.port)
+  t.is(info.localAddress, '127.0.0.1')
+  t.true(info.localPort > 0)
+  t.false('multicastController' in info)
+  const writer = info.writable.getWriter()
+  const reader = info.readable.getReader()
+  await writer.write({ data: encoder.encode('ping') })
+  const { value } = await within(reader.read(), 2000, 'echo')
+  t.deepEqual(Object.keys(value), ['data'])
+  t.true(value.data instanceof Uint8Array)
+  t.is(value.data.byteOffset, 0)
+  t.is(value.data.buffer.byteLength, 4)
+  t.is(decoder.decode(value.data), 'ping')
+  reader.releaseLock()
+  writer.releaseLock()
+  await socket.close()
+  await peer.close()
+})
+
+test('a connected socket sends any BufferSource', async (t) => {
+  const peer = await dgramPeer()
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  await writer.write({ data: new Uint8Array([1, 2]).buffer })
+  await writer.write({ data: new DataView(new Uint8Array([3, 4, 5]).buffer, 1) })
+  await writer.write({ data: Buffer.from('six') })
+  const got = await peer.received(3)
+  t.deepEqual(
+    got.map((m) => [...m.msg]),
+    [[1, 2], [4, 5], [...Buffer.from('six')]],
+  )
+  writer.releaseLock()
+  await socket.close()
+  await peer.close()
+})
+
+test('a connected socket resolves a host name with dnsQueryType', async (t) => {
+  const peer = await dgramPeer()
+  const socket = new UDPSocket({ remoteAddress: 'localhost', remotePort: peer.port, dnsQueryType: 'ipv4' })
+  const { remoteAddress } = await within(socket.opened, 5000)
+  t.is(remoteAddress, '127.0.0.1')
+  await socket.close()
+  await peer.close()
+})
+
+const connectedWriteErrors = [
+  ['remoteAddress', { data: new Uint8Array(1), remoteAddress: '127.0.0.1' }],
+  ['remotePort', { data: new Uint8Array(1), remotePort: 1 }],
+  ['dnsQueryType', { data: new Uint8Array(1), dnsQueryType: 'ipv4' }],
+  ['raw bytes', new Uint8Array(4)],
+  ['a string', 'hello'],
+  ['a message without data', {}],
+  ['data that is not a BufferSource', { data: 'text' }],
+]
+for (const [what, chunk] of connectedWriteErrors) {
+  test(`a connected socket rejects a write of ${what} with TypeError`, async (t) => {
+    const peer = await dgramPeer()
+    const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
+    const { writable } = await socket.opened
+    const writer = writable.getWriter()
+    await t.throwsAsync(writer.write(chunk), { instanceOf: TypeError })
+    writer.releaseLock()
+    await t.throwsAsync(socket.close(), { instanceOf: TypeError })
+    await peer.close()
+  })
+}
+
+test('a connected socket to a port nobody listens on reports NetworkError', async (t) => {
+  const peer = await dgramPeer()
+  const port = peer.port
+  await peer.close()
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: port })
+  const { readable, writable } = await socket.opened
+  const reader = readable.getReader()
+  const writer = writable.getWriter()
+  await writer.write({ data: encoder.encode('anyone?') })
+  const err = await t.throwsAsync(within(reader.read(), 2000), { any: true })
+  t.is(err.name, 'NetworkError')
+  t.is(err.cause?.code, 'ECONNREFUSED')
+  writer.releaseLock()
+  await writable.abort()
+  await rejectsWith(t, socket.closed, 'NetworkError')
+})
+
+// ---- bound mode
+
+test('a bound socket reports local address and port only, with a multicastController', async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const info = await within(socket.opened, 2000)
+  t.deepEqual(Object.keys(info).sort(), ['localAddress', 'localPort', 'multicastController', 'readable', 'writable'])
+  t.is(info.localAddress, '127.0.0.1')
+  t.true(info.localPort > 0)
+  t.true(info.multicastController instanceof MulticastController)
+  await socket.close()
+})
+
+test('a bound socket binds the requested localPort', async (t) => {
+  const probe = await dgramPeer()
+  const port = probe.port
+  await probe.close()
+  const socket = new UDPSocket({ localAddress: '127.0.0.1', localPort: port })
+  t.is((await within(socket.opened, 2000)).localPort, port)
+  await socket.close()
+})
+
+test('a bound socket receives from several peers with their source addresses', async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { readable, localPort } = await socket.opened
+  const a = await dgramPeer()
+  const b = await dgramPeer()
+  a.socket.send('from a', localPort, '127.0.0.1')
+  const reader = readable.getReader()
+  const first = (await within(reader.read(), 2000)).value
+  b.socket.send('from b', localPort, '127.0.0.1')
+  const second = (await within(reader.read(), 2000)).value
+  t.deepEqual(
+    { text: decoder.decode(first.data), remoteAddress: first.remoteAddress, remotePort: first.remotePort },
+    { text: 'from a', remoteAddress: '127.0.0.1', remotePort: a.port },
+  )
+  t.deepEqual(
+    { text: decoder.decode(second.data), remoteAddress: second.remoteAddress, remotePort: second.remotePort },
+    { text: 'from b', remoteAddress: '127.0.0.1', remotePort: b.port },
+  )
+  reader.releaseLock()
+  await socket.close()
+  await a.close()
+  await b.close()
+})
+
+test('a bound socket sends to several destinations', async (t) => {
+  const peers = [await dgramPeer(), await dgramPeer(), await dgramPeer()]
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { writable, localPort } = await socket.opened
+  const writer = writable.getWriter()
+  for (const [i, p] of peers.entries()) {
+    await writer.write({ data: encoder.encode(`to ${i}`), remoteAddress: '127.0.0.1', remotePort: p.port })
+  }
+  for (const [i, p] of peers.entries()) {
+    const [{ msg, rinfo }] = await p.received(1)
+    t.is(msg.toString(), `to ${i}`)
+    t.is(rinfo.port, localPort)
+  }
+  writer.releaseLock()
+  await socket.close()
+  for (const p of peers) await p.close()
+})
+
+test('a bound socket resolves a host name destination with the message dnsQueryType', async (t) => {
+  const peer = await dgramPeer()
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  await within(
+    writer.write({ data: encoder.encode('by name'), remoteAddress: 'localhost', remotePort: peer.port, dnsQueryType: 'ipv4' }),
+    5000,
+  )
+  const [{ msg }] = await peer.received(1)
+  t.is(msg.toString(), 'by name')
+  writer.releaseLock()
+  await socket.close()
+  await peer.close()
+})
+
+for (const [what, chunk] of [
+  ['without remoteAddress', { data: new Uint8Array(1), remotePort: 9 }],
+  ['without remotePort', { data: new Uint8Array(1), remoteAddress: '127.0.0.1' }],
+  ['of raw bytes', new Uint8Array(1)],
+  ['of a bad dnsQueryType', { data: new Uint8Array(1), remoteAddress: '127.0.0.1', remotePort: 9, dnsQueryType: 'x' }],
+]) {
+  test(`a bound socket rejects a write ${what} with TypeError`, async (t) => {
+    const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+    const { writable } = await socket.opened
+    const writer = writable.getWriter()
+    await t.throwsAsync(writer.write(chunk), { instanceOf: TypeError })
+    writer.releaseLock()
+    await t.throwsAsync(socket.close(), { instanceOf: TypeError })
+  })
+}
+
+test('a bound socket refuses a send the policy denies with NotAllowedError', async (t) => {
+  const Deny = withPolicy({ deny: ['127.0.0.2'] })
+  const socket = new Deny({ localAddress: '127.0.0.1' })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  await rejectsWith(t, writer.write({ data: new Uint8Array(1), remoteAddress: '127.0.0.2', remotePort: 9 }), 'NotAllowedError')
+  writer.releaseLock()
+  await rejectsWith(t, socket.close(), 'NotAllowedError')
+})
+
+test('a bound socket refuses a host name that resolves to a denied address', async (t) => {
+  const Deny = withPolicy({ deny: ['127.0.0.0/8', '::1'] })
+  const socket = new Deny({ localAddress: '127.0.0.1' })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  await rejectsWith(t, writer.write({ data: new Uint8Array(1), remoteAddress: 'localhost', remotePort: 9 }), 'NotAllowedError')
+  writer.releaseLock()
+  await rejectsWith(t, socket.close(), 'NotAllowedError')
+})
+
+test('a dual-stack socket on :: talks to IPv4 and IPv6 peers', async (t) => {
+  const socket = new UDPSocket({ localAddress: '::' })
+  const { readable, writable, localAddress, localPort } = await socket.opened
+  t.is(localAddress, '::')
+  const v4 = await dgramPeer({ echo: true })
+  const v6 = await dgramPeer({ type: 'udp6', address: '::1', echo: true })
+  const writer = writable.getWriter()
+  const reader = readable.getReader()
+  await writer.write({ data: encoder.encode('v4'), remoteAddress: '127.0.0.1', remotePort: v4.port })
+  const fromV4 = (await within(reader.read(), 2000)).value
+  await writer.write({ data: encoder.encode('v6'), remoteAddress: '::1', remotePort: v6.port })
+  const fromV6 = (await within(reader.read(), 2000)).value
+  t.is(decoder.decode(fromV4.data), 'v4')
+  t.is(fromV4.remoteAddress, '::ffff:127.0.0.1')
+  t.is(fromV4.remotePort, v4.port)
+  t.is(decoder.decode(fromV6.data), 'v6')
+  t.is(fromV6.remoteAddress, '::1')
+  t.is(fromV6.remotePort, v6.port)
+  t.true(localPort > 0)
+  reader.releaseLock()
+  writer.releaseLock()
+  await socket.close()
+  await v4.close()
+  await v6.close()
+})
+
+test('a bound socket on a busy port rejects opened and closed with NetworkError (EADDRINUSE)', async (t) => {
+  const busy = await dgramPeer()
+  const socket = new UDPSocket({ localAddress: '127.0.0.1', localPort: busy.port })
+  const err = await rejectsWith(t, socket.opened, 'NetworkError')
+  t.is(err.cause?.code, 'EADDRINUSE')
+  await rejectsWith(t, socket.closed, 'NetworkError')
+  await busy.close()
+})
+
+test('multicastAllowAddressSharing lets two sockets bind one port', async (t) => {
+  const first = new UDPSocket({ localAddress: '127.0.0.1', multicastAllowAddressSharing: true })
+  const { localPort } = await first.opened
+  const second = new UDPSocket({ localAddress: '127.0.0.1', localPort, multicastAllowAddressSharing: true })
+  t.is((await within(second.opened, 2000)).localPort, localPort)
+  await first.close()
+  await second.close()
+})
+
+test('10,000 datagrams of 1,200 bytes paced by the sender all arrive intact and in order', async (t) => {
+  const COUNT = 10_000
+  const SIZE = 1200
+  const socket = new UDPSocket({ localAddress: '127.0.0.1', receiveBufferSize: 4 * 1024 * 1024 })
+  const { readable, localPort } = await socket.opened
+  const sender = dgram.createSocket('udp4')
+  sender.connect(localPort, '127.0.0.1')
+  await once(sender, 'connect')
+  const sending = (async () => {
+    for (let i = 0; i < COUNT; i += 100) {
+      await new Promise((resolve) => {
+        for (let k = i; k < i + 100; k++) {
+          const buf = Buffer.alloc(SIZE, k & 0xff)
+          buf.writeUInt32BE(k, 0)
+          sender.send(buf, k === i + 99 ? resolve : undefined)
+        }
+      })
+      await new Promise((r) => setTimeout(r, 1))
+    }
+  })()
+  const reader = readable.getReader()
+  let bad = 0
+  const reading = within(
+    (async () => {
+      for (let i = 0; i < COUNT; i++) {
+        const { value } = await reader.read()
+        const { data } = value
+        const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
+        const k = view.getUint32(0)
+        if (data.byteLength !== SIZE || k !== i || data[SIZE - 1] !== (k & 0xff) || data.buffer.byteLength !== SIZE) bad++
+      }
+    })(),
+    30_000,
+    'receiving 10,000 datagrams',
+  )
+  await sending
+  await reading
+  t.is(bad, 0)
+  reader.releaseLock()
+  sender.close()
+  await socket.close()
+})
+
+// ---- close() and closed
+
+test('close() rejects with InvalidStateError before opened resolves', async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  await rejectsWith(t, socket.close(), 'InvalidStateError')
+  await socket.opened
+  await socket.close()
+})
+
+test('close() rejects with InvalidStateError while a stream is locked', async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { readable } = await socket.opened
+  const reader = readable.getReader()
+  await rejectsWith(t, socket.close(), 'InvalidStateError')
+  reader.releaseLock()
+  await socket.close()
+})
+
+test('close() ends the readable and resolves closed, and returns closed once settled', async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { readable, writable } = await socket.opened
+  await within(socket.close(), 2000)
+  t.is(readable.locked, false)
+  const { done } = await readable.getReader().read()
+  t.true(done)
+  await t.throwsAsync(writable.getWriter().write({ data: new Uint8Array(1), remoteAddress: '127.0.0.1', remotePort: 9 }), { any: true })
+  t.is(socket.close(), socket.closed)
+})
+
+test('closed resolves when the readable is cancelled and the writable closed', async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { readable, writable } = await socket.opened
+  await readable.cancel()
+  await writable.close()
+  await within(socket.closed, 2000)
+  t.pass()
+})
+
+test('closed rejects with the writable error when the writable errors first', async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { readable, writable } = await socket.opened
+  const writer = writable.getWriter()
+  await t.throwsAsync(writer.write('not a message'), { instanceOf: TypeError })
+  await readable.cancel()
+  await t.throwsAsync(within(socket.closed, 2000), { instanceOf: TypeError })
+})
+
+test('opened and closed both reject with NotAllowedError for a denied destination', async (t) => {
+  const Deny = withPolicy({ deny: ['127.0.0.0/8'] })
+  const socket = new Deny({ remoteAddress: '127.0.0.1', remotePort: 9 })
+  await rejectsWith(t, socket.opened, 'NotAllowedError')
+  await rejectsWith(t, socket.closed, 'NotAllowedError')
+})

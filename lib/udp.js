@@ -1,0 +1,454 @@
+'use strict'
+// UDPSocket (spec section 2): argument conversion, the message streams, `opened` /
+// `closed` / `close()`.
+//
+// Data path (DESIGN.md): one synchronous `tryRecvBatch` call drains every datagram that
+// is ready (up to the readable's desired size) into one scratch buffer plus a metadata
+// array; each datagram is then copied into its own Uint8Array. The readable's queue is
+// bounded (count highWaterMark 32): while JavaScript does not read, datagrams wait in
+// the kernel's receive buffer (`receiveBufferSize`) and are dropped there, as UDP does.
+// Sends are synchronous `trySend` / `trySendTo`; only a full send buffer or a host name
+// to resolve makes a write wait.
+
+const { ReadableStream, WritableStream } = require('node:stream/web')
+const { fromNative, nativeCall, invalidState, abortError } = require('./errors')
+const idl = require('./webidl')
+const ip = require('./ip')
+const { createMulticastController } = require('./multicast')
+
+const WOULD_BLOCK = -1
+const NEEDS_RESOLUTION = -2
+const META_STRIDE = 8 // src/udp.rs
+const MAX_DATAGRAM = 64 * 1024
+const READABLE_HIGH_WATER_MARK = 32
+
+// One scratch buffer per thread, shared by every socket (receives are synchronous):
+// room for a full batch of the largest datagrams, so none is ever truncated.
+let scratch = null
+let meta = null
+function scratchBuffers() {
+  if (scratch === null) {
+    scratch = new Uint8Array(READABLE_HIGH_WATER_MARK * MAX_DATAGRAM)
+    meta = new Uint32Array(READABLE_HIGH_WATER_MARK * META_STRIDE)
+  }
+}
+
+function sourceAddress(m, i) {
+  const family = m[i + 3]
+  if (family === 4) return ip.v4Text(m[i + 4])
+  return ip.v6Text(m[i + 4], m[i + 5], m[i + 6], m[i + 7])
+}
+
+const WRITE_CONTEXT = "Failed to execute 'write' on 'WritableStream'"
+
+/** Converts a written chunk to a UDPMessage and applies spec 2.3's mode checks. */
+function convertMessage(chunk, connected) {
+  if (chunk === null || chunk === undefined || (typeof chunk !== 'object' && typeof chunk !== 'function')) {
+    throw new TypeError(`${WRITE_CONTEXT}: the chunk is not a UDPMessage ({ data, remoteAddress?, remotePort? }).`)
+  }
+  if (ArrayBuffer.isView(chunk) || chunk instanceof ArrayBuffer) {
+    throw new TypeError(`${WRITE_CONTEXT}: write a UDPMessage ({ data }), not raw bytes.`)
+  }
+  // Dictionary members in lexicographic order, as WebIDL reads them.
+  const { data, dnsQueryType, remoteAddress, remotePort } = chunk
+  if (data === undefined) throw new TypeError(`${WRITE_CONTEXT}: UDPMessage.data is required.`)
+  const msg = { data: idl.toBytes(data, `${WRITE_CONTEXT}: UDPMessage.data`) }
+  if (dnsQueryType !== undefined) {
+    msg.dnsQueryType = idl.toEnum(dnsQueryType, ['ipv4', 'ipv6'], 'SocketDnsQueryType', `${WRITE_CONTEXT}: dnsQueryType`)
+  }
+  if (remoteAddress !== undefined) msg.remoteAddress = idl.toDOMString(remoteAddress, `${WRITE_CONTEXT}: remoteAddress`)
+  if (remotePort !== undefined) msg.remotePort = idl.toUnsignedShort(remotePort, `${WRITE_CONTEXT}: remotePort`)
+  if (connected) {
+    if (msg.remoteAddress !== undefined || msg.remotePort !== undefined || msg.dnsQueryType !== undefined) {
+      throw new TypeError(
+        `${WRITE_CONTEXT}: remoteAddress, remotePort and dnsQueryType cannot be given in connected mode.`,
+      )
+    }
+  } else if (msg.remoteAddress === undefined || msg.remotePort === undefined) {
+    throw new TypeError(`${WRITE_CONTEXT}: remoteAddress and remotePort are required in bound mode.`)
+  }
+  return msg
+}
+
+/**
+ * Owns one native UdpHandle: makes its readable and writable and calls `settle(error)`
+ * once both are closed or errored, with the spec's precedence (the error of the stream
+ * that ended first wins). Cancelling the readable or aborting the writable is a graceful
+ * end: `closed` then resolves.
+ */
+class UdpConnection {
+  #handle
+  #connected
+  #settle
+  #readableState = 'open'
+  #readableError
+  #writableState = 'open'
+  #writableError
+  #readController
+
+  constructor(handle, connected, settle) {
+    this.#handle = handle
+    this.#connected = connected
+    this.#settle = settle
+    this.readable = new ReadableStream(
+      {
+        start: (c) => {
+          this.#readController = c
+        },
+        // The stream asks again after every read; topping up one datagram at a time
+        // would cost a crossing per datagram. While the queue is at least half full, the
+        // next read asks again anyway.
+        pull: (c) => (c.desiredSize < READABLE_HIGH_WATER_MARK / 2 ? undefined : this.#pull(c)),
+        cancel: () => this.#cancelReadable(),
+      },
+      { highWaterMark: READABLE_HIGH_WATER_MARK },
+    )
+    this.writable = new WritableStream(
+      {
+        write: (chunk, c) => this.#write(chunk, c),
+        close: () => this.#writableEnded(undefined),
+        abort: () => this.#writableEnded(undefined),
+      },
+      { highWaterMark: 1 },
+    )
+  }
+
+  /** Drains what is ready into the queue; waits only when nothing is. */
+  async #pull(c) {
+    const handle = this.#handle
+    scratchBuffers()
+    for (;;) {
+      if (this.#readableState !== 'open') return
+      let n
+      try {
+        n = handle.tryRecvBatch(scratch, meta, Math.max(1, c.desiredSize))
+      } catch (err) {
+        this.#failReadable(fromNative(err))
+        return
+      }
+      if (n > 0) {
+        this.#deliver(c, n)
+        return
+      }
+      let ready
+      try {
+        ready = await handle.waitReadable()
+      } catch (err) {
+        this.#failReadable(fromNative(err))
+        return
+      }
+      if (!ready) return
+    }
+  }
+
+  #deliver(c, n) {
+    const m = meta
+    const buf = scratch
+    if (this.#connected) {
+      for (let i = 0; i < n * META_STRIDE; i += META_STRIDE) {
+        const offset = m[i]
+        c.enqueue({ data: buf.slice(offset, offset + m[i + 1]) })
+      }
+      return
+    }
+    // Most batches come from one or a few peers: remember the last source's string.
+    let lastWord = -1
+    let lastAddress = ''
+    for (let i = 0; i < n * META_STRIDE; i += META_STRIDE) {
+      const offset = m[i]
+      let remoteAddress
+      if (m[i + 3] === 4) {
+        if (m[i + 4] !== lastWord) {
+          lastWord = m[i + 4]
+          lastAddress = ip.v4Text(lastWord)
+        }
+        remoteAddress = lastAddress
+      } else {
+        remoteAddress = sourceAddress(m, i)
+      }
+      c.enqueue({ data: buf.slice(offset, offset + m[i + 1]), remoteAddress, remotePort: m[i + 2] })
+    }
+  }
+
+  #cancelReadable() {
+    if (this.#readableState !== 'open') return
+    // Wake a pending waitReadable() so it does not keep the process alive.
+    this.#handle.stopReading()
+    this.#readableEnded(undefined)
+  }
+
+  #write(chunk, c) {
+    let msg
+    try {
+      msg = convertMessage(chunk, this.#connected)
+    } catch (err) {
+      this.#writableEnded(err)
+      throw err
+    }
+    let n
+    try {
+      n = this.#trySend(msg.data, msg.remoteAddress, msg.remotePort)
+    } catch (err) {
+      throw this.#failWrite(fromNative(err))
+    }
+    if (n >= 0) return undefined
+    return this.#writeLater(msg, n, c)
+  }
+
+  #trySend(bytes, address, port) {
+    return this.#connected ? this.#handle.trySend(bytes) : this.#handle.trySendTo(bytes, address, port)
+  }
+
+  /** The slow path: a host name to resolve, or a full send buffer to wait for. */
+  async #writeLater(msg, n, c) {
+    const handle = this.#handle
+    // The spec sends a copy: keep the bytes safe from the caller while we wait.
+    const bytes = msg.data.slice()
+    let address = msg.remoteAddress
+    try {
+      for (let attempts = 0; ; attempts++) {
+        if (n >= 0) return
+        if (n === NEEDS_RESOLUTION) {
+          if (attempts > 0) throw new TypeError(`Could not resolve '${msg.remoteAddress}' to an IP address.`)
+          address = await handle.resolveDestination(address, msg.dnsQueryType)
+          if (c.signal.aborted) throw c.signal.reason
+        } else {
+          const ready = await handle.waitWritable()
+          if (c.signal.aborted) throw c.signal.reason
+          if (!ready) throw invalidState('The socket was closed.')
+        }
+        n = this.#trySend(bytes, address, msg.remotePort)
+      }
+    } catch (err) {
+      if (c.signal.aborted && err === c.signal.reason) throw err
+      throw this.#failWrite(fromNative(err))
+    }
+  }
+
+  /** A failed send: that write rejects and the writable is closed (spec 2.3). */
+  #failWrite(error) {
+    this.#writableEnded(error)
+    return error
+  }
+
+  /** A receive error: the readable errors and is closed (spec 2.2). */
+  #failReadable(error) {
+    if (this.#readableState !== 'open') return
+    this.#readController.error(error)
+    this.#readableEnded(error)
+  }
+
+  #readableEnded(error) {
+    if (this.#readableState !== 'open') return
+    this.#readableState = error === undefined ? 'closed' : 'errored'
+    this.#readableError = error
+    if (this.#writableState === 'open') return
+    this.#finish(this.#writableState === 'errored' ? this.#writableError : this.#readableError)
+  }
+
+  #writableEnded(error) {
+    if (this.#writableState !== 'open') return
+    this.#writableState = error === undefined ? 'closed' : 'errored'
+    this.#writableError = error
+    if (this.#readableState === 'open') return
+    this.#finish(this.#readableState === 'errored' ? this.#readableError : this.#writableError)
+  }
+
+  #finish(error) {
+    this.#handle.close()
+    this.#settle(error)
+  }
+}
+
+const CTX = "Failed to construct 'UDPSocket'"
+
+/** WebIDL conversion of UDPSocketOptions, members in lexicographic order. */
+function convertOptions(options) {
+  const dict = idl.readMembers(idl.toDictionary(options, `${CTX}: UDPSocketOptions`), [
+    'dnsQueryType',
+    'ipv6Only',
+    'localAddress',
+    'localPort',
+    'multicastAllowAddressSharing',
+    'multicastLoopback',
+    'multicastTimeToLive',
+    'receiveBufferSize',
+    'remoteAddress',
+    'remotePort',
+    'sendBufferSize',
+  ])
+  const out = {}
+  const set = (name, convert) => {
+    if (dict[name] !== undefined) out[name] = convert(dict[name], `${CTX}: ${name}`)
+  }
+  set('dnsQueryType', (v, ctx) => idl.toEnum(v, ['ipv4', 'ipv6'], 'SocketDnsQueryType', ctx))
+  set('ipv6Only', idl.toBoolean)
+  set('localAddress', idl.toDOMString)
+  set('localPort', idl.toEnforcedUnsignedShort)
+  set('multicastAllowAddressSharing', idl.toBoolean)
+  set('multicastLoopback', idl.toBoolean)
+  set('multicastTimeToLive', idl.toEnforcedOctet)
+  set('receiveBufferSize', idl.toEnforcedUnsignedLong)
+  set('remoteAddress', idl.toDOMString)
+  set('remotePort', idl.toEnforcedUnsignedShort)
+  set('sendBufferSize', idl.toEnforcedUnsignedLong)
+  return out
+}
+
+const isUnspecifiedV6 = (text) => ip.ipVersion(text) === 6 && ip.canonicalV6(text) === '::'
+
+/** Spec 2.1's checks after the policy's, in its order. Returns 'connected' or 'bound'. */
+function inferMode(o) {
+  const hasRemoteAddress = o.remoteAddress !== undefined
+  const hasRemotePort = o.remotePort !== undefined
+  if (hasRemoteAddress !== hasRemotePort) {
+    throw new TypeError(`${CTX}: remoteAddress and remotePort must be given together.`)
+  }
+  let mode = hasRemoteAddress ? 'connected' : null
+  if (o.localPort === 0) throw new TypeError(`${CTX}: localPort must not be 0 (leave it out to let the OS pick).`)
+  if (o.localPort !== undefined && o.localAddress === undefined) {
+    throw new TypeError(`${CTX}: localPort requires localAddress.`)
+  }
+  if (o.localAddress !== undefined) {
+    if (mode === 'connected') {
+      throw new TypeError(`${CTX}: localAddress cannot be combined with remoteAddress and remotePort.`)
+    }
+    if (ip.ipVersion(o.localAddress) === 0) {
+      throw new TypeError(`${CTX}: localAddress '${o.localAddress}' is not a valid IP address.`)
+    }
+    mode = 'bound'
+  }
+  if (mode === null) {
+    throw new TypeError(`${CTX}: give remoteAddress and remotePort (connected mode) or localAddress (bound mode).`)
+  }
+  if (o.dnsQueryType !== undefined && mode === 'bound') {
+    throw new TypeError(`${CTX}: dnsQueryType is only allowed in connected mode.`)
+  }
+  if (o.ipv6Only !== undefined) {
+    if (mode === 'connected') throw new TypeError(`${CTX}: ipv6Only is only allowed in bound mode.`)
+    if (!isUnspecifiedV6(o.localAddress)) {
+      throw new TypeError(`${CTX}: ipv6Only is only allowed with localAddress '::'.`)
+    }
+  }
+  if (o.sendBufferSize === 0) throw new TypeError(`${CTX}: sendBufferSize must not be 0.`)
+  if (o.receiveBufferSize === 0) throw new TypeError(`${CTX}: receiveBufferSize must not be 0.`)
+  return mode
+}
+
+function nativeOptions(o) {
+  return {
+    sendBufferSize: o.sendBufferSize,
+    receiveBufferSize: o.receiveBufferSize,
+    dnsQueryType: o.dnsQueryType,
+    ipv6Only: o.ipv6Only,
+    multicastTimeToLive: o.multicastTimeToLive,
+    multicastLoopback: o.multicastLoopback,
+    multicastAllowAddressSharing: o.multicastAllowAddressSharing,
+  }
+}
+
+/** Makes the UDPSocket class bound to one native `Sockets` (one policy). */
+function defineUDPSocket(sockets) {
+  class UDPSocket {
+    #opened
+    #closed
+    #openState = 'pending'
+    #closedSettled = false
+    #resolveClosed
+    #rejectClosed
+    #info = null
+
+    /**
+     * Connected mode with `{ remoteAddress, remotePort }`, bound mode with
+     * `{ localAddress, localPort? }`. Wait for `opened` for the streams.
+     */
+    constructor(options = undefined) {
+      const o = convertOptions(options)
+      nativeCall(() => sockets.checkConstructor())
+      if (
+        o.multicastTimeToLive !== undefined ||
+        o.multicastLoopback !== undefined ||
+        o.multicastAllowAddressSharing !== undefined
+      ) {
+        nativeCall(() => sockets.checkMulticast())
+      }
+      const mode = inferMode(o)
+
+      let resolveOpened
+      let rejectOpened
+      this.#opened = new Promise((resolve, reject) => {
+        resolveOpened = resolve
+        rejectOpened = reject
+      })
+      this.#closed = new Promise((resolve, reject) => {
+        this.#resolveClosed = resolve
+        this.#rejectClosed = reject
+      })
+      // Nobody has to listen to these: a failure must not become an unhandled rejection.
+      this.#opened.catch(() => {})
+      this.#closed.catch(() => {})
+
+      const connected = mode === 'connected'
+      const open = (handle) => {
+        this.#openState = 'resolved'
+        const connection = new UdpConnection(handle, connected, (error) => this.#settleClosed(error))
+        const { localAddress, localPort, remoteAddress, remotePort } = handle.info()
+        const info = { readable: connection.readable, writable: connection.writable }
+        if (connected) Object.assign(info, { remoteAddress, remotePort })
+        Object.assign(info, { localAddress, localPort })
+        if (!connected && sockets.multicastAllowed) {
+          info.multicastController = createMulticastController(handle)
+        }
+        this.#info = info
+        resolveOpened(info)
+      }
+      const fail = (err) => {
+        const error = fromNative(err)
+        this.#openState = 'rejected'
+        rejectOpened(error)
+        this.#settleClosed(error)
+      }
+      const native = nativeOptions(o)
+      const opening = connected
+        ? sockets.connectUdp(o.remoteAddress, o.remotePort, native)
+        : sockets.bindUdp(o.localAddress, o.localPort, native)
+      opening.then(open, fail)
+    }
+
+    #settleClosed(error) {
+      if (this.#closedSettled) return
+      this.#closedSettled = true
+      if (error === undefined) this.#resolveClosed()
+      else this.#rejectClosed(error)
+    }
+
+    /** Resolves with `{ readable, writable, localAddress, localPort, ... }` (see UDPSocketOpenInfo). */
+    get opened() {
+      return this.#opened
+    }
+
+    /** Resolves once both streams are closed; rejects with the first stream error. */
+    get closed() {
+      return this.#closed
+    }
+
+    /** Cancels the readable, aborts the writable and returns `closed`. */
+    close() {
+      if (this.#openState !== 'resolved') {
+        return Promise.reject(invalidState('close() called on a UDPSocket that is not open.'))
+      }
+      if (this.#closedSettled) return this.#closed
+      const { readable, writable } = this.#info
+      if (readable.locked || writable.locked) {
+        return Promise.reject(invalidState('close() called while the readable or writable is locked.'))
+      }
+      readable.cancel().catch(() => {})
+      writable.abort(abortError('The socket was closed.')).catch(() => {})
+      return this.#closed
+    }
+  }
+  Object.defineProperty(UDPSocket.prototype, Symbol.toStringTag, { value: 'UDPSocket', configurable: true })
+  return UDPSocket
+}
+
+module.exports = { defineUDPSocket, convertMessage }

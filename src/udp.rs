@@ -1,0 +1,504 @@
+//! `UdpHandle`: one UDP socket, connected or bound.
+//!
+//! The data path runs on the JS thread. `tryRecvBatch` drains every datagram that is
+//! ready into one buffer JavaScript owns, with a metadata record per datagram (offset,
+//! length, source port and address), in a single crossing; `trySend` / `trySendTo` send
+//! one datagram straight from the caller's bytes. Only when the socket would block does
+//! JavaScript await `waitReadable` / `waitWritable`, which resolve on tokio readiness.
+//!
+//! Every bound-mode send passes the policy (`check_destination`) for the exact address
+//! it goes to; host names are resolved by `resolveDestination` first.
+//!
+//! The socket is a plain non-blocking `std::net::UdpSocket`, registered with tokio's
+//! reactor only while a wait is pending (see [`wait_ready`]). A socket that stays
+//! registered (as `tokio::net::UdpSocket` is) makes the kernel wake the reactor thread for
+//! every datagram received and for every send that frees buffer space: a cross-thread
+//! wake-up per datagram, which halved throughput on a 2-core machine.
+//!
+//! Closing takes the socket out of its slot and fires the `closed` signal, so every
+//! pending wait returns at once and drops its reference; the descriptor closes with the
+//! last reference. Dropping the handle (the GC collected it) does the same.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use napi::Result;
+use napi_derive::napi;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
+use tokio::sync::watch;
+
+use crate::error::SocketError;
+use crate::policy::{Policy, Purpose};
+use crate::resolve::{parse_ip_literal, QueryType};
+use crate::sockets::Sockets;
+use crate::sockopt::{self, UdpOptions};
+
+/// Addresses of an open UDP socket; the remote pair only in connected mode.
+#[napi(object)]
+#[derive(Clone, Debug)]
+pub struct UdpInfo {
+  pub local_address: String,
+  pub local_port: u32,
+  pub remote_address: Option<String>,
+  pub remote_port: Option<u32>,
+}
+
+/// A `Uint8Array` JavaScript lends for one call (named so the macro converts it as a value).
+type BytesMut<'a> = &'a mut [u8];
+/// A `Uint32Array` JavaScript lends for one call.
+type WordsMut<'a> = &'a mut [u32];
+
+/// Result of the `try*` calls when the socket would block.
+const WOULD_BLOCK: i64 = -1;
+/// Result of `trySendTo` when the destination is a host name to resolve first.
+const NEEDS_RESOLUTION: i64 = -2;
+
+/// `u32`s per datagram in the metadata array of `tryRecvBatch`:
+/// `[offset, length, port, family (0, 4 or 6), address words 0..4]`. An IPv4 address is
+/// word 0 (big-endian value); an IPv6 address is four big-endian words.
+pub const META_STRIDE: usize = 8;
+/// Room a receive needs so that no datagram can be truncated (the largest UDP payload
+/// over IPv6 without jumbograms is 65,527 bytes).
+pub const MAX_DATAGRAM: usize = 65_536;
+
+#[napi]
+pub struct UdpHandle {
+  socket: Mutex<Option<Arc<UdpSocket>>>,
+  closed: watch::Sender<bool>,
+  /// Fired when the readable is cancelled while the writable goes on: ends `waitReadable`.
+  reading_stopped: watch::Sender<bool>,
+  policy: Arc<Policy>,
+  connected: bool,
+  ipv6: bool,
+  info: UdpInfo,
+}
+
+fn would_block(e: &io::Error) -> bool {
+  e.kind() == io::ErrorKind::WouldBlock
+}
+
+fn port(value: u32) -> std::result::Result<u16, SocketError> {
+  u16::try_from(value).map_err(|_| SocketError::type_error(format!("{value} is not a port.")))
+}
+
+fn write_address(meta: &mut [u32], addr: &SocketAddr) {
+  meta[2] = addr.port().into();
+  match addr.ip() {
+    IpAddr::V4(v4) => {
+      meta[3] = 4;
+      meta[4] = u32::from(v4);
+    }
+    IpAddr::V6(v6) => {
+      meta[3] = 6;
+      let o = v6.octets();
+      for (i, w) in o.chunks_exact(4).enumerate() {
+        meta[4 + i] = u32::from_be_bytes([w[0], w[1], w[2], w[3]]);
+      }
+    }
+  }
+}
+
+impl UdpHandle {
+  fn new(
+    socket: UdpSocket,
+    policy: Arc<Policy>,
+    connected: bool,
+  ) -> std::result::Result<Self, SocketError> {
+    let local = socket
+      .local_addr()
+      .map_err(|e| SocketError::io("getsockname", &e, ""))?;
+    let remote = if connected {
+      Some(
+        socket
+          .peer_addr()
+          .map_err(|e| SocketError::io("getpeername", &e, ""))?,
+      )
+    } else {
+      None
+    };
+    Ok(UdpHandle {
+      socket: Mutex::new(Some(Arc::new(socket))),
+      closed: watch::Sender::new(false),
+      reading_stopped: watch::Sender::new(false),
+      policy,
+      connected,
+      ipv6: local.is_ipv6(),
+      info: UdpInfo {
+        local_address: local.ip().to_string(),
+        local_port: local.port().into(),
+        remote_address: remote.map(|r| r.ip().to_string()),
+        remote_port: remote.map(|r| r.port().into()),
+      },
+    })
+  }
+
+  fn slot(&self) -> MutexGuard<'_, Option<Arc<UdpSocket>>> {
+    self
+      .socket
+      .lock()
+      .unwrap_or_else(|poisoned| poisoned.into_inner())
+  }
+
+  fn current(&self) -> Option<Arc<UdpSocket>> {
+    self.slot().clone()
+  }
+
+  pub(crate) fn with_socket<T>(
+    &self,
+    f: impl FnOnce(&UdpSocket) -> std::result::Result<T, SocketError>,
+  ) -> std::result::Result<T, SocketError> {
+    match self.slot().as_deref() {
+      Some(socket) => f(socket),
+      None => Err(SocketError::closed()),
+    }
+  }
+
+  /// The address a datagram to `ip` goes to from this socket: IPv4 destinations of a
+  /// dual-stack IPv6 socket in their IPv4-mapped form.
+  fn target(&self, ip: IpAddr, port: u16) -> SocketAddr {
+    match ip {
+      IpAddr::V4(v4) if self.ipv6 => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), port),
+      _ => SocketAddr::new(ip, port),
+    }
+  }
+
+  fn send_result(r: io::Result<usize>, detail: impl FnOnce() -> String) -> Result<i64> {
+    match r {
+      Ok(n) => Ok(n as i64),
+      Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
+      Err(e) => Err(SocketError::io("send", &e, detail()).into()),
+    }
+  }
+}
+
+#[napi]
+impl UdpHandle {
+  /// Receives every datagram that is ready, up to `max`, into `buf`, describing each in
+  /// `meta` (`META_STRIDE` words each). Returns the count, or -1 when nothing was ready.
+  /// An error after some datagrams were received is reported by the next call.
+  #[napi]
+  pub fn try_recv_batch(
+    &self,
+    #[napi(ts_arg_type = "Uint8Array")] buf: BytesMut<'_>,
+    #[napi(ts_arg_type = "Uint32Array")] meta: WordsMut<'_>,
+    max: u32,
+  ) -> Result<i64> {
+    let Some(socket) = self.current() else {
+      return Err(SocketError::closed().into());
+    };
+    let max = (max as usize).min(meta.len() / META_STRIDE);
+    let mut count = 0;
+    let mut offset = 0;
+    while count < max && buf.len() - offset >= MAX_DATAGRAM.min(buf.len()) {
+      match socket.recv_from(&mut buf[offset..]) {
+        Ok((n, from)) => {
+          let m = &mut meta[count * META_STRIDE..(count + 1) * META_STRIDE];
+          m[0] = offset as u32;
+          m[1] = n as u32;
+          if self.connected {
+            m[3] = 0;
+          } else {
+            write_address(m, &from);
+          }
+          count += 1;
+          offset += n;
+        }
+        Err(e) if would_block(&e) => break,
+        Err(_) if count > 0 => break,
+        Err(e) => return Err(SocketError::io("recvfrom", &e, "").into()),
+      }
+    }
+    Ok(if count == 0 {
+      WOULD_BLOCK
+    } else {
+      count as i64
+    })
+  }
+
+  /// Connected mode: sends one datagram. The byte count, or -1 when the send buffer is full.
+  #[napi]
+  pub fn try_send(&self, buf: &[u8]) -> Result<i64> {
+    let socket = self.current().ok_or_else(SocketError::closed)?;
+    Self::send_result(socket.send(buf), || {
+      self.info.remote_address.clone().unwrap_or_default()
+    })
+  }
+
+  /// Bound mode: sends one datagram to `address` (an IP literal) and `port`, if the
+  /// policy allows that destination. The byte count, -1 when the send buffer is full,
+  /// -2 when `address` is a host name (resolve it with `resolveDestination` first).
+  #[napi]
+  pub fn try_send_to(&self, buf: &[u8], address: String, port_number: u32) -> Result<i64> {
+    let Some(ip) = parse_ip_literal(&address) else {
+      return Ok(NEEDS_RESOLUTION);
+    };
+    let port = port(port_number)?;
+    self.policy.check_destination(ip, Purpose::UdpSend)?;
+    let target = self.target(ip, port);
+    let socket = self.current().ok_or_else(SocketError::closed)?;
+    Self::send_result(socket.send_to(buf, target), || target.to_string())
+  }
+
+  /// Resolves a bound-mode destination host name to the first address the policy
+  /// allows (of the socket's family), as an IP literal for `trySendTo`.
+  #[napi]
+  pub async fn resolve_destination(
+    &self,
+    host: String,
+    dns_query_type: Option<String>,
+  ) -> Result<String> {
+    let policy = Arc::clone(&self.policy);
+    policy.check_host(&host, Purpose::UdpSend)?;
+    let query = QueryType::parse(dns_query_type.as_deref())?;
+    let candidates = policy.resolver().resolve(&host, query).await?;
+    let mut refused = None;
+    for ip in candidates {
+      if !self.ipv6 && ip.is_ipv6() {
+        continue;
+      }
+      match policy.check_destination(ip, Purpose::UdpSend) {
+        Ok(()) => return Ok(ip.to_string()),
+        Err(e) => {
+          refused.get_or_insert(e);
+        }
+      }
+    }
+    Err(
+      refused
+        .unwrap_or_else(|| SocketError::network_code("ENOTFOUND", "getaddrinfo", host))
+        .into(),
+    )
+  }
+
+  /// Resolves `true` once a datagram may be ready, `false` if the handle closed or
+  /// reading stopped.
+  ///
+  /// # Cancel safety
+  /// Closing the handle or `stopReading` ends the wait; nothing is consumed by waiting.
+  #[napi]
+  pub async fn wait_readable(&self) -> Result<bool> {
+    let Some(socket) = self.current() else {
+      return Ok(false);
+    };
+    let mut closed = self.closed.subscribe();
+    let mut stopped = self.reading_stopped.subscribe();
+    tokio::select! {
+      r = wait_ready(socket, Interest::READABLE.add(Interest::ERROR)) => r.map(|()| true).map_err(|e| SocketError::io("recvfrom", &e, "").into()),
+      _ = closed.wait_for(|c| *c) => Ok(false),
+      _ = stopped.wait_for(|c| *c) => Ok(false),
+    }
+  }
+
+  /// Resolves `true` once the socket may be writable, `false` if the handle closed.
+  #[napi]
+  pub async fn wait_writable(&self) -> Result<bool> {
+    let Some(socket) = self.current() else {
+      return Ok(false);
+    };
+    let mut closed = self.closed.subscribe();
+    tokio::select! {
+      r = wait_ready(socket, Interest::WRITABLE) => r.map(|()| true).map_err(|e| SocketError::io("send", &e, "").into()),
+      _ = closed.wait_for(|c| *c) => Ok(false),
+    }
+  }
+
+  /// The readable was cancelled: wakes a pending `waitReadable` so it does not keep the
+  /// process alive. Sending goes on.
+  #[napi]
+  pub fn stop_reading(&self) {
+    self.reading_stopped.send_replace(true);
+  }
+
+  /// Closes the socket (leaving every multicast group); idempotent.
+  #[napi]
+  pub fn close(&self) {
+    let socket = self.slot().take();
+    self.closed.send_replace(true);
+    drop(socket);
+  }
+
+  #[napi(getter)]
+  pub fn closed(&self) -> bool {
+    *self.closed.borrow()
+  }
+
+  /// Local address and port, and in connected mode the remote pair.
+  #[napi]
+  pub fn info(&self) -> UdpInfo {
+    self.info.clone()
+  }
+}
+
+impl Drop for UdpHandle {
+  fn drop(&mut self) {
+    self.close();
+  }
+}
+
+/// A UDP socket of `ip`'s family with the options that go on before bind or connect.
+fn new_socket(ip: IpAddr, opts: &UdpOptions) -> io::Result<Socket> {
+  let domain = if ip.is_ipv4() {
+    Domain::IPV4
+  } else {
+    Domain::IPV6
+  };
+  let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+  sock.set_nonblocking(true)?;
+  sockopt::set_udp_options_before_bind(&sock, opts)?;
+  sockopt::set_multicast_options(&sock, ip.is_ipv6(), opts)?;
+  Ok(sock)
+}
+
+fn into_std(sock: Socket) -> UdpSocket {
+  sock.into()
+}
+
+/// An `Arc`'d socket as a descriptor tokio can watch: the `Arc` keeps the descriptor
+/// open for as long as the registration lives.
+#[cfg(unix)]
+struct Watched(Arc<UdpSocket>);
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Watched {
+  fn as_raw_fd(&self) -> std::os::fd::RawFd {
+    self.0.as_raw_fd()
+  }
+}
+
+/// Waits until `socket` is ready for `interest` (reads also wake for a pending socket
+/// error, such as an ICMP port unreachable on a connected socket), registering it with
+/// the reactor only for the wait and only for that interest: a registration that also
+/// asked for writability would wake the reactor thread after every send. Write waits
+/// register a duplicate descriptor, so that a read wait and a write wait can be pending
+/// at once (epoll refuses one descriptor twice). Registration reports readiness that is
+/// already there, so nothing is missed between the failed `try*` call and the wait.
+///
+/// `AsyncFd::with_interest` is deprecated because a caller could close the descriptor
+/// while it is registered; `Watched` owns an `Arc` of the socket, so that cannot happen
+/// here, and the replacement (`register_with_interest`) is `unsafe`, which this crate
+/// does not use.
+#[cfg(unix)]
+#[allow(deprecated)]
+async fn wait_ready(socket: Arc<UdpSocket>, interest: Interest) -> io::Result<()> {
+  use tokio::io::unix::AsyncFd;
+  let socket = if interest.is_writable() {
+    Arc::new(socket.try_clone()?)
+  } else {
+    socket
+  };
+  let fd = AsyncFd::with_interest(Watched(socket), interest)?;
+  let _ready = fd.ready(interest).await?;
+  Ok(())
+}
+
+/// Elsewhere: a duplicate descriptor registered with tokio for the wait.
+#[cfg(not(unix))]
+async fn wait_ready(socket: Arc<UdpSocket>, interest: Interest) -> io::Result<()> {
+  let watched = tokio::net::UdpSocket::from_std(socket.try_clone()?)?;
+  watched.ready(interest).await?;
+  Ok(())
+}
+
+/// Connected mode: resolves `host`, checks the first candidate with the policy, and
+/// connects to that checked address (connected UDP uses the first one, as Chromium does).
+pub async fn connect(
+  policy: Arc<Policy>,
+  host: &str,
+  port: u16,
+  opts: &UdpOptions,
+) -> std::result::Result<UdpHandle, SocketError> {
+  policy.check_host(host, Purpose::UdpConnect)?;
+  let query = QueryType::parse(opts.dns_query_type.as_deref())?;
+  let candidates = policy.resolver().resolve(host, query).await?;
+  let ip = *candidates
+    .first()
+    .ok_or_else(|| SocketError::network_code("ENOTFOUND", "getaddrinfo", host))?;
+  policy.check_destination(ip, Purpose::UdpConnect)?;
+  let addr = SocketAddr::new(ip, port);
+  let io_err = |syscall, e: &io::Error| SocketError::io(syscall, e, addr.to_string());
+  let sock = new_socket(ip, opts).map_err(|e| io_err("socket", &e))?;
+  // A UDP connect only records the peer: it does not block.
+  sock
+    .connect(&addr.into())
+    .map_err(|e| io_err("connect", &e))?;
+  UdpHandle::new(into_std(sock), policy, true)
+}
+
+/// Bound mode: binds to `local_address` (an IP literal) and `local_port` (0: the OS
+/// picks), once the policy allows bound sockets and the port.
+pub async fn bind(
+  policy: Arc<Policy>,
+  local_address: &str,
+  local_port: u16,
+  opts: &UdpOptions,
+) -> std::result::Result<UdpHandle, SocketError> {
+  policy.check_udp_bind(local_port)?;
+  let ip = parse_ip_literal(local_address).ok_or_else(|| {
+    SocketError::type_error(format!("'{local_address}' is not a valid IP address."))
+  })?;
+  let addr = SocketAddr::new(ip, local_port);
+  let io_err = |syscall, e: &io::Error| SocketError::io(syscall, e, addr.to_string());
+  let sock = new_socket(ip, opts).map_err(|e| io_err("socket", &e))?;
+  sock.bind(&addr.into()).map_err(|e| io_err("bind", &e))?;
+  UdpHandle::new(into_std(sock), policy, false)
+}
+
+#[napi]
+impl Sockets {
+  /// Opens a connected-mode UDP socket (`new UDPSocket({ remoteAddress, remotePort })`).
+  #[napi]
+  pub async fn connect_udp(
+    &self,
+    host: String,
+    port_number: u32,
+    options: UdpOptions,
+  ) -> Result<UdpHandle> {
+    let policy = Arc::clone(&self.policy);
+    let port = port(port_number)?;
+    Ok(connect(policy, &host, port, &options).await?)
+  }
+
+  /// Opens a bound-mode UDP socket (`new UDPSocket({ localAddress, localPort })`).
+  #[napi]
+  pub async fn bind_udp(
+    &self,
+    local_address: String,
+    local_port: Option<u32>,
+    options: UdpOptions,
+  ) -> Result<UdpHandle> {
+    let policy = Arc::clone(&self.policy);
+    let port = port(local_port.unwrap_or(0))?;
+    Ok(bind(policy, &local_address, port, &options).await?)
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::net::{Ipv4Addr, Ipv6Addr};
+
+  #[test]
+  fn writes_ipv4_source_in_one_word() {
+    let mut m = [0u32; META_STRIDE];
+    write_address(&mut m, &"192.0.2.1:53".parse().unwrap());
+    assert_eq!(m[2], 53);
+    assert_eq!(m[3], 4);
+    assert_eq!(m[4], u32::from(Ipv4Addr::new(192, 0, 2, 1)));
+  }
+
+  #[test]
+  fn writes_ipv6_source_in_four_words() {
+    let mut m = [0u32; META_STRIDE];
+    write_address(&mut m, &"[2001:db8::1]:9".parse().unwrap());
+    assert_eq!(m[3], 6);
+    assert_eq!(&m[4..], &[0x2001_0db8, 0, 0, 1]);
+    let back: Vec<u8> = m[4..].iter().flat_map(|w| w.to_be_bytes()).collect();
+    let octets: [u8; 16] = back.try_into().unwrap();
+    assert_eq!(
+      Ipv6Addr::from(octets),
+      "2001:db8::1".parse::<Ipv6Addr>().unwrap()
+    );
+  }
+}
