@@ -16,6 +16,8 @@ export declare class Notifier {
 }
 
 export declare class Sockets {
+  /** Opens a listening socket (`TCPServerSocket`). `localPort` 0 lets the OS choose. */
+  listenTcp(localAddress: string, localPort: number, backlog?: number | undefined | null, ipv6Only?: boolean | undefined | null): Promise<TcpListenerHandle>
   /** Builds the native side of a policy; malformed values throw an encoded `TypeError`. */
   constructor(config?: PolicyConfig | undefined | null)
   /** Throws an encoded `NotAllowedError` unless constructors are allowed. */
@@ -52,6 +54,22 @@ export declare class TcpHandle {
   close(): void
   /** Local and remote address and port. */
   info(): SocketInfo
+}
+
+export declare class TcpListenerHandle {
+  /**
+   * Accepts up to `max` pending connections without blocking; an empty array when none
+   * is pending.
+   */
+  tryAcceptBatch(max: number): Array<TcpHandle>
+  /**
+   * `true` when a connection is pending now; otherwise arms the listener so that
+   * `notifier` reports `token` once one is.
+   */
+  armReadable(notifier: Notifier, token: number): boolean
+  /** Stops listening and closes the descriptor now (the port can be bound again at once). */
+  close(): void
+  info(): ListenerInfo
 }
 
 export declare class UdpHandle {
@@ -101,6 +119,12 @@ export declare class UdpHandle {
   get closed(): boolean
   /** Local address and port, and in connected mode the remote pair. */
   info(): UdpInfo
+}
+
+/** Address and port a listener is bound to. */
+export interface ListenerInfo {
+  localAddress: string
+  localPort: number
 }
 
 /** Version of the native addon, for diagnostics. */

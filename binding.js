@@ -838,5 +838,6 @@ module.exports = nativeBinding
 module.exports.Notifier = nativeBinding.Notifier
 module.exports.Sockets = nativeBinding.Sockets
 module.exports.TcpHandle = nativeBinding.TcpHandle
+module.exports.TcpListenerHandle = nativeBinding.TcpListenerHandle
 module.exports.UdpHandle = nativeBinding.UdpHandle
 module.exports.nativeVersion = nativeBinding.nativeVersion

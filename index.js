@@ -8,6 +8,7 @@ const { Sockets } = require('./binding.js')
 const { fromNative } = require('./lib/errors')
 const { toPolicyConfig } = require('./lib/policy')
 const { defineTCPSocket } = require('./lib/tcp')
+const { defineTCPServerSocket } = require('./lib/server')
 const { defineUDPSocket } = require('./lib/udp')
 const { MulticastController } = require('./lib/multicast')
 
@@ -20,8 +21,9 @@ function createClassSet(config) {
     throw fromNative(err)
   }
   const TCPSocket = defineTCPSocket(sockets)
+  const TCPServerSocket = defineTCPServerSocket(sockets, TCPSocket)
   const UDPSocket = defineUDPSocket(sockets)
-  return Object.freeze({ TCPSocket, UDPSocket, MulticastController })
+  return Object.freeze({ TCPSocket, TCPServerSocket, UDPSocket, MulticastController })
 }
 
 /**
@@ -34,11 +36,12 @@ function withPolicy(policy) {
 }
 
 const defaults = createClassSet(undefined)
-const { TCPSocket, UDPSocket } = defaults
+const { TCPSocket, TCPServerSocket, UDPSocket } = defaults
 
 // Assigned one by one, so that Node's ESM loader sees the named exports of this
 // CommonJS module (`import { TCPSocket } from 'direct-sockets'`).
 exports.TCPSocket = TCPSocket
+exports.TCPServerSocket = TCPServerSocket
 exports.UDPSocket = UDPSocket
 exports.MulticastController = MulticastController
 exports.withPolicy = withPolicy

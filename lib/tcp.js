@@ -133,10 +133,6 @@ function defineTCPSocket(sockets) {
       writable.abort(abortError('The socket was closed.')).catch(() => {})
       return this.#closed
     }
-
-    get [Symbol.toStringTag]() {
-      return 'TCPSocket'
-    }
   }
   Object.defineProperty(TCPSocket.prototype, Symbol.toStringTag, { value: 'TCPSocket', configurable: true })
   return TCPSocket

@@ -10,6 +10,7 @@
 //! - [`notify`]: readiness notifications from tokio's driver to the JS thread.
 //! - [`policy`]: what may be opened; every open path passes through [`policy::Policy`].
 //! - [`resolve`]: host name resolution with hickory-resolver.
+//! - [`server`]: `TcpListenerHandle`, a listening socket accepting in batches.
 //! - [`sockopt`]: every socket option we set, in one place.
 //! - [`sockets`]: the `Sockets` class, a policy bound to the open operations.
 //! - [`tcp`]: `TcpHandle`, a connected TCP stream driven by synchronous non-blocking
@@ -25,6 +26,7 @@ pub mod multicast;
 pub mod notify;
 pub mod policy;
 pub mod resolve;
+pub mod server;
 pub mod sockets;
 pub mod sockopt;
 pub mod tcp;
