@@ -225,3 +225,24 @@ test('a lookup that outlives dns.timeout rejects with NetworkError', async (t) =
   t.true(Date.now() - started < 3000)
   dns.close()
 })
+
+// ---------------------------------------------------------------- port floors
+
+test('minServerPort: a TCPServerSocket asking for a lower port rejects opened with NotAllowedError', async (t) => {
+  const set = withPolicy({ minServerPort: 32768 })
+  const low = new set.TCPServerSocket('127.0.0.1', { localPort: 8080 })
+  await rejectsWith(t, low.opened, 'NotAllowedError', /minServerPort/)
+  await rejectsWith(t, low.closed, 'NotAllowedError')
+  const chosen = new set.TCPServerSocket('127.0.0.1') // 0: the OS chooses, always allowed
+  t.true((await chosen.opened).localPort > 0)
+  await chosen.close()
+  const high = new set.TCPServerSocket('127.0.0.1', { localPort: 40000 })
+  t.is((await high.opened).localPort, 40000)
+  await high.close()
+})
+
+test('directSockets: false makes TCPServerSocket throw NotAllowedError too', (t) => {
+  const set = withPolicy({ directSockets: false })
+  const err = t.throws(() => new set.TCPServerSocket('127.0.0.1'), { any: true })
+  t.is(err.name, 'NotAllowedError')
+})

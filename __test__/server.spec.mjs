@@ -1,0 +1,286 @@
+import test from 'ava'
+import net from 'node:net'
+import { once } from 'node:events'
+import { readdirSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { TCPServerSocket, TCPSocket, withPolicy } from '../index.js'
+import { within, rejectsWith, readAll } from './helpers.mjs'
+
+const fds = () => readdirSync('/proc/self/fd').length
+
+/** Serves every accepted connection with `handler(connection)`; `stop()` cancels the readable. */
+function serve(readable, handler) {
+  const reader = readable.getReader()
+  const loop = (async () => {
+    for (let i = 0; i < 100000; i++) {
+      const { value, done } = await reader.read()
+      if (done) return
+      handler(value)
+    }
+  })()
+  return { stop: () => reader.cancel().then(() => loop) }
+}
+
+async function echo(connection) {
+  const { readable, writable } = await connection.opened
+  await readable.pipeTo(writable).catch(() => {})
+}
+
+function connectNet(port, host = '127.0.0.1') {
+  const socket = net.connect(port, host)
+  socket.on('error', () => {})
+  return once(socket, 'connect').then(() => socket)
+}
+
+// ---------------------------------------------------------------- constructor
+
+test('missing arguments and a call without new are TypeErrors', (t) => {
+  t.throws(() => new TCPServerSocket(), { instanceOf: TypeError, message: /1 argument required/ })
+  t.throws(() => TCPServerSocket('127.0.0.1'), { instanceOf: TypeError })
+})
+
+test('a localAddress that is not an IP literal is a TypeError, host names included', (t) => {
+  for (const address of ['localhost', 'example.com', '', '1.2.3', '::1::', '127.0.0.1:80', '[::1]', 'fe80::1%lo']) {
+    t.throws(() => new TCPServerSocket(address), { instanceOf: TypeError }, address)
+  }
+})
+
+test('localPort of 0 or out of [EnforceRange] unsigned short range is a TypeError', (t) => {
+  for (const localPort of [0, -1, 65536, NaN, Infinity, 'x']) {
+    t.throws(() => new TCPServerSocket('127.0.0.1', { localPort }), { instanceOf: TypeError }, String(localPort))
+  }
+})
+
+test('backlog of 0 or out of [EnforceRange] unsigned long range is a TypeError', (t) => {
+  for (const backlog of [0, -1, 2 ** 32, NaN, -Infinity]) {
+    t.throws(() => new TCPServerSocket('127.0.0.1', { backlog }), { instanceOf: TypeError }, String(backlog))
+  }
+})
+
+test('ipv6Only: true with any address but :: is a TypeError', (t) => {
+  for (const address of ['127.0.0.1', '0.0.0.0', '::1', '::ffff:0.0.0.0']) {
+    t.throws(() => new TCPServerSocket(address, { ipv6Only: true }), { instanceOf: TypeError, message: /ipv6Only/ }, address)
+  }
+})
+
+test('a non-object options value is a TypeError', (t) => {
+  for (const options of [1, 'x', true]) {
+    t.throws(() => new TCPServerSocket('127.0.0.1', options), { instanceOf: TypeError })
+  }
+})
+
+// ---------------------------------------------------------------- opening
+
+test('opened gives the readable and the OS-chosen port when none was asked for', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1')
+  t.is(server.opened, server.opened)
+  const info = await server.opened
+  t.is(info.localAddress, '127.0.0.1')
+  t.true(info.localPort > 0)
+  t.is(info.readable.constructor.name, 'ReadableStream')
+  t.is(Object.prototype.toString.call(server), '[object TCPServerSocket]')
+  await server.close()
+})
+
+test('an explicit localPort is used, and can be listened on again right after close()', async (t) => {
+  const probe = new TCPServerSocket('127.0.0.1')
+  const { localPort } = await probe.opened
+  await probe.close()
+  for (let i = 0; i < 3; i++) {
+    const server = new TCPServerSocket('127.0.0.1', { localPort, backlog: 16 })
+    t.is((await server.opened).localPort, localPort)
+    const client = await connectNet(localPort)
+    const reader = (await server.opened).readable.getReader()
+    const { value: accepted } = await reader.read()
+    reader.releaseLock()
+    await server.close()
+    await (await accepted.opened).writable.close()
+    client.destroy()
+  }
+})
+
+test('a busy port rejects opened and closed with NetworkError (EADDRINUSE)', async (t) => {
+  const first = new TCPServerSocket('127.0.0.1')
+  const { localPort } = await first.opened
+  const second = new TCPServerSocket('127.0.0.1', { localPort })
+  const err = await rejectsWith(t, second.opened, 'NetworkError', /EADDRINUSE/)
+  t.is(err.cause.code, 'EADDRINUSE')
+  t.is(await second.closed.catch((e) => e), err)
+  await first.close()
+})
+
+test('an address that is not local rejects with NetworkError (EADDRNOTAVAIL)', async (t) => {
+  const server = new TCPServerSocket('192.0.2.1') // TEST-NET-1: never a local address; bind only
+  const err = await rejectsWith(t, server.opened, 'NetworkError', /EADDRNOTAVAIL/)
+  t.is(err.cause.code, 'EADDRNOTAVAIL')
+})
+
+// ---------------------------------------------------------------- accepting
+
+test('accepted connections are opened TCPSockets of the same class with the peer address', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1')
+  const { readable, localPort } = await server.opened
+  const client = await connectNet(localPort)
+  const reader = readable.getReader()
+  const { value: accepted } = await reader.read()
+  t.true(accepted instanceof TCPSocket)
+  const info = await accepted.opened
+  t.is(info.remoteAddress, '127.0.0.1')
+  t.is(info.remotePort, client.localPort)
+  t.is(info.localPort, localPort)
+  client.write('ping')
+  const r = info.readable.getReader()
+  t.is(Buffer.from((await r.read()).value).toString(), 'ping')
+  r.releaseLock()
+  const got = once(client, 'data')
+  const w = info.writable.getWriter()
+  await w.write(new TextEncoder().encode('pong'))
+  t.is(String((await got)[0]), 'pong')
+  w.releaseLock()
+  reader.releaseLock()
+  await server.close()
+  await accepted.close()
+  client.destroy()
+})
+
+test('a restricted set accepts instances of its own TCPSocket', async (t) => {
+  const set = withPolicy({ minServerPort: 0 })
+  const server = new set.TCPServerSocket('127.0.0.1')
+  const { readable, localPort } = await server.opened
+  const client = await connectNet(localPort)
+  const reader = readable.getReader()
+  const { value } = await reader.read()
+  t.true(value instanceof set.TCPSocket)
+  t.false(value instanceof TCPSocket)
+  reader.releaseLock()
+  await server.close()
+  await value.close()
+  client.destroy()
+})
+
+test('500 concurrent node:net clients, data both ways on each', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1', { backlog: 1024 })
+  const { readable, localPort } = await server.opened
+  const serving = serve(readable, echo)
+  const clients = await Promise.all(
+    Array.from({ length: 500 }, async (_, i) => {
+      const socket = await connectNet(localPort)
+      const message = `client ${i} `.repeat(50)
+      const chunks = []
+      socket.on('data', (d) => chunks.push(d))
+      const ended = once(socket, 'end')
+      socket.end(message)
+      await within(ended, 20000, `client ${i}`)
+      return Buffer.concat(chunks).toString() === message
+    }),
+  )
+  t.is(clients.filter(Boolean).length, 500)
+  await serving.stop()
+  await within(server.closed, 5000, 'closed')
+})
+
+test('IPv6 :: with ipv6Only false accepts IPv4 clients too', async (t) => {
+  const server = new TCPServerSocket('::', { ipv6Only: false })
+  const { readable, localPort, localAddress } = await server.opened
+  t.is(localAddress, '::')
+  const client = await connectNet(localPort, '127.0.0.1')
+  const reader = readable.getReader()
+  const { value } = await reader.read()
+  const info = await value.opened
+  t.is(info.remoteAddress, '::ffff:127.0.0.1')
+  reader.releaseLock()
+  await server.close()
+  await value.close()
+  client.destroy()
+})
+
+test('IPv6 :: with ipv6Only true refuses IPv4 clients and accepts IPv6 ones', async (t) => {
+  const server = new TCPServerSocket('::', { ipv6Only: true })
+  const { readable, localPort } = await server.opened
+  const v4 = net.connect(localPort, '127.0.0.1')
+  const [err] = await within(once(v4, 'error'), 5000, 'v4 refusal')
+  t.is(err.code, 'ECONNREFUSED')
+  const client = await connectNet(localPort, '::1')
+  const reader = readable.getReader()
+  const { value } = await reader.read()
+  t.is((await value.opened).remoteAddress, '::1')
+  reader.releaseLock()
+  await server.close()
+  await value.close()
+  client.destroy()
+})
+
+// ---------------------------------------------------------------- close()
+
+test('close() rejects with InvalidStateError before opened settles and after it rejected', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1')
+  await rejectsWith(t, server.close(), 'InvalidStateError')
+  const { localPort } = await server.opened
+  const busy = new TCPServerSocket('127.0.0.1', { localPort })
+  await t.throwsAsync(busy.opened, { any: true })
+  await rejectsWith(t, busy.close(), 'InvalidStateError')
+  await server.close()
+})
+
+test('close() rejects with InvalidStateError while the readable is locked', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1')
+  const { readable } = await server.opened
+  const reader = readable.getReader()
+  await rejectsWith(t, server.close(), 'InvalidStateError')
+  reader.releaseLock()
+  await server.close()
+})
+
+test('close() cancels the readable, stops listening and resolves closed; accepted sockets stay open', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1')
+  const { readable, localPort } = await server.opened
+  const client = await connectNet(localPort)
+  const reader = readable.getReader()
+  const { value: accepted } = await reader.read()
+  reader.releaseLock()
+  t.is(await server.close(), undefined)
+  await server.closed
+  t.is(server.close(), server.closed)
+  t.true((await readable.getReader().read()).done)
+  // Nobody listens any more.
+  const late = net.connect(localPort, '127.0.0.1')
+  t.is((await within(once(late, 'error'), 5000, 'refusal'))[0].code, 'ECONNREFUSED')
+  // The accepted connection still works.
+  const { readable: r, writable } = await accepted.opened
+  client.end('still open')
+  t.is((await readAll(r)).toString(), 'still open')
+  await writable.close()
+  await within(accepted.closed, 5000, 'accepted closed')
+})
+
+test('cancelling the readable by hand also closes the listener and resolves closed', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1')
+  const { readable } = await server.opened
+  const reader = readable.getReader()
+  const pending = reader.read()
+  await reader.cancel()
+  t.true((await pending).done)
+  await within(server.closed, 5000, 'closed')
+})
+
+test('connections nobody reads stay in the kernel backlog, not in this process', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1', { backlog: 512 })
+  const { localPort } = await server.opened
+  const before = fds()
+  // 300 clients from another process, so that their descriptors are not counted here.
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const net=require('net');let n=0;for(let i=0;i<300;i++){const s=net.connect(${localPort},'127.0.0.1');s.on('connect',()=>{if(++n===300)console.log('connected')});s.on('error',()=>{})}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  await within(once(child.stdout, 'data'), 15000, 'clients connected')
+  await new Promise((r) => setTimeout(r, 200))
+  const after = fds()
+  t.true(after - before < 10, `descriptors grew from ${before} to ${after}`)
+  child.kill()
+  await once(child, 'exit')
+  await server.close()
+})
