@@ -496,7 +496,7 @@ function runChild(script, args, timeoutMs) {
   child.stderr.on('data', (d) => (stderr += d))
   const started = Date.now()
   return within(
-    once(child, 'exit').then(([code]) => ({ code, stdout, stderr, ms: Date.now() - started })),
+    once(child, 'close').then(([code]) => ({ code, stdout, stderr, ms: Date.now() - started })),
     timeoutMs,
     'child exit',
   ).catch((err) => {

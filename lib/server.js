@@ -4,7 +4,8 @@
 
 const { ReadableStream } = require('node:stream/web')
 const { kAdopt } = require('./tcp')
-const { fromNative, nativeCall, invalidState } = require('./errors')
+const { fromNative, nativeCall } = require('./errors')
+const { Lifecycle } = require('./lifecycle')
 const { ipVersion, canonicalV6 } = require('./ip')
 const idl = require('./webidl')
 const wait = require('./wait')
@@ -40,13 +41,7 @@ function checkValues(localAddress, opts) {
 /** Makes the TCPServerSocket class bound to one native `Sockets` and its TCPSocket class. */
 function defineTCPServerSocket(sockets, TCPSocket) {
   class TCPServerSocket {
-    #opened
-    #closed
-    #openState = 'pending'
-    #closedSettled = false
-    #resolveClosed
-    #rejectClosed
-    #info = null
+    #life = new Lifecycle('TCPServerSocket')
     #listener = null
     #readableDone = false
     #waitToken = 0
@@ -59,36 +54,16 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       nativeCall(() => sockets.checkConstructor())
       checkValues(address, opts)
 
-      let resolveOpened
-      let rejectOpened
-      this.#opened = new Promise((resolve, reject) => {
-        resolveOpened = resolve
-        rejectOpened = reject
-      })
-      this.#closed = new Promise((resolve, reject) => {
-        this.#resolveClosed = resolve
-        this.#rejectClosed = reject
-      })
-      this.#opened.catch(() => {})
-      this.#closed.catch(() => {})
-
       sockets.listenTcp(address, opts.localPort ?? 0, opts.backlog, opts.ipv6Only).then(
         (listener) => {
           this.#listener = listener
-          this.#openState = 'resolved'
           const readable = new ReadableStream(
             { pull: (c) => this.#pull(c), cancel: () => this.#finish(undefined) },
             { highWaterMark: 0 },
           )
-          this.#info = { readable, ...listener.info() }
-          resolveOpened(this.#info)
+          this.#life.open({ readable, ...listener.info() })
         },
-        (err) => {
-          const error = fromNative(err)
-          this.#openState = 'rejected'
-          rejectOpened(error)
-          this.#settleClosed(error)
-        },
+        (err) => this.#life.fail(fromNative(err)),
       )
     }
 
@@ -131,37 +106,22 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       this.#readableDone = true
       this.#listener.close()
       wait.cancel(this.#waitToken)
-      this.#settleClosed(error)
-    }
-
-    #settleClosed(error) {
-      if (this.#closedSettled) return
-      this.#closedSettled = true
-      if (error === undefined) this.#resolveClosed()
-      else this.#rejectClosed(error)
+      this.#life.settleClosed(error)
     }
 
     /** Resolves with `{ readable, localAddress, localPort }`. */
     get opened() {
-      return this.#opened
+      return this.#life.opened
     }
 
     /** Resolves once the readable is closed and the listener with it. */
     get closed() {
-      return this.#closed
+      return this.#life.closed
     }
 
     /** Cancels the readable (closing the listener; accepted sockets stay open) and returns `closed`. */
     close() {
-      if (this.#openState !== 'resolved') {
-        return Promise.reject(invalidState('close() called on a TCPServerSocket that is not open.'))
-      }
-      if (this.#closedSettled) return this.#closed
-      if (this.#info.readable.locked) {
-        return Promise.reject(invalidState('close() called while the readable is locked.'))
-      }
-      this.#info.readable.cancel().catch(() => {})
-      return this.#closed
+      return this.#life.close()
     }
   }
   Object.defineProperty(TCPServerSocket.prototype, Symbol.toStringTag, { value: 'TCPServerSocket', configurable: true })

@@ -2,7 +2,8 @@
 // TCPSocket (spec section 1): argument conversion, `opened` / `closed` / `close()`.
 
 const { TcpConnection } = require('./tcp-streams')
-const { fromNative, nativeCall, invalidState, abortError } = require('./errors')
+const { fromNative, nativeCall } = require('./errors')
+const { Lifecycle } = require('./lifecycle')
 const idl = require('./webidl')
 
 /** Lets a TCPServerSocket of the same class set hand over an accepted connection. */
@@ -46,13 +47,7 @@ function checkOptionValues(opts) {
 /** Makes the TCPSocket class bound to one native `Sockets` (one policy). */
 function defineTCPSocket(sockets) {
   class TCPSocket {
-    #opened
-    #closed
-    #openState = 'pending'
-    #closedSettled = false
-    #resolveClosed
-    #rejectClosed
-    #info = null
+    #life = new Lifecycle('TCPSocket')
 
     /**
      * Opens a TCP connection to `remoteAddress` (a host name or IP literal) and
@@ -72,66 +67,29 @@ function defineTCPSocket(sockets) {
         checkOptionValues(opts)
       }
 
-      let resolveOpened
-      let rejectOpened
-      this.#opened = new Promise((resolve, reject) => {
-        resolveOpened = resolve
-        rejectOpened = reject
-      })
-      this.#closed = new Promise((resolve, reject) => {
-        this.#resolveClosed = resolve
-        this.#rejectClosed = reject
-      })
-      // Nobody has to listen to these: a failure must not become an unhandled rejection.
-      this.#opened.catch(() => {})
-      this.#closed.catch(() => {})
-
+      const life = this.#life
       const open = (handle) => {
-        this.#openState = 'resolved'
-        const connection = new TcpConnection(handle, (error) => this.#settleClosed(error))
-        this.#info = { readable: connection.readable, writable: connection.writable, ...handle.info() }
-        resolveOpened(this.#info)
+        const connection = new TcpConnection(handle, (error) => life.settleClosed(error))
+        life.open({ readable: connection.readable, writable: connection.writable, ...handle.info() })
       }
-      const fail = (err) => {
-        const error = fromNative(err)
-        this.#openState = 'rejected'
-        rejectOpened(error)
-        this.#settleClosed(error)
-      }
+      const fail = (err) => life.fail(fromNative(err))
       if (adopting) open(remotePort)
       else sockets.connectTcp(host, port, opts).then(open, fail)
     }
 
-    #settleClosed(error) {
-      if (this.#closedSettled) return
-      this.#closedSettled = true
-      if (error === undefined) this.#resolveClosed()
-      else this.#rejectClosed(error)
-    }
-
     /** Resolves with `{ readable, writable, remoteAddress, remotePort, localAddress, localPort }`. */
     get opened() {
-      return this.#opened
+      return this.#life.opened
     }
 
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
-      return this.#closed
+      return this.#life.closed
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */
     close() {
-      if (this.#openState !== 'resolved') {
-        return Promise.reject(invalidState('close() called on a TCPSocket that is not open.'))
-      }
-      if (this.#closedSettled) return this.#closed
-      const { readable, writable } = this.#info
-      if (readable.locked || writable.locked) {
-        return Promise.reject(invalidState('close() called while the readable or writable is locked.'))
-      }
-      readable.cancel().catch(() => {})
-      writable.abort(abortError('The socket was closed.')).catch(() => {})
-      return this.#closed
+      return this.#life.close()
     }
   }
   Object.defineProperty(TCPSocket.prototype, Symbol.toStringTag, { value: 'TCPSocket', configurable: true })

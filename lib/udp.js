@@ -11,7 +11,8 @@
 // to resolve makes a write wait.
 
 const { ReadableStream, WritableStream } = require('node:stream/web')
-const { fromNative, nativeCall, invalidState, abortError } = require('./errors')
+const { fromNative, nativeCall, invalidState } = require('./errors')
+const { Lifecycle } = require('./lifecycle')
 const idl = require('./webidl')
 const ip = require('./ip')
 const { createMulticastController } = require('./multicast')
@@ -350,13 +351,7 @@ function nativeOptions(o) {
 /** Makes the UDPSocket class bound to one native `Sockets` (one policy). */
 function defineUDPSocket(sockets) {
   class UDPSocket {
-    #opened
-    #closed
-    #openState = 'pending'
-    #closedSettled = false
-    #resolveClosed
-    #rejectClosed
-    #info = null
+    #life = new Lifecycle('UDPSocket')
 
     /**
      * Connected mode with `{ remoteAddress, remotePort }`, bound mode with
@@ -374,24 +369,10 @@ function defineUDPSocket(sockets) {
       }
       const mode = inferMode(o)
 
-      let resolveOpened
-      let rejectOpened
-      this.#opened = new Promise((resolve, reject) => {
-        resolveOpened = resolve
-        rejectOpened = reject
-      })
-      this.#closed = new Promise((resolve, reject) => {
-        this.#resolveClosed = resolve
-        this.#rejectClosed = reject
-      })
-      // Nobody has to listen to these: a failure must not become an unhandled rejection.
-      this.#opened.catch(() => {})
-      this.#closed.catch(() => {})
-
+      const life = this.#life
       const connected = mode === 'connected'
       const open = (handle) => {
-        this.#openState = 'resolved'
-        const connection = new UdpConnection(handle, connected, (error) => this.#settleClosed(error))
+        const connection = new UdpConnection(handle, connected, (error) => life.settleClosed(error))
         const { localAddress, localPort, remoteAddress, remotePort } = handle.info()
         const info = { readable: connection.readable, writable: connection.writable }
         if (connected) Object.assign(info, { remoteAddress, remotePort })
@@ -399,15 +380,9 @@ function defineUDPSocket(sockets) {
         if (!connected && sockets.multicastAllowed) {
           info.multicastController = createMulticastController(handle)
         }
-        this.#info = info
-        resolveOpened(info)
+        life.open(info)
       }
-      const fail = (err) => {
-        const error = fromNative(err)
-        this.#openState = 'rejected'
-        rejectOpened(error)
-        this.#settleClosed(error)
-      }
+      const fail = (err) => life.fail(fromNative(err))
       const native = nativeOptions(o)
       const opening = connected
         ? sockets.connectUdp(o.remoteAddress, o.remotePort, native)
@@ -415,36 +390,19 @@ function defineUDPSocket(sockets) {
       opening.then(open, fail)
     }
 
-    #settleClosed(error) {
-      if (this.#closedSettled) return
-      this.#closedSettled = true
-      if (error === undefined) this.#resolveClosed()
-      else this.#rejectClosed(error)
-    }
-
     /** Resolves with `{ readable, writable, localAddress, localPort, ... }` (see UDPSocketOpenInfo). */
     get opened() {
-      return this.#opened
+      return this.#life.opened
     }
 
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
-      return this.#closed
+      return this.#life.closed
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */
     close() {
-      if (this.#openState !== 'resolved') {
-        return Promise.reject(invalidState('close() called on a UDPSocket that is not open.'))
-      }
-      if (this.#closedSettled) return this.#closed
-      const { readable, writable } = this.#info
-      if (readable.locked || writable.locked) {
-        return Promise.reject(invalidState('close() called while the readable or writable is locked.'))
-      }
-      readable.cancel().catch(() => {})
-      writable.abort(abortError('The socket was closed.')).catch(() => {})
-      return this.#closed
+      return this.#life.close()
     }
   }
   Object.defineProperty(UDPSocket.prototype, Symbol.toStringTag, { value: 'UDPSocket', configurable: true })

@@ -1,0 +1,70 @@
+'use strict'
+// The `opened` / `closed` / `close()` bookkeeping every socket class shares (spec 1.4-1.6,
+// 2.4-2.6, 4.3-4.5), in one place.
+
+const { invalidState, abortError } = require('./errors')
+
+class Lifecycle {
+  #className
+  #state = 'pending' // 'pending' | 'resolved' | 'rejected'
+  #closedSettled = false
+  #resolveOpened
+  #rejectOpened
+  #resolveClosed
+  #rejectClosed
+  #info = null
+
+  constructor(className) {
+    this.#className = className
+    this.opened = new Promise((resolve, reject) => {
+      this.#resolveOpened = resolve
+      this.#rejectOpened = reject
+    })
+    this.closed = new Promise((resolve, reject) => {
+      this.#resolveClosed = resolve
+      this.#rejectClosed = reject
+    })
+    // Nobody has to listen to these: a failure must not become an unhandled rejection.
+    this.opened.catch(() => {})
+    this.closed.catch(() => {})
+  }
+
+  /** `opened` resolves with `info`, whose `readable` (and `writable`) `close()` acts on. */
+  open(info) {
+    this.#state = 'resolved'
+    this.#info = info
+    this.#resolveOpened(info)
+  }
+
+  /** Opening failed: `opened` and `closed` reject with `error`. */
+  fail(error) {
+    this.#state = 'rejected'
+    this.#rejectOpened(error)
+    this.settleClosed(error)
+  }
+
+  /** Resolves `closed` (no error) or rejects it; only the first call counts. */
+  settleClosed(error) {
+    if (this.#closedSettled) return
+    this.#closedSettled = true
+    if (error === undefined) this.#resolveClosed()
+    else this.#rejectClosed(error)
+  }
+
+  /** The spec's close() steps: cancel the readable, abort the writable, return `closed`. */
+  close() {
+    if (this.#state !== 'resolved') {
+      return Promise.reject(invalidState(`close() called on a ${this.#className} that is not open.`))
+    }
+    if (this.#closedSettled) return this.closed
+    const { readable, writable } = this.#info
+    if (readable.locked || (writable !== undefined && writable.locked)) {
+      return Promise.reject(invalidState(`close() called on a ${this.#className} while a stream is locked.`))
+    }
+    readable.cancel().catch(() => {})
+    if (writable !== undefined) writable.abort(abortError('The socket was closed.')).catch(() => {})
+    return this.closed
+  }
+}
+
+module.exports = { Lifecycle }
