@@ -48,11 +48,6 @@ pub fn set_stream_options(stream: &TcpStream, opts: &TcpOptions) -> io::Result<(
   Ok(())
 }
 
-/// Half-closes the write side (sends FIN).
-pub fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
-  SockRef::from(stream).shutdown(std::net::Shutdown::Write)
-}
-
 #[cfg(test)]
 mod tests {
   use super::*;

@@ -12,11 +12,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::net::TcpStream as StdTcpStream;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::Result;
 use napi_derive::napi;
-use socket2::SockRef;
+use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -43,9 +45,32 @@ type BytesMut<'a> = &'a mut [u8];
 /// Result of `tryRead` when nothing is ready.
 const WOULD_BLOCK: i64 = -1;
 
+/// A descriptor tokio can watch: the `Arc` keeps the socket open for as long as the
+/// registration lives.
+struct Watched(Arc<StdTcpStream>);
+
+impl AsRawFd for Watched {
+  fn as_raw_fd(&self) -> RawFd {
+    self.0.as_raw_fd()
+  }
+}
+
+type Watch = Mutex<Option<AsyncFd<Watched>>>;
+
 #[napi]
 pub struct TcpHandle {
-  stream: Mutex<Option<TcpStream>>,
+  stream: Mutex<Option<Arc<StdTcpStream>>>,
+  /// tokio's registration of the socket, made when JavaScript first waits and dropped
+  /// when data streams (a read fills the buffer, a write goes out whole): a socket that
+  /// stayed registered would wake tokio's driver thread on every segment that arrives
+  /// and every send that frees buffer space, while the JS thread is reading and writing
+  /// with syscalls of its own; on a 2-core machine that thread competes with the JS
+  /// thread and the peer for the CPU. Request/response traffic keeps it between waits.
+  read_watch: Watch,
+  /// Waits for writability register a duplicate descriptor: epoll takes one descriptor
+  /// once, and a read wait and a write wait can be pending together.
+  write_watch: Watch,
+  runtime: tokio::runtime::Handle,
   info: SocketInfo,
 }
 
@@ -53,38 +78,22 @@ fn would_block(e: &io::Error) -> bool {
   e.kind() == io::ErrorKind::WouldBlock
 }
 
-/// One non-blocking syscall, even when tokio believes the socket is not ready: tokio
-/// learns of new data only once its driver thread has processed the event, and asking it
-/// alone would report "would block" for bytes that are already there.
-///
-/// When tokio does believe the socket ready, the syscall runs inside `try_io`, so that a
-/// would-block clears tokio's cached readiness with tokio's own race-free bookkeeping
-/// (clearing it by hand could swallow an event that arrived meanwhile, and a later wait
-/// would never end). Otherwise the syscall runs directly and readiness is left alone.
-fn direct_io<T>(
-  stream: &TcpStream,
-  interest: Interest,
-  mut op: impl FnMut(&mut &socket2::Socket) -> io::Result<T>,
-) -> io::Result<T> {
-  let sock = SockRef::from(stream);
-  let mut once = || loop {
-    match op(&mut &*sock) {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+  m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One non-blocking syscall, retried on EINTR.
+fn syscall<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+  loop {
+    match op() {
       Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
       r => return r,
     }
-  };
-  let mut ran = false;
-  match stream.try_io(interest, || {
-    ran = true;
-    once()
-  }) {
-    Err(e) if would_block(&e) && !ran => once(),
-    r => r,
   }
 }
 
 impl TcpHandle {
-  /// Wraps a connected (or accepted) stream.
+  /// Wraps a connected (or accepted) stream; call within the tokio runtime.
   pub fn from_stream(stream: TcpStream) -> std::result::Result<Self, SocketError> {
     let local = stream
       .local_addr()
@@ -92,8 +101,15 @@ impl TcpHandle {
     let remote = stream
       .peer_addr()
       .map_err(|e| SocketError::io("getpeername", &e, ""))?;
+    // Leave tokio's reactor: the socket is registered again only while a wait is pending.
+    let stream = stream
+      .into_std()
+      .map_err(|e| SocketError::io("epoll_ctl", &e, ""))?;
     Ok(TcpHandle {
-      stream: Mutex::new(Some(stream)),
+      stream: Mutex::new(Some(Arc::new(stream))),
+      read_watch: Mutex::new(None),
+      write_watch: Mutex::new(None),
+      runtime: tokio::runtime::Handle::current(),
       info: SocketInfo {
         local_address: local.ip().to_string(),
         local_port: local.port().into(),
@@ -103,18 +119,70 @@ impl TcpHandle {
     })
   }
 
-  fn slot(&self) -> MutexGuard<'_, Option<TcpStream>> {
-    self
-      .stream
-      .lock()
-      .unwrap_or_else(|poisoned| poisoned.into_inner())
-  }
-
-  fn with_stream<T>(&self, f: impl FnOnce(&TcpStream) -> Result<T>) -> Result<T> {
-    match self.slot().as_ref() {
+  fn with_stream<T>(&self, f: impl FnOnce(&Arc<StdTcpStream>) -> Result<T>) -> Result<T> {
+    match lock(&self.stream).as_ref() {
       Some(stream) => f(stream),
       None => Err(SocketError::closed().into()),
     }
+  }
+
+  /// Ends the registration (a no-op when there is none).
+  fn unwatch(watch: &Watch) {
+    let mut w = lock(watch);
+    if w.is_some() {
+      *w = None;
+    }
+  }
+
+  /// Registers the socket for `interest` (if not already) and polls it with the notifier's
+  /// waker. Registration reports readiness that is already there, so nothing is missed
+  /// between the failed syscall and the wait.
+  #[allow(deprecated)] // see `Watched`: the Arc keeps the descriptor open while registered
+  fn arm(
+    &self,
+    watch: &Watch,
+    interest: Interest,
+    notifier: &Notifier,
+    token: u32,
+  ) -> Result<bool> {
+    let _runtime = self.runtime.enter();
+    let syscall_name = if interest.is_readable() {
+      "read"
+    } else {
+      "write"
+    };
+    self.with_stream(|stream| {
+      let mut w = lock(watch);
+      if w.is_none() {
+        let fd = if interest.is_writable() {
+          Arc::new(
+            stream
+              .try_clone()
+              .map_err(|e| SocketError::io("dup", &e, ""))?,
+          )
+        } else {
+          Arc::clone(stream)
+        };
+        let registered = AsyncFd::with_interest(Watched(fd), interest)
+          .map_err(|e| SocketError::io("epoll_ctl", &e, ""))?;
+        *w = Some(registered);
+      }
+      let Some(fd) = w.as_ref() else {
+        return Err(SocketError::closed().into());
+      };
+      // Ready may be what tokio cached from an earlier event: clear it, and let JavaScript
+      // try the syscall again (any event after that sets it anew), so a stale "ready"
+      // cannot make JavaScript spin.
+      notify::arm(notifier, token, syscall_name, |cx| {
+        if interest.is_readable() {
+          fd.poll_read_ready(cx)
+            .map_ok(|mut guard| guard.clear_ready())
+        } else {
+          fd.poll_write_ready(cx)
+            .map_ok(|mut guard| guard.clear_ready())
+        }
+      })
+    })
   }
 }
 
@@ -123,45 +191,55 @@ impl TcpHandle {
   /// Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block.
   #[napi]
   pub fn try_read(&self, #[napi(ts_arg_type = "Uint8Array")] buf: BytesMut<'_>) -> Result<i64> {
-    self.with_stream(
-      |s| match direct_io(s, Interest::READABLE, |sock| sock.read(buf)) {
-        Ok(n) => Ok(n as i64),
-        Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
-        Err(e) => Err(SocketError::io("read", &e, "").into()),
-      },
-    )
+    let len = buf.len();
+    self.with_stream(|s| match syscall(|| (&**s).read(buf)) {
+      Ok(n) => {
+        // A full buffer means data is streaming in: leave the reactor until we wait
+        // again. Small reads (request/response) keep the registration for the next wait.
+        if n == len {
+          Self::unwatch(&self.read_watch);
+        }
+        Ok(n as i64)
+      }
+      Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
+      Err(e) => Err(SocketError::io("read", &e, "").into()),
+    })
   }
 
   /// Writes from `buf`: the byte count written (maybe fewer than asked), -1 when the
   /// send buffer is full.
   #[napi]
   pub fn try_write(&self, buf: &[u8]) -> Result<i64> {
-    self.with_stream(
-      |s| match direct_io(s, Interest::WRITABLE, |sock| sock.write(buf)) {
-        Ok(n) => Ok(n as i64),
-        Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
-        Err(e) => Err(SocketError::io("write", &e, "").into()),
-      },
-    )
+    self.with_stream(|s| match syscall(|| (&**s).write(buf)) {
+      Ok(n) => {
+        // Written in full: no wait is coming, so stop hearing about freed buffer space.
+        if n == buf.len() {
+          Self::unwatch(&self.write_watch);
+        }
+        Ok(n as i64)
+      }
+      Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
+      Err(e) => Err(SocketError::io("write", &e, "").into()),
+    })
   }
 
   /// `true` if the socket may be readable now; otherwise arms it so that `notifier`
   /// reports `token` once it is (see `notify.rs`).
   #[napi]
   pub fn arm_readable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
-    self.with_stream(|s| notify::arm(notifier, token, "read", |cx| s.poll_read_ready(cx)))
+    self.arm(&self.read_watch, Interest::READABLE, notifier, token)
   }
 
   /// `true` if the socket may be writable now; otherwise arms it like `armReadable`.
   #[napi]
   pub fn arm_writable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
-    self.with_stream(|s| notify::arm(notifier, token, "write", |cx| s.poll_write_ready(cx)))
+    self.arm(&self.write_watch, Interest::WRITABLE, notifier, token)
   }
 
   /// Half-closes: sends FIN; reading goes on.
   #[napi]
   pub fn shutdown_write(&self) -> Result<()> {
-    self.with_stream(|s| match sockopt::shutdown_write(s) {
+    self.with_stream(|s| match s.shutdown(std::net::Shutdown::Write) {
       // The peer may already be gone; the write side is shut either way.
       Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
       r => r.map_err(|e| SocketError::io("shutdown", &e, "").into()),
@@ -171,7 +249,10 @@ impl TcpHandle {
   /// Closes the socket (the descriptor is closed now); idempotent.
   #[napi]
   pub fn close(&self) {
-    drop(self.slot().take());
+    let _runtime = self.runtime.enter();
+    Self::unwatch(&self.read_watch);
+    Self::unwatch(&self.write_watch);
+    drop(lock(&self.stream).take());
   }
 
   /// Local and remote address and port.
