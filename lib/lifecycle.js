@@ -67,4 +67,45 @@ class Lifecycle {
   }
 }
 
-module.exports = { Lifecycle }
+/**
+ * The readable and writable of one socket: calls `onBoth(error)` once both have ended
+ * (closed or errored), with the spec's precedence: the error of the stream that ended
+ * first wins (spec 1.2 / 1.3 / 2.2 / 2.3, "handle closing the ... stream").
+ */
+class StreamEnds {
+  #onBoth
+  #readable = { open: true, error: undefined }
+  #writable = { open: true, error: undefined }
+
+  constructor(onBoth) {
+    this.#onBoth = onBoth
+  }
+
+  get readableOpen() {
+    return this.#readable.open
+  }
+
+  get writableOpen() {
+    return this.#writable.open
+  }
+
+  /** The readable closed (`error` undefined) or errored. */
+  readableEnded(error) {
+    this.#ended(this.#readable, this.#writable, error)
+  }
+
+  /** The writable closed (`error` undefined) or errored. */
+  writableEnded(error) {
+    this.#ended(this.#writable, this.#readable, error)
+  }
+
+  #ended(self, other, error) {
+    if (!self.open) return
+    self.open = false
+    self.error = error
+    if (other.open) return
+    this.#onBoth(other.error !== undefined ? other.error : self.error)
+  }
+}
+
+module.exports = { Lifecycle, StreamEnds }

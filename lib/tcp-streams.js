@@ -9,6 +9,7 @@ const { ReadableStream, WritableStream } = require('node:stream/web')
 const { fromNative, nativeCall } = require('./errors')
 const { toBytes } = require('./webidl')
 const wait = require('./wait')
+const { StreamEnds } = require('./lifecycle')
 
 const WOULD_BLOCK = -1
 
@@ -46,10 +47,7 @@ function readIntoScratch(handle) {
 class TcpConnection {
   #handle
   #settle
-  #readableState = 'open'
-  #readableError
-  #writableState = 'open'
-  #writableError
+  #ends = new StreamEnds((error) => this.#finish(error))
   #readController
   #writeController
   #readWait = 0
@@ -87,7 +85,7 @@ class TcpConnection {
   async #pull(c) {
     const handle = this.#handle
     for (;;) {
-      if (this.#readableState !== 'open') return
+      if (!this.#ends.readableOpen) return
       const request = c.byobRequest
       let n
       let chunk = null
@@ -113,7 +111,7 @@ class TcpConnection {
         // The peer sent FIN: the readable closes, writing may go on.
         c.close()
         if (request) request.respond(0)
-        this.#readableEnded(undefined)
+        this.#ends.readableEnded(undefined)
         return
       }
       try {
@@ -139,10 +137,10 @@ class TcpConnection {
   }
 
   #cancelReadable() {
-    if (this.#readableState !== 'open') return
+    if (!this.#ends.readableOpen) return
     // A pending wait must not keep the process alive.
     wait.cancel(this.#readWait)
-    this.#readableEnded(undefined)
+    this.#ends.readableEnded(undefined)
   }
 
   async #write(chunk, c) {
@@ -150,7 +148,7 @@ class TcpConnection {
     try {
       bytes = toBytes(chunk, "Failed to execute 'write' on 'WritableStream'")
     } catch (err) {
-      this.#writableEnded(err)
+      this.#ends.writableEnded(err)
       throw err
     }
     const handle = this.#handle
@@ -177,43 +175,27 @@ class TcpConnection {
 
   #closeWritable() {
     nativeCall(() => this.#handle.shutdownWrite())
-    this.#writableEnded(undefined)
+    this.#ends.writableEnded(undefined)
   }
 
   #abortWritable() {
     try {
       this.#handle.shutdownWrite()
     } catch {}
-    this.#writableEnded(undefined)
+    this.#ends.writableEnded(undefined)
   }
 
   /** A network error: the connection is gone, so both streams error with it. */
   #fail(error) {
-    if (this.#readableState === 'open') {
+    if (this.#ends.readableOpen) {
       this.#readController.error(error)
-      this.#readableEnded(error)
+      this.#ends.readableEnded(error)
     }
-    if (this.#writableState === 'open') {
+    if (this.#ends.writableOpen) {
       this.#writeController.error(error)
-      this.#writableEnded(error)
+      this.#ends.writableEnded(error)
     }
     return error
-  }
-
-  #readableEnded(error) {
-    if (this.#readableState !== 'open') return
-    this.#readableState = error === undefined ? 'closed' : 'errored'
-    this.#readableError = error
-    if (this.#writableState === 'open') return
-    this.#finish(this.#writableState === 'errored' ? this.#writableError : this.#readableError)
-  }
-
-  #writableEnded(error) {
-    if (this.#writableState !== 'open') return
-    this.#writableState = error === undefined ? 'closed' : 'errored'
-    this.#writableError = error
-    if (this.#readableState === 'open') return
-    this.#finish(this.#readableState === 'errored' ? this.#readableError : this.#writableError)
   }
 
   #finish(error) {

@@ -12,7 +12,7 @@
 
 const { ReadableStream, WritableStream } = require('node:stream/web')
 const { fromNative, nativeCall, invalidState } = require('./errors')
-const { Lifecycle } = require('./lifecycle')
+const { Lifecycle, StreamEnds } = require('./lifecycle')
 const idl = require('./webidl')
 const ip = require('./ip')
 const { createMulticastController } = require('./multicast')
@@ -81,10 +81,7 @@ class UdpConnection {
   #handle
   #connected
   #settle
-  #readableState = 'open'
-  #readableError
-  #writableState = 'open'
-  #writableError
+  #ends = new StreamEnds((error) => this.#finish(error))
   #readController
 
   constructor(handle, connected, settle) {
@@ -107,8 +104,8 @@ class UdpConnection {
     this.writable = new WritableStream(
       {
         write: (chunk, c) => this.#write(chunk, c),
-        close: () => this.#writableEnded(undefined),
-        abort: () => this.#writableEnded(undefined),
+        close: () => this.#ends.writableEnded(undefined),
+        abort: () => this.#ends.writableEnded(undefined),
       },
       { highWaterMark: 1 },
     )
@@ -119,7 +116,7 @@ class UdpConnection {
     const handle = this.#handle
     scratchBuffers()
     for (;;) {
-      if (this.#readableState !== 'open') return
+      if (!this.#ends.readableOpen) return
       let n
       try {
         n = handle.tryRecvBatch(scratch, meta, Math.max(1, c.desiredSize))
@@ -172,10 +169,10 @@ class UdpConnection {
   }
 
   #cancelReadable() {
-    if (this.#readableState !== 'open') return
+    if (!this.#ends.readableOpen) return
     // Wake a pending waitReadable() so it does not keep the process alive.
     this.#handle.stopReading()
-    this.#readableEnded(undefined)
+    this.#ends.readableEnded(undefined)
   }
 
   #write(chunk, c) {
@@ -183,7 +180,7 @@ class UdpConnection {
     try {
       msg = convertMessage(chunk, this.#connected)
     } catch (err) {
-      this.#writableEnded(err)
+      this.#ends.writableEnded(err)
       throw err
     }
     let n
@@ -228,31 +225,15 @@ class UdpConnection {
 
   /** A failed send: that write rejects and the writable is closed (spec 2.3). */
   #failWrite(error) {
-    this.#writableEnded(error)
+    this.#ends.writableEnded(error)
     return error
   }
 
   /** A receive error: the readable errors and is closed (spec 2.2). */
   #failReadable(error) {
-    if (this.#readableState !== 'open') return
+    if (!this.#ends.readableOpen) return
     this.#readController.error(error)
-    this.#readableEnded(error)
-  }
-
-  #readableEnded(error) {
-    if (this.#readableState !== 'open') return
-    this.#readableState = error === undefined ? 'closed' : 'errored'
-    this.#readableError = error
-    if (this.#writableState === 'open') return
-    this.#finish(this.#writableState === 'errored' ? this.#writableError : this.#readableError)
-  }
-
-  #writableEnded(error) {
-    if (this.#writableState !== 'open') return
-    this.#writableState = error === undefined ? 'closed' : 'errored'
-    this.#writableError = error
-    if (this.#readableState === 'open') return
-    this.#finish(this.#readableState === 'errored' ? this.#readableError : this.#writableError)
+    this.#ends.readableEnded(error)
   }
 
   #finish(error) {
