@@ -51,11 +51,4 @@ function nativeCall(fn) {
 const invalidState = (message) => new DOMException(message, 'InvalidStateError')
 const abortError = (message) => new DOMException(message, 'AbortError')
 
-/** A promise that rejects without an unhandled-rejection warning unless someone awaits it. */
-function handledRejection(error) {
-  const p = Promise.reject(error)
-  p.catch(() => {})
-  return p
-}
-
-module.exports = { fromNative, nativeCall, invalidState, abortError, handledRejection, domException }
+module.exports = { fromNative, nativeCall, invalidState, abortError }

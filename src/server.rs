@@ -8,7 +8,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use napi::Result;
 use napi_derive::napi;
@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::SocketError;
 use crate::notify::{self, Notifier};
-use crate::sockets::Sockets;
+use crate::sockets::{port, Sockets};
 use crate::tcp::TcpHandle;
 
 /// `listen()` backlog when none is asked for: the kernel caps it at `net.core.somaxconn`,
@@ -45,12 +45,6 @@ pub struct TcpListenerHandle {
   /// Accepted streams register with tokio's reactor, which needs its runtime entered;
   /// accepting runs on the JS thread, outside it.
   runtime: tokio::runtime::Handle,
-}
-
-/// A waker that does nothing: for polls whose readiness is reported some other way.
-struct NoopWake;
-impl Wake for NoopWake {
-  fn wake(self: Arc<Self>) {}
 }
 
 /// Errors that concern one connection (it died before we accepted it), not the listener.
@@ -93,8 +87,8 @@ impl TcpListenerHandle {
     if let Some(stream) = l.stash.take() {
       out.push(TcpHandle::from_stream(stream)?);
     }
-    let waker = Waker::from(Arc::new(NoopWake));
-    let mut cx = Context::from_waker(&waker);
+    // Readiness is reported through `armReadable`; this poll only takes what is there.
+    let mut cx = Context::from_waker(Waker::noop());
     while out.len() < max.max(1) as usize {
       match Self::poll_one(l, &mut cx) {
         Poll::Ready(Ok(stream)) => match TcpHandle::from_stream(stream) {
@@ -187,8 +181,7 @@ impl Sockets {
     let ip: IpAddr = local_address.parse().map_err(|_| {
       SocketError::type_error(format!("'{local_address}' is not a valid IP address."))
     })?;
-    let port = u16::try_from(local_port)
-      .map_err(|_| SocketError::type_error(format!("{local_port} is not a port.")))?;
+    let port = port(local_port)?;
     policy.check_server_port(port)?;
     let detail = SocketAddr::new(ip, port).to_string();
     let std_listener = bind_listener(ip, port, backlog, ipv6_only)

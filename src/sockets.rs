@@ -18,7 +18,8 @@ pub struct Sockets {
   pub(crate) policy: Arc<Policy>,
 }
 
-fn port(value: u32) -> std::result::Result<u16, SocketError> {
+/// A port number from JavaScript (already range-checked by the WebIDL layer; checked again).
+pub(crate) fn port(value: u32) -> std::result::Result<u16, SocketError> {
   u16::try_from(value).map_err(|_| SocketError::type_error(format!("{value} is not a port.")))
 }
 

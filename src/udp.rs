@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use crate::error::SocketError;
 use crate::policy::{Policy, Purpose};
 use crate::resolve::{parse_ip_literal, QueryType};
-use crate::sockets::Sockets;
+use crate::sockets::{port, Sockets};
 use crate::sockopt::{self, UdpOptions};
 
 /// Addresses of an open UDP socket; the remote pair only in connected mode.
@@ -77,10 +77,6 @@ pub struct UdpHandle {
 
 fn would_block(e: &io::Error) -> bool {
   e.kind() == io::ErrorKind::WouldBlock
-}
-
-fn port(value: u32) -> std::result::Result<u16, SocketError> {
-  u16::try_from(value).map_err(|_| SocketError::type_error(format!("{value} is not a port.")))
 }
 
 fn write_address(meta: &mut [u32], addr: &SocketAddr) {
