@@ -14,7 +14,9 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::net::TcpStream as StdTcpStream;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use napi::Result;
 use napi_derive::napi;
@@ -72,6 +74,77 @@ pub struct TcpHandle {
   write_watch: Watch,
   runtime: tokio::runtime::Handle,
   info: SocketInfo,
+  spin: Spin,
+}
+
+/// Bounded busy-polling for request/response traffic (see `Spin::read`).
+///
+/// When a read would block right after this socket sent something, the reply is often a
+/// few tens of microseconds away. Waiting for it through tokio costs two thread wake-ups
+/// (tokio's driver, then the JS thread), which is most of a loopback round trip. Instead
+/// we retry the read for a short, bounded time, yielding the CPU between tries (so a peer
+/// on the same CPU runs). Spinning only happens when a write preceded the read and it
+/// pays: after `GIVE_UP_AFTER` spins in a row that found nothing, the socket stops
+/// spinning for `COOL_DOWN` would-blocks, then tries again.
+struct Spin {
+  wrote: AtomicBool,
+  misses: AtomicU32,
+  cool_down: AtomicU32,
+}
+
+const SPIN_BUDGET: Duration = Duration::from_micros(100);
+const GIVE_UP_AFTER: u32 = 3;
+const COOL_DOWN: u32 = 64;
+
+impl Spin {
+  fn new() -> Self {
+    Spin {
+      wrote: AtomicBool::new(false),
+      misses: AtomicU32::new(0),
+      cool_down: AtomicU32::new(0),
+    }
+  }
+
+  fn wrote(&self) {
+    self.wrote.store(true, Ordering::Relaxed);
+  }
+
+  /// Called after `read` would block: retries it for up to `SPIN_BUDGET` when a reply
+  /// may be imminent. Returns the read's last result (`WouldBlock` when nothing came).
+  fn read(&self, mut read: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
+    let nothing = || Err(io::ErrorKind::WouldBlock.into());
+    if !self.wrote.swap(false, Ordering::Relaxed) {
+      return nothing();
+    }
+    let cool = self.cool_down.load(Ordering::Relaxed);
+    if cool > 0 {
+      self.cool_down.store(cool - 1, Ordering::Relaxed);
+      return nothing();
+    }
+    let start = Instant::now();
+    loop {
+      std::thread::yield_now();
+      match read() {
+        Err(e) if would_block(&e) => {
+          if start.elapsed() >= SPIN_BUDGET {
+            let misses = self.misses.load(Ordering::Relaxed) + 1;
+            if misses >= GIVE_UP_AFTER {
+              self.misses.store(0, Ordering::Relaxed);
+              self.cool_down.store(COOL_DOWN, Ordering::Relaxed);
+            } else {
+              self.misses.store(misses, Ordering::Relaxed);
+            }
+            return Err(e);
+          }
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        r => {
+          self.misses.store(0, Ordering::Relaxed);
+          return r;
+        }
+      }
+    }
+  }
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -116,6 +189,7 @@ impl TcpHandle {
         remote_address: remote.ip().to_string(),
         remote_port: remote.port().into(),
       },
+      spin: Spin::new(),
     })
   }
 
@@ -192,17 +266,25 @@ impl TcpHandle {
   #[napi]
   pub fn try_read(&self, #[napi(ts_arg_type = "Uint8Array")] buf: BytesMut<'_>) -> Result<i64> {
     let len = buf.len();
-    self.with_stream(|s| match syscall(|| (&**s).read(buf)) {
-      Ok(n) => {
-        // A full buffer means data is streaming in: leave the reactor until we wait
-        // again. Small reads (request/response) keep the registration for the next wait.
-        if n == len {
-          Self::unwatch(&self.read_watch);
+    self.with_stream(|s| {
+      match syscall(|| (&**s).read(buf)).or_else(|e| {
+        if would_block(&e) {
+          self.spin.read(|| (&**s).read(buf))
+        } else {
+          Err(e)
         }
-        Ok(n as i64)
+      }) {
+        Ok(n) => {
+          // A full buffer means data is streaming in: leave the reactor until we wait
+          // again. Small reads (request/response) keep the registration for the next wait.
+          if n == len {
+            Self::unwatch(&self.read_watch);
+          }
+          Ok(n as i64)
+        }
+        Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
+        Err(e) => Err(SocketError::io("read", &e, "").into()),
       }
-      Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
-      Err(e) => Err(SocketError::io("read", &e, "").into()),
     })
   }
 
@@ -213,7 +295,10 @@ impl TcpHandle {
     self.with_stream(|s| match syscall(|| (&**s).write(buf)) {
       // The write registration stays once made (measured: dropping it after each full
       // write made bulk sends ~20% slower, registering again at every full buffer).
-      Ok(n) => Ok(n as i64),
+      Ok(n) => {
+        self.spin.wrote();
+        Ok(n as i64)
+      }
       Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
       Err(e) => Err(SocketError::io("write", &e, "").into()),
     })
