@@ -71,8 +71,6 @@ class TcpConnection {
       {
         start: (c) => {
           this.#writeController = c
-          // The spec's abort steps: a write waiting on a full send buffer returns at once.
-          c.signal.addEventListener('abort', () => wait.cancel(this.#writeWait), { once: true })
         },
         write: (chunk, c) => this.#write(chunk, c),
         close: () => this.#closeWritable(),
@@ -171,13 +169,21 @@ class TcpConnection {
   }
 
   async #writeWhenReady(bytes, c) {
-    for (;;) {
-      const ready = await this.#ready(true)
-      if (c.signal.aborted) throw c.signal.reason
-      if (!ready) throw new DOMException('The socket was closed.', 'InvalidStateError')
-      const n = this.#writeOnce(bytes)
-      if (n === bytes.byteLength) return
-      if (n > 0) bytes = bytes.subarray(n)
+    // The spec's abort steps: a write waiting on a full send buffer returns at once.
+    const signal = c.signal
+    const onAbort = () => wait.cancel(this.#writeWait)
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      for (;;) {
+        const ready = await this.#ready(true)
+        if (signal.aborted) throw signal.reason
+        if (!ready) throw new DOMException('The socket was closed.', 'InvalidStateError')
+        const n = this.#writeOnce(bytes)
+        if (n === bytes.byteLength) return
+        if (n > 0) bytes = bytes.subarray(n)
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort)
     }
   }
 
@@ -196,9 +202,13 @@ class TcpConnection {
   }
 
   #abortWritable() {
-    try {
-      this.#handle.shutdownWrite()
-    } catch {}
+    // With the readable gone too (close()), the descriptor is about to be closed, which
+    // sends FIN by itself: skip the shutdown call.
+    if (this.#ends.readableOpen) {
+      try {
+        this.#handle.shutdownWrite()
+      } catch {}
+    }
     this.#ends.writableEnded(undefined)
   }
 

@@ -2,6 +2,7 @@
 // TCPSocket (spec section 1): argument conversion, `opened` / `closed` / `close()`.
 
 const { TcpConnection } = require('./tcp-streams')
+const wait = require('./wait')
 const { fromNative, nativeCall } = require('./errors')
 const { Lifecycle } = require('./lifecycle')
 const idl = require('./webidl')
@@ -44,6 +45,21 @@ function checkOptionValues(opts) {
   if (opts.receiveBufferSize === 0) throw new TypeError(`${ctx}: receiveBufferSize must not be 0.`)
 }
 
+/** Waits until a connect begun by `connectTcpStart` is done; resolves its addresses. */
+async function finishConnect(handle) {
+  try {
+    for (;;) {
+      const info = handle.finishConnect()
+      if (info !== null) return info
+      const armed = wait.arm(handle, true)
+      if (armed !== true) await armed.promise
+    }
+  } catch (err) {
+    handle.close()
+    throw err
+  }
+}
+
 /** Makes the TCPSocket class bound to one native `Sockets` (one policy). */
 function defineTCPSocket(sockets) {
   class TCPSocket {
@@ -68,13 +84,26 @@ function defineTCPSocket(sockets) {
       }
 
       const life = this.#life
-      const open = (handle) => {
+      const open = (handle, info = handle.info()) => {
         const connection = new TcpConnection(handle, (error) => life.settleClosed(error))
-        life.open({ readable: connection.readable, writable: connection.writable, ...handle.info() })
+        life.open({ readable: connection.readable, writable: connection.writable, ...info })
       }
       const fail = (err) => life.fail(fromNative(err))
-      if (adopting) open(remotePort)
-      else sockets.connectTcp(host, port, opts).then(open, fail)
+      if (adopting) {
+        open(remotePort)
+        return
+      }
+      // IP literals connect from this thread (on loopback usually done at once); host
+      // names are resolved and connected on tokio.
+      let handle
+      try {
+        handle = sockets.connectTcpStart(host, port, opts)
+      } catch (err) {
+        Promise.resolve(err).then(fail)
+        return
+      }
+      if (handle === null) sockets.connectTcp(host, port, opts).then(open, fail)
+      else finishConnect(handle).then((info) => open(handle, info), fail)
     }
 
     /** Resolves with `{ readable, writable, remoteAddress, remotePort, localAddress, localPort }`. */

@@ -51,6 +51,19 @@ impl Sockets {
     self.policy.multicast
   }
 
+  /// Starts a TCP connection to an IP literal on the calling thread (see
+  /// `tcp::connect_start`); `null` for a host name, which `connectTcp` resolves.
+  #[napi]
+  pub fn connect_tcp_start(
+    &self,
+    host: String,
+    port_number: u32,
+    options: TcpOptions,
+  ) -> Result<Option<TcpHandle>> {
+    let port = port(port_number)?;
+    Ok(tcp::connect_start(&self.policy, &host, port, &options)?)
+  }
+
   /// Opens a TCP connection (`TCPSocket`).
   #[napi]
   pub async fn connect_tcp(

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use napi_derive::napi;
 use socket2::{SockRef, Socket, TcpKeepalive};
-use tokio::net::{TcpSocket, TcpStream};
 
 /// `TCPSocketOptions`, already converted by the WebIDL layer in JavaScript.
 #[napi(object)]
@@ -21,36 +20,43 @@ pub struct TcpOptions {
 
 /// `SO_SNDBUF` / `SO_RCVBUF` go on before `connect`, so that the receive window scale
 /// the kernel advertises in the SYN matches the buffer.
-pub fn set_buffer_sizes(sock: &TcpSocket, opts: &TcpOptions) -> io::Result<()> {
+pub fn set_buffer_sizes(sock: SockRef<'_>, opts: &TcpOptions) -> io::Result<()> {
   // The kernel takes an `int` and doubles it; clamp so huge requests mean "the maximum".
   const MAX: u32 = (i32::MAX / 2) as u32;
   if let Some(size) = opts.send_buffer_size {
-    sock.set_send_buffer_size(size.min(MAX))?;
+    sock.set_send_buffer_size(size.min(MAX) as usize)?;
   }
   if let Some(size) = opts.receive_buffer_size {
-    sock.set_recv_buffer_size(size.min(MAX))?;
+    sock.set_recv_buffer_size(size.min(MAX) as usize)?;
   }
   Ok(())
 }
 
 /// `TCP_NODELAY` and keep-alive (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`).
-pub fn set_stream_options(stream: &TcpStream, opts: &TcpOptions) -> io::Result<()> {
+pub fn set_stream_options(sock: SockRef<'_>, opts: &TcpOptions) -> io::Result<()> {
   if opts.no_delay.unwrap_or(false) {
-    stream.set_nodelay(true)?;
+    sock.set_tcp_nodelay(true)?;
   }
   if let Some(ms) = opts.keep_alive_delay {
     let secs = Duration::from_secs(u64::from(ms / 1000).max(1));
     let keepalive = TcpKeepalive::new().with_time(secs);
     #[cfg(not(any(target_os = "openbsd", target_os = "haiku")))]
     let keepalive = keepalive.with_interval(secs);
-    SockRef::from(stream).set_tcp_keepalive(&keepalive)?;
+    sock.set_tcp_keepalive(&keepalive)?;
   }
   Ok(())
+}
+
+/// Every `TCPSocketOptions` member on a socket that is not connected yet.
+pub fn set_socket_options(sock: &Socket, opts: &TcpOptions) -> io::Result<()> {
+  set_buffer_sizes(SockRef::from(sock), opts)?;
+  set_stream_options(SockRef::from(sock), opts)
 }
 
 #[cfg(test)]
 mod tests {
   use super::*;
+  use tokio::net::{TcpSocket, TcpStream};
 
   #[tokio::test]
   async fn options_reach_the_socket() {
@@ -64,9 +70,9 @@ mod tests {
       dns_query_type: None,
     };
     let sock = TcpSocket::new_v4().unwrap();
-    set_buffer_sizes(&sock, &opts).unwrap();
+    set_buffer_sizes(SockRef::from(&sock), &opts).unwrap();
     let stream = sock.connect(addr).await.unwrap();
-    set_stream_options(&stream, &opts).unwrap();
+    set_stream_options(SockRef::from(&stream), &opts).unwrap();
 
     let s = SockRef::from(&stream);
     assert!(s.tcp_nodelay().unwrap());
@@ -85,7 +91,7 @@ mod tests {
     let stream = TcpStream::connect(listener.local_addr().unwrap())
       .await
       .unwrap();
-    set_stream_options(&stream, &TcpOptions::default()).unwrap();
+    set_stream_options(SockRef::from(&stream), &TcpOptions::default()).unwrap();
     let s = SockRef::from(&stream);
     assert!(!s.tcp_nodelay().unwrap());
     assert!(!s.keepalive().unwrap());

@@ -15,11 +15,12 @@ use std::net::SocketAddr;
 use std::net::TcpStream as StdTcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use napi::Result;
 use napi_derive::napi;
+use socket2::SockRef;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::net::{TcpSocket, TcpStream};
@@ -73,7 +74,11 @@ pub struct TcpHandle {
   /// once, and a read wait and a write wait can be pending together.
   write_watch: Watch,
   runtime: tokio::runtime::Handle,
-  info: SocketInfo,
+  /// Set once connected (at once for accepted and tokio-connected streams; by
+  /// `finishConnect` for streams connected from the JS thread).
+  info: OnceLock<SocketInfo>,
+  /// The address being connected to, for error messages of `finishConnect`.
+  target: String,
   spin: Spin,
 }
 
@@ -168,29 +173,26 @@ fn syscall<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
 impl TcpHandle {
   /// Wraps a connected (or accepted) stream; call within the tokio runtime.
   pub fn from_stream(stream: TcpStream) -> std::result::Result<Self, SocketError> {
-    let local = stream
-      .local_addr()
-      .map_err(|e| SocketError::io("getsockname", &e, ""))?;
-    let remote = stream
-      .peer_addr()
-      .map_err(|e| SocketError::io("getpeername", &e, ""))?;
     // Leave tokio's reactor: the socket is registered again only while a wait is pending.
     let stream = stream
       .into_std()
       .map_err(|e| SocketError::io("epoll_ctl", &e, ""))?;
-    Ok(TcpHandle {
+    let handle = Self::new(stream, tokio::runtime::Handle::current(), String::new());
+    let info = connected_info(lock(&handle.stream).as_deref())?;
+    let _ = handle.info.set(info);
+    Ok(handle)
+  }
+
+  fn new(stream: StdTcpStream, runtime: tokio::runtime::Handle, target: String) -> Self {
+    TcpHandle {
       stream: Mutex::new(Some(Arc::new(stream))),
       read_watch: Mutex::new(None),
       write_watch: Mutex::new(None),
-      runtime: tokio::runtime::Handle::current(),
-      info: SocketInfo {
-        local_address: local.ip().to_string(),
-        local_port: local.port().into(),
-        remote_address: remote.ip().to_string(),
-        remote_port: remote.port().into(),
-      },
+      runtime,
+      info: OnceLock::new(),
+      target,
       spin: Spin::new(),
-    })
+    }
   }
 
   fn with_stream<T>(&self, f: impl FnOnce(&Arc<StdTcpStream>) -> Result<T>) -> Result<T> {
@@ -338,9 +340,101 @@ impl TcpHandle {
 
   /// Local and remote address and port.
   #[napi]
-  pub fn info(&self) -> SocketInfo {
-    self.info.clone()
+  pub fn info(&self) -> Result<SocketInfo> {
+    match self.info.get() {
+      Some(info) => Ok(info.clone()),
+      None => Err(SocketError::invalid_state("The socket is not connected yet.").into()),
+    }
   }
+
+  /// For a connect started by `Sockets.connectTcpStart`: the addresses once the
+  /// connection is established, `null` while it is still in progress (arm it for writing
+  /// and ask again), or the connect error (`ECONNREFUSED`, ...).
+  #[napi]
+  pub fn finish_connect(&self) -> Result<Option<SocketInfo>> {
+    if let Some(info) = self.info.get() {
+      return Ok(Some(info.clone()));
+    }
+    self.with_stream(|s| {
+      if let Some(e) = s
+        .take_error()
+        .map_err(|e| SocketError::io("getsockopt", &e, ""))?
+      {
+        return Err(SocketError::io("connect", &e, self.target.clone()).into());
+      }
+      match connected_info(Some(s)) {
+        Ok(info) => Ok(Some(self.info.get_or_init(|| info).clone())),
+        Err(_) if s.peer_addr().is_err() => Ok(None),
+        Err(e) => Err(e.into()),
+      }
+    })
+  }
+}
+
+/// The addresses of a connected stream; `ENOTCONN` from `getpeername` while connecting.
+fn connected_info(stream: Option<&StdTcpStream>) -> std::result::Result<SocketInfo, SocketError> {
+  let Some(stream) = stream else {
+    return Err(SocketError::closed());
+  };
+  let remote = stream
+    .peer_addr()
+    .map_err(|e| SocketError::io("getpeername", &e, ""))?;
+  let local = stream
+    .local_addr()
+    .map_err(|e| SocketError::io("getsockname", &e, ""))?;
+  Ok(SocketInfo {
+    local_address: local.ip().to_string(),
+    local_port: local.port().into(),
+    remote_address: remote.ip().to_string(),
+    remote_port: remote.port().into(),
+  })
+}
+
+/// `connect` on a non-blocking socket that is still connecting (`io::ErrorKind::InProgress`
+/// is not stable yet).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const EINPROGRESS: i32 = 115;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const EINPROGRESS: i32 = 36;
+
+/// Starts connecting to an IP literal from the JS thread, without a trip to tokio: the
+/// policy is asked, the socket made with its options, and `connect` issued non-blocking.
+/// On loopback the handshake is usually complete when `connect` returns. `Ok(None)`: the
+/// host is a name, which the async path resolves.
+pub fn connect_start(
+  policy: &Policy,
+  host: &str,
+  port: u16,
+  opts: &TcpOptions,
+) -> std::result::Result<Option<TcpHandle>, SocketError> {
+  let Some(ip) = crate::resolve::parse_ip_literal(host) else {
+    return Ok(None);
+  };
+  QueryType::parse(opts.dns_query_type.as_deref())?;
+  policy.check_destination(ip, Purpose::TcpConnect)?;
+  let runtime =
+    napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::try_current)
+      .map_err(|e| SocketError::network_code("EIO", "tokio", e.to_string()))?;
+  let addr = SocketAddr::new(ip, port);
+  let detail = addr.to_string();
+  let socket = socket2::Socket::new(
+    socket2::Domain::for_address(addr),
+    socket2::Type::STREAM.nonblocking(),
+    Some(socket2::Protocol::TCP),
+  )
+  .map_err(|e| SocketError::io("socket", &e, detail.clone()))?;
+  sockopt::set_socket_options(&socket, opts)
+    .map_err(|e| SocketError::io("setsockopt", &e, detail.clone()))?;
+  match socket.connect(&addr.into()) {
+    Ok(()) => {}
+    Err(e) if e.raw_os_error() == Some(EINPROGRESS) || would_block(&e) => {}
+    Err(e) => return Err(SocketError::io("connect", &e, detail)),
+  }
+  Ok(Some(TcpHandle::new(
+    StdTcpStream::from(socket),
+    runtime,
+    detail,
+  )))
 }
 
 async fn connect_one(addr: SocketAddr, opts: &TcpOptions) -> io::Result<TcpStream> {
@@ -349,9 +443,9 @@ async fn connect_one(addr: SocketAddr, opts: &TcpOptions) -> io::Result<TcpStrea
   } else {
     TcpSocket::new_v6()?
   };
-  sockopt::set_buffer_sizes(&sock, opts)?;
+  sockopt::set_buffer_sizes(SockRef::from(&sock), opts)?;
   let stream = sock.connect(addr).await?;
-  sockopt::set_stream_options(&stream, opts)?;
+  sockopt::set_stream_options(SockRef::from(&stream), opts)?;
   Ok(stream)
 }
 
