@@ -25,6 +25,11 @@ export declare class Sockets {
   /** Throws an encoded `NotAllowedError` unless multicast is allowed. */
   checkMulticast(): void
   get multicastAllowed(): boolean
+  /**
+   * Starts a TCP connection to an IP literal on the calling thread (see
+   * `tcp::connect_start`); `null` for a host name, which `connectTcp` resolves.
+   */
+  connectTcpStart(host: string, portNumber: number, options: TcpOptions): TcpHandle | null
   /** Opens a TCP connection (`TCPSocket`). */
   connectTcp(host: string, portNumber: number, options: TcpOptions): Promise<TcpHandle>
   /** Opens a connected-mode UDP socket (`new UDPSocket({ remoteAddress, remotePort })`). */
@@ -54,6 +59,12 @@ export declare class TcpHandle {
   close(): void
   /** Local and remote address and port. */
   info(): SocketInfo
+  /**
+   * For a connect started by `Sockets.connectTcpStart`: the addresses once the
+   * connection is established, `null` while it is still in progress (arm it for writing
+   * and ask again), or the connect error (`ECONNREFUSED`, ...).
+   */
+  finishConnect(): SocketInfo | null
 }
 
 export declare class TcpListenerHandle {
