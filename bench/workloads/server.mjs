@@ -1,73 +1,61 @@
 // TCPServerSocket: connections accepted per second, against a node:net server doing the
-// same work. A node:net client in its own process opens N connections, 50 at a time;
-// each server accepts and immediately closes them.
+// same work. The peer (a client process) opens `total` connections, `parallel` at a time,
+// each read until the server closes it; each server accepts and at once closes. The clock
+// runs from the first accepted connection to the last one closed by the server, so the
+// peer's start-up is not in the figure. Module shape: see tcp.mjs.
 import net from 'node:net'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { TCPServerSocket } from '../../index.js'
+import { SPLIT, count } from '../proc.mjs'
 
-const CLIENT = `
-const net = require('net')
-const [port, total, parallel] = process.argv.slice(1).map(Number)
-let started = 0, done = 0
-const t0 = process.hrtime.bigint()
-function one() {
-  if (started >= total) return
-  started++
-  const s = net.connect(port, '127.0.0.1')
-  s.on('error', () => {})
-  s.on('close', () => {
-    if (++done === total) console.log(Number(process.hrtime.bigint() - t0) / 1e6)
-    else one()
-  })
-  s.resume()
-}
-for (let i = 0; i < parallel; i++) one()
-`
+const noop = () => {}
 
-async function runClient(port, total) {
-  const child = spawn(process.execPath, ['-e', CLIENT, String(port), String(total), '50'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const [out] = await once(child.stdout, 'data')
-  await once(child, 'exit')
-  return total / (Number(String(out)) / 1000)
-}
-
-async function ours({ quick }) {
-  const total = quick ? 500 : 5000
-  const server = new TCPServerSocket('127.0.0.1', { backlog: 1024 })
+async function acceptOurs({ lib, p, emit }) {
+  const server = new lib.TCPServerSocket('127.0.0.1', { backlog: 1024 })
   const { readable, localPort } = await server.opened
   const reader = readable.getReader()
-  const accepting = (async () => {
-    for (let i = 0; i < total; i++) {
-      const { value, done } = await reader.read()
-      if (done) return
-      const { writable } = await value.opened
-      writable.close().catch(() => {}) // FIN; the client closes, then so do we
-      value.closed.catch(() => {})
-      ;(await value.opened).readable.cancel().catch(() => {})
-    }
-  })()
-  const rate = await runClient(localPort, total)
-  await accepting
-  reader.releaseLock()
-  await server.close()
-  return rate
+  emit({ port: localPort })
+  let t0 = 0
+  for (let i = 0; i < p.total; i++) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`the server's readable ended after ${i} connections`)
+    if (i === 0) t0 = performance.now()
+    const { readable: r, writable: w } = await value.opened
+    w.close().catch(noop) // FIN; the client closes, then so do we
+    r.cancel().catch(noop)
+    value.closed.catch(noop)
+  }
+  const ms = performance.now() - t0
+  return { rate: (p.total - 1) / (ms / 1000) }
 }
 
-async function node({ quick }) {
-  const total = quick ? 500 : 5000
-  const server = net.createServer((s) => {
-    s.on('error', () => {})
-    s.end()
-    s.resume()
+async function acceptNode({ p, emit }) {
+  let count = 0
+  let t0 = 0
+  let finish
+  const finished = new Promise((resolve) => (finish = resolve))
+  const server = net.createServer((socket) => {
+    if (count++ === 0) t0 = performance.now()
+    socket.on('error', noop)
+    socket.end()
+    socket.resume()
+    if (count === p.total) finish(performance.now())
   })
   server.listen({ port: 0, host: '127.0.0.1', backlog: 1024 })
   await once(server, 'listening')
-  const rate = await runClient(server.address().port, total)
-  await new Promise((r) => server.close(r))
-  return rate
+  emit({ port: server.address().port })
+  const t1 = await finished
+  return { rate: (p.total - 1) / ((t1 - t0) / 1000) }
 }
 
-export const workloads = [{ name: 'TCP accepted conns/s (5,000, 50 at a time)', unit: 'conn/s', ours, node }]
+export const impls = { 'tcp-accept': { ours: acceptOurs, node: acceptNode } }
+
+export const workloads = [
+  {
+    id: 'tcp-accept',
+    name: (p) => `TCP accepted conns/s (${count(p.total)}, ${p.parallel} at a time)`,
+    metrics: [{ key: 'rate', unit: 'conn/s' }],
+    params: (quick) => ({ total: quick ? 200 : 5000, parallel: 50 }),
+    peer: { mode: 'connect', first: false },
+    cpus: SPLIT,
+  },
+]

@@ -1,171 +1,143 @@
 // UDP data path: datagrams per second sent and received (64 B and 1,200 B), and loss at
-// the receiver when a sender blasts; ours (UDPSocket) vs node:dgram. The peer is a
-// node:dgram socket in another process (bench/udp-peer.mjs).
+// the receiver under an unpaced blast; ours (UDPSocket) vs node:dgram. Module shape: see
+// tcp.mjs.
+//   send: `n` datagrams to a counting sink peer; the figure is n / time to send them.
+//   receive: the peer blasts `n` datagrams at us as fast as it can and relays "done"; we
+//     drain what the kernel still holds; the figure is datagrams received per second from
+//     the first to the last (loss: the share of the `n` that never arrived).
 import dgram from 'node:dgram'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
-import { UDPSocket } from '../../index.js'
+import { SPLIT, sleep, count } from '../proc.mjs'
 
-const peerPath = fileURLToPath(new URL('../udp-peer.mjs', import.meta.url))
+const HOST = '127.0.0.1'
+const DRAIN_IDLE_MS = 50
+const DRAIN_ROUNDS = 100
 
-function startPeer(args) {
-  const child = spawn(process.execPath, [peerPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
-  const lines = []
-  let waiting = null
-  let buffered = ''
-  child.stdout.on('data', (d) => {
-    buffered += d
-    let i
-    while ((i = buffered.indexOf('\n')) >= 0) {
-      lines.push(buffered.slice(0, i))
-      buffered = buffered.slice(i + 1)
-      if (waiting) waiting()
-    }
-  })
-  const nextLine = async () => {
-    while (lines.length === 0) await new Promise((r) => (waiting = r))
-    return lines.shift()
+async function sendOurs({ lib, p, port }) {
+  const socket = new lib.UDPSocket({ remoteAddress: HOST, remotePort: port })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  const message = { data: new Uint8Array(p.size).fill(7) }
+  const t0 = performance.now()
+  let last
+  for (let i = 0; i < p.n; i++) {
+    if (writer.desiredSize <= 0) await writer.ready
+    last = writer.write(message)
   }
-  return { child, nextLine }
+  await last
+  const ms = performance.now() - t0
+  return { rate: p.n / (ms / 1000) }
 }
 
-// ---- send: N datagrams to a counting node:dgram sink; the figure is N / time to send.
-const sendCount = (quick) => (quick ? 50_000 : 300_000)
-
-async function withSink(fn) {
-  const { child, nextLine } = startPeer(['sink'])
-  const port = Number(await nextLine())
-  try {
-    return await fn(port)
-  } finally {
-    child.stdin.end()
-    await nextLine()
-    await once(child, 'exit')
+async function sendNode({ p, port }) {
+  const socket = dgram.createSocket('udp4')
+  socket.connect(port, HOST)
+  await once(socket, 'connect')
+  const buf = Buffer.alloc(p.size, 7)
+  const t0 = performance.now()
+  // Back-pressure like ours: wait for a batch's last send before going on.
+  const BATCH = 256
+  for (let sent = 0; sent < p.n; ) {
+    const end = Math.min(p.n, sent + BATCH)
+    let done
+    const flushed = new Promise((resolve) => (done = resolve))
+    for (; sent < end; sent++) socket.send(buf, sent === end - 1 ? done : undefined)
+    await flushed
   }
+  const ms = performance.now() - t0
+  return { rate: p.n / (ms / 1000) }
 }
 
-const sendOurs = (size) => async ({ quick }) =>
-  withSink(async (port) => {
-    const n = sendCount(quick)
-    const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: port })
-    const { writable } = await socket.opened
-    const writer = writable.getWriter()
-    const message = { data: new Uint8Array(size).fill(7) }
-    const t0 = performance.now()
-    let last
-    for (let i = 0; i < n; i++) {
-      if (writer.desiredSize <= 0) await writer.ready
-      last = writer.write(message)
-    }
-    await last
-    const ms = performance.now() - t0
-    writer.releaseLock()
-    await socket.close()
-    return n / (ms / 1000)
-  })
-
-const sendNode = (size) => async ({ quick }) =>
-  withSink(async (port) => {
-    const n = sendCount(quick)
-    const socket = dgram.createSocket('udp4')
-    socket.connect(port, '127.0.0.1')
-    await once(socket, 'connect')
-    const buf = Buffer.alloc(size, 7)
-    const t0 = performance.now()
-    // The same back-pressure as ours: wait for a batch's last send before going on.
-    const BATCH = 256
-    for (let sent = 0; sent < n; ) {
-      const end = Math.min(n, sent + BATCH)
-      let done
-      const flushed = new Promise((resolve) => (done = resolve))
-      for (; sent < end; sent++) socket.send(buf, sent === end - 1 ? done : undefined)
-      await flushed
-    }
-    const ms = performance.now() - t0
-    socket.close()
-    return n / (ms / 1000)
-  })
-
-// ---- receive: a node:dgram process blasts N datagrams; we count what arrives.
-const blastCount = (quick) => (quick ? 50_000 : 200_000)
-const IDLE_MS = 200
-
-/** Runs one blast at `port`; `received()` is the receiver's count so far. */
-async function blast(port, size, n, received) {
-  const { child, nextLine } = startPeer(['blast', String(port), String(size), String(n)])
+/** Waits for the blaster's "done", then until nothing more arrives; returns the figures. */
+async function receiveFigures({ p, nextLine }, counter) {
   await nextLine()
-  await once(child, 'exit')
-  // Let the receiver drain what the kernel still holds.
-  for (let before = -1, rounds = 0; received() !== before && rounds < 50; rounds++) {
-    before = received()
-    await new Promise((r) => setTimeout(r, IDLE_MS / 4))
+  for (let before = -1, i = 0; counter.count !== before && i < DRAIN_ROUNDS; i++) {
+    before = counter.count
+    await sleep(DRAIN_IDLE_MS)
+  }
+  const { count, first, last } = counter
+  return {
+    rate: count > 1 ? (count - 1) / ((last - first) / 1000) : 0,
+    loss: 100 * (1 - count / p.n),
   }
 }
 
-async function receiveOurs(size, n, receiveBufferSize) {
-  const socket = new UDPSocket({ localAddress: '127.0.0.1', ...(receiveBufferSize && { receiveBufferSize }) })
+async function receiveOurs(ctx) {
+  const { lib, p, emit } = ctx
+  const socket = new lib.UDPSocket({ localAddress: HOST, ...(p.rcvbuf && { receiveBufferSize: p.rcvbuf }) })
   const { readable, localPort } = await socket.opened
-  let count = 0
-  let first = 0
-  let last = 0
+  const counter = { count: 0, first: 0, last: 0 }
   const reader = readable.getReader()
-  const reading = (async () => {
+  ;(async () => {
     for (;;) {
       const { done } = await reader.read()
       if (done) return
-      last = performance.now()
-      if (count++ === 0) first = last
+      counter.last = performance.now()
+      if (counter.count++ === 0) counter.first = counter.last
     }
   })()
-  await blast(localPort, size, n, () => count)
-  await reader.cancel()
-  await reading
-  reader.releaseLock()
-  await socket.close()
-  return { count, ms: last - first }
+  emit({ port: localPort })
+  return receiveFigures(ctx, counter)
 }
 
-async function receiveNode(size, n, recvBufferSize) {
-  const socket = dgram.createSocket({ type: 'udp4', ...(recvBufferSize && { recvBufferSize }) })
-  let count = 0
-  let first = 0
-  let last = 0
+async function receiveNode(ctx) {
+  const { p, emit } = ctx
+  const socket = dgram.createSocket({ type: 'udp4', ...(p.rcvbuf && { recvBufferSize: p.rcvbuf }) })
+  const counter = { count: 0, first: 0, last: 0 }
   socket.on('message', () => {
-    last = performance.now()
-    if (count++ === 0) first = last
+    counter.last = performance.now()
+    if (counter.count++ === 0) counter.first = counter.last
   })
-  socket.bind(0, '127.0.0.1')
+  socket.bind(0, HOST)
   await once(socket, 'listening')
-  await blast(socket.address().port, size, n, () => count)
-  socket.close()
-  return { count, ms: last - first }
+  emit({ port: socket.address().port })
+  return receiveFigures(ctx, counter)
+}
+
+export const impls = {
+  'udp-send': { ours: sendOurs, node: sendNode },
+  'udp-recv': { ours: receiveOurs, node: receiveNode },
 }
 
 const RCVBUF = 4 * 1024 * 1024
-const rate = ({ count, ms }) => count / (ms / 1000)
-const lossPercent = (n) => ({ count }) => 100 * (1 - count / n)
+const sendCount = (quick) => (quick ? 10_000 : 300_000)
+const blastCount = (quick) => (quick ? 20_000 : 300_000)
+
+const send = (size) => ({
+  id: `udp-send-${size}`,
+  impl: 'udp-send',
+  name: (p) => `UDP send ${size} B (${count(p.n)})`,
+  metrics: [{ key: 'rate', unit: 'dgram/s' }],
+  params: (quick) => ({ size, n: sendCount(quick) }),
+  peer: { mode: 'udp-sink', first: true },
+  cpus: SPLIT,
+})
+
+const receive = (size) => ({
+  id: `udp-recv-${size}`,
+  impl: 'udp-recv',
+  name: (p) => `UDP receive ${size} B (${count(p.n)} blasted, 4 MiB rcvbuf)`,
+  metrics: [{ key: 'rate', unit: 'dgram/s' }],
+  params: (quick) => ({ size, n: blastCount(quick), rcvbuf: RCVBUF }),
+  peer: { mode: 'udp-blast', first: false },
+  cpus: SPLIT,
+})
 
 export const workloads = [
-  { name: 'UDP send 64 B', unit: 'dgram/s', ours: sendOurs(64), node: sendNode(64) },
-  { name: 'UDP send 1200 B', unit: 'dgram/s', ours: sendOurs(1200), node: sendNode(1200) },
+  send(64),
+  send(1200),
+  receive(64),
+  receive(1200),
   {
-    name: 'UDP receive 64 B',
-    unit: 'dgram/s',
-    ours: async ({ quick }) => rate(await receiveOurs(64, blastCount(quick), RCVBUF)),
-    node: async ({ quick }) => rate(await receiveNode(64, blastCount(quick), RCVBUF)),
-  },
-  {
-    name: 'UDP receive 1200 B',
-    unit: 'dgram/s',
-    ours: async ({ quick }) => rate(await receiveOurs(1200, blastCount(quick), RCVBUF)),
-    node: async ({ quick }) => rate(await receiveNode(1200, blastCount(quick), RCVBUF)),
-  },
-  {
-    name: 'UDP loss, 1200 B blast, default rcvbuf',
-    unit: '% lost',
-    higherIsBetter: false,
-    ours: async ({ quick }) => lossPercent(blastCount(quick))(await receiveOurs(1200, blastCount(quick))),
-    node: async ({ quick }) => lossPercent(blastCount(quick))(await receiveNode(1200, blastCount(quick))),
+    id: 'udp-loss',
+    impl: 'udp-recv',
+    name: (p) => `UDP loss, 1200 B node:dgram blast (${count(p.n)}), default rcvbuf`,
+    metrics: [{ key: 'loss', unit: '% lost', higherIsBetter: false }],
+    params: (quick) => ({ size: 1200, n: blastCount(quick), rcvbuf: 0 }),
+    // Always the node:dgram blaster: it sends about as fast as a receiver drains, so the
+    // loss shows how well bursts are absorbed (a faster blaster only measures its speed).
+    peer: { mode: 'udp-blast', first: false, kind: 'node' },
+    cpus: SPLIT,
+    ceilingRatio: false,
   },
 ]

@@ -1,0 +1,137 @@
+// Resident memory per idle open connection, each with a read pending: for ours a
+// `reader.read()` outstanding, for node:net a socket with a 'data' listener. The figure is
+// the growth of this process's RSS (after GC; the runner starts sides with --expose-gc)
+// from `warm` open connections to `n`, divided by `n - warm`, in KiB. Measuring from a few
+// open connections rather than from none leaves out one-time costs (the first socket
+// starts runtimes, compiles code, allocates shared buffers). Module shape: see tcp.mjs.
+import net from 'node:net'
+import { once } from 'node:events'
+import { SPLIT, inParallel, count } from '../proc.mjs'
+
+const HOST = '127.0.0.1'
+const noop = () => {}
+const KiB = 1024
+
+/** Figures from memory snapshots before and after `count` more connections. */
+function perConnection(before, after, count) {
+  return {
+    kib: (after.rss - before.rss) / count / KiB,
+    heapKib: (after.heapUsed - before.heapUsed) / count / KiB,
+    externalKib: (after.external + after.arrayBuffers - before.external - before.arrayBuffers) / count / KiB,
+  }
+}
+
+// ---- client side: this process opens the connections to a peer that accepts and drains.
+async function clientSide({ p, settle }, openOne) {
+  const held = []
+  const open = (count) => inParallel(count, 50, async () => held.push(await openOne()))
+  await open(p.warm)
+  await settle()
+  const before = process.memoryUsage()
+  await open(p.n - p.warm)
+  await settle()
+  const after = process.memoryUsage()
+  if (held.length !== p.n) throw new Error(`held ${held.length} of ${p.n}`)
+  return perConnection(before, after, p.n - p.warm)
+}
+
+const idleClientOurs = (ctx) =>
+  clientSide(ctx, async () => {
+    const socket = new ctx.lib.TCPSocket(HOST, ctx.port)
+    const { readable } = await socket.opened
+    const reader = readable.getReader()
+    reader.read().then(noop, noop)
+    return { socket, reader }
+  })
+
+const idleClientNode = (ctx) =>
+  clientSide(ctx, async () => {
+    const socket = net.connect(ctx.port, HOST)
+    await once(socket, 'connect')
+    socket.on('error', noop)
+    socket.on('data', noop)
+    return socket
+  })
+
+// ---- server side: this process accepts the connections a peer opens (`warm` first, the
+// rest once we relay "go").
+async function serverSide({ p, emit, settle }, listen) {
+  let count = 0
+  let reached = null
+  const held = []
+  const accepted = (socket) => {
+    held.push(socket)
+    if (++count === reached?.count) reached.resolve()
+  }
+  const until = (target) =>
+    count >= target ? Promise.resolve() : new Promise((resolve) => (reached = { count: target, resolve }))
+  const port = await listen(accepted)
+  emit({ port })
+  await until(p.warm)
+  await settle()
+  const before = process.memoryUsage()
+  emit({ relay: 'go' })
+  await until(p.n)
+  await settle()
+  const after = process.memoryUsage()
+  return perConnection(before, after, p.n - p.warm)
+}
+
+const idleServerOurs = (ctx) =>
+  serverSide(ctx, async (accepted) => {
+    const server = new ctx.lib.TCPServerSocket(HOST, { backlog: 1024 })
+    const { readable, localPort } = await server.opened
+    const connections = readable.getReader()
+    ;(async () => {
+      for (let i = 0; i < ctx.p.n; i++) {
+        const { value: socket, done } = await connections.read()
+        if (done) return
+        const reader = (await socket.opened).readable.getReader()
+        reader.read().then(noop, noop)
+        accepted({ socket, reader })
+      }
+    })().catch((err) => {
+      console.error(err)
+      process.exit(1)
+    })
+    return localPort
+  })
+
+const idleServerNode = (ctx) =>
+  serverSide(ctx, async (accepted) => {
+    const server = net.createServer((socket) => {
+      socket.on('error', noop)
+      socket.on('data', noop)
+      accepted(socket)
+    })
+    server.listen({ port: 0, host: HOST, backlog: 1024 })
+    await once(server, 'listening')
+    return server.address().port
+  })
+
+export const impls = {
+  'idle-client': { ours: idleClientOurs, node: idleClientNode },
+  'idle-server': { ours: idleServerOurs, node: idleServerNode },
+}
+
+const params = (quick) => ({ n: quick ? 200 : 2000, warm: 10 })
+const metrics = [{ key: 'kib', unit: 'KiB/conn', higherIsBetter: false }]
+
+export const workloads = [
+  {
+    id: 'idle-client',
+    name: (p) => `Idle client conn, read pending: RSS (${count(p.n)} conns)`,
+    metrics,
+    params,
+    peer: { mode: 'drain', first: true },
+    cpus: SPLIT,
+  },
+  {
+    id: 'idle-server',
+    name: (p) => `Idle accepted conn, read pending: RSS (${count(p.n)} conns)`,
+    metrics,
+    params,
+    peer: { mode: 'hold', first: false },
+    cpus: SPLIT,
+  },
+]
