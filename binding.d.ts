@@ -39,8 +39,12 @@ export declare class Sockets {
 }
 
 export declare class TcpHandle {
-  /** Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block. */
-  tryRead(buf: Uint8Array): number
+  /**
+   * Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block.
+   * `may_spin`: this thread waits on no other socket of ours, so a short busy-poll for a
+   * reply (see `Spin`) delays nobody else's data.
+   */
+  tryRead(buf: Uint8Array, maySpin: boolean): number
   /**
    * Writes from `buf`: the byte count written (maybe fewer than asked), -1 when the
    * send buffer is full.

@@ -47,9 +47,14 @@ function arm(handle, writable) {
   return { token, promise }
 }
 
+/** True when no socket of this thread is waiting for readiness. */
+function idle() {
+  return waiters.size === 0
+}
+
 /** Resolves the waiter of `token` (if any) with `false`. */
 function cancel(token) {
   settle(token, false)
 }
 
-module.exports = { arm, cancel }
+module.exports = { arm, cancel, idle }

@@ -90,7 +90,8 @@ pub struct TcpHandle {
 /// we retry the read for a short, bounded time, yielding the CPU between tries (so a peer
 /// on the same CPU runs). Spinning only happens when a write preceded the read and it
 /// pays: after `GIVE_UP_AFTER` spins in a row that found nothing, the socket stops
-/// spinning for `COOL_DOWN` would-blocks, then tries again.
+/// spinning for `COOL_DOWN` would-blocks, then tries again. JavaScript allows it only
+/// while no other socket of this thread is waiting, so a busy server never spins.
 struct Spin {
   wrote: AtomicBool,
   misses: AtomicU32,
@@ -265,12 +266,18 @@ impl TcpHandle {
 #[napi]
 impl TcpHandle {
   /// Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block.
+  /// `may_spin`: this thread waits on no other socket of ours, so a short busy-poll for a
+  /// reply (see `Spin`) delays nobody else's data.
   #[napi]
-  pub fn try_read(&self, #[napi(ts_arg_type = "Uint8Array")] buf: BytesMut<'_>) -> Result<i64> {
+  pub fn try_read(
+    &self,
+    #[napi(ts_arg_type = "Uint8Array")] buf: BytesMut<'_>,
+    may_spin: bool,
+  ) -> Result<i64> {
     let len = buf.len();
     self.with_stream(|s| {
       match syscall(|| (&**s).read(buf)).or_else(|e| {
-        if would_block(&e) {
+        if may_spin && would_block(&e) {
           self.spin.read(|| (&**s).read(buf))
         } else {
           Err(e)
