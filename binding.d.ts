@@ -115,20 +115,12 @@ export declare class UdpHandle {
    */
   resolveDestination(host: string, dnsQueryType?: string | undefined | null): Promise<string>
   /**
-   * Resolves `true` once a datagram may be ready, `false` if the handle closed or
-   * reading stopped.
-   *
-   * # Cancel safety
-   * Closing the handle or `stopReading` ends the wait; nothing is consumed by waiting.
+   * `true` if a datagram (or a socket error) may be ready now; otherwise arms the socket
+   * so that `notifier` reports `token` once it is (see `notify.rs`).
    */
-  waitReadable(): Promise<boolean>
-  /** Resolves `true` once the socket may be writable, `false` if the handle closed. */
-  waitWritable(): Promise<boolean>
-  /**
-   * The readable was cancelled: wakes a pending `waitReadable` so it does not keep the
-   * process alive. Sending goes on.
-   */
-  stopReading(): void
+  armReadable(notifier: Notifier, token: number): boolean
+  /** `true` if the socket may be writable now; otherwise arms it like `armReadable`. */
+  armWritable(notifier: Notifier, token: number): boolean
   /** Closes the socket (leaving every multicast group); idempotent. */
   close(): void
   get closed(): boolean

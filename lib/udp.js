@@ -16,6 +16,7 @@ const { Lifecycle, StreamEnds } = require('./lifecycle')
 const idl = require('./webidl')
 const ip = require('./ip')
 const { createMulticastController } = require('./multicast')
+const wait = require('./wait')
 
 const WOULD_BLOCK = -1
 const NEEDS_RESOLUTION = -2
@@ -83,6 +84,8 @@ class UdpConnection {
   #settle
   #ends = new StreamEnds((error) => this.#finish(error))
   #readController
+  #readWait = 0
+  #writeWait = 0
 
   constructor(handle, connected, settle) {
     this.#handle = handle
@@ -128,14 +131,17 @@ class UdpConnection {
         this.#deliver(c, n)
         return
       }
-      let ready
+      let armed
       try {
-        ready = await handle.waitReadable()
+        armed = wait.arm(handle, false)
       } catch (err) {
         this.#failReadable(fromNative(err))
         return
       }
-      if (!ready) return
+      if (armed !== true) {
+        this.#readWait = armed.token
+        if (!(await armed.promise)) return
+      }
     }
   }
 
@@ -170,8 +176,8 @@ class UdpConnection {
 
   #cancelReadable() {
     if (!this.#ends.readableOpen) return
-    // Wake a pending waitReadable() so it does not keep the process alive.
-    this.#handle.stopReading()
+    // End a pending wait so that it does not keep the process alive. Sending goes on.
+    wait.cancel(this.#readWait)
     this.#ends.readableEnded(undefined)
   }
 
@@ -211,7 +217,7 @@ class UdpConnection {
           address = await handle.resolveDestination(address, msg.dnsQueryType)
           if (c.signal.aborted) throw c.signal.reason
         } else {
-          const ready = await handle.waitWritable()
+          const ready = await this.#writableReady(c.signal)
           if (c.signal.aborted) throw c.signal.reason
           if (!ready) throw invalidState('The socket was closed.')
         }
@@ -220,6 +226,20 @@ class UdpConnection {
     } catch (err) {
       if (c.signal.aborted && err === c.signal.reason) throw err
       throw this.#failWrite(fromNative(err))
+    }
+  }
+
+  /** Waits for room in the send buffer; `false` if the socket closed or `signal` aborted. */
+  async #writableReady(signal) {
+    const armed = wait.arm(this.#handle, true)
+    if (armed === true) return true
+    this.#writeWait = armed.token
+    const onAbort = () => wait.cancel(armed.token)
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      return await armed.promise
+    } finally {
+      signal.removeEventListener('abort', onAbort)
     }
   }
 
@@ -238,6 +258,8 @@ class UdpConnection {
 
   #finish(error) {
     this.#handle.close()
+    wait.cancel(this.#readWait)
+    wait.cancel(this.#writeWait)
     this.#settle(error)
   }
 }

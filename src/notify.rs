@@ -10,7 +10,11 @@
 //! Compared with an `async fn` per wait this saves spawning a task (and waking a worker
 //! to poll it) on every would-block, which measured ~90 us a wait on this kind of machine.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
 use napi::threadsafe_function::{
@@ -18,6 +22,8 @@ use napi::threadsafe_function::{
 };
 use napi::Result;
 use napi_derive::napi;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 use crate::error::SocketError;
 
@@ -75,5 +81,118 @@ pub fn arm(
     Poll::Ready(Ok(())) => Ok(true),
     Poll::Ready(Err(e)) => Err(SocketError::io(syscall, &e, "").into()),
     Poll::Pending => Ok(false),
+  }
+}
+
+/// A descriptor tokio can watch: the `Arc` keeps the socket open for as long as the
+/// registration lives.
+struct Watched(Arc<dyn AsRawFd + Send + Sync>);
+
+impl AsRawFd for Watched {
+  fn as_raw_fd(&self) -> RawFd {
+    self.0.as_raw_fd()
+  }
+}
+
+type Readiness = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+struct Registration {
+  fd: Arc<AsyncFd<Watched>>,
+  /// A wait that also watches for socket errors, kept alive while it is pending (tokio
+  /// only reports error readiness to a `ready(interest)` future, not to `poll_*_ready`).
+  pending: Option<Readiness>,
+}
+
+/// tokio's registration of one socket for one interest, made when JavaScript first waits
+/// and kept until `clear` (or the socket closes).
+///
+/// Read and write waits use separate `Watch`es: the write one registers a duplicate
+/// descriptor, because epoll takes a descriptor once and both waits can be pending.
+pub struct Watch {
+  interest: Interest,
+  slot: Mutex<Option<Registration>>,
+}
+
+impl Watch {
+  /// `interest`: `READABLE` or `WRITABLE`, optionally with `ERROR`.
+  pub fn new(interest: Interest) -> Self {
+    Watch {
+      interest,
+      slot: Mutex::new(None),
+    }
+  }
+
+  fn lock(&self) -> MutexGuard<'_, Option<Registration>> {
+    self
+      .slot
+      .lock()
+      .unwrap_or_else(|poisoned| poisoned.into_inner())
+  }
+
+  /// Ends the registration (a no-op when there is none).
+  pub fn clear(&self) {
+    let mut slot = self.lock();
+    if slot.is_some() {
+      *slot = None;
+    }
+  }
+
+  /// Registers the socket (`fd()` gives the descriptor to watch, the first time) and polls
+  /// its readiness with a waker that reports `token` to `notifier`. Registration reports
+  /// readiness that is already there, so nothing is missed between the failed syscall and
+  /// the wait. `Ok(true)`: try the syscall again now.
+  ///
+  /// `AsyncFd::with_interest` is deprecated because a caller could close the descriptor
+  /// while it is registered; `Watched` owns an `Arc` of the socket, so that cannot happen
+  /// here, and the replacement (`register_with_interest`) is `unsafe`, which this crate
+  /// does not use.
+  #[allow(deprecated)]
+  pub fn arm(
+    &self,
+    runtime: &tokio::runtime::Handle,
+    fd: impl FnOnce() -> io::Result<Arc<dyn AsRawFd + Send + Sync>>,
+    notifier: &Notifier,
+    token: u32,
+    syscall: &'static str,
+  ) -> Result<bool> {
+    let _runtime = runtime.enter();
+    let mut slot = self.lock();
+    if slot.is_none() {
+      let fd = fd().map_err(|e| SocketError::io("dup", &e, ""))?;
+      let registered = AsyncFd::with_interest(Watched(fd), self.interest)
+        .map_err(|e| SocketError::io("epoll_ctl", &e, ""))?;
+      *slot = Some(Registration {
+        fd: Arc::new(registered),
+        pending: None,
+      });
+    }
+    let Some(reg) = slot.as_mut() else {
+      return Err(SocketError::closed().into());
+    };
+    let interest = self.interest;
+    // Ready may be what tokio cached from an earlier event: clear it, and let JavaScript
+    // try the syscall again (any event after that sets it anew), so a stale "ready" cannot
+    // make JavaScript spin.
+    if interest.is_error() {
+      let fd = Arc::clone(&reg.fd);
+      let mut wait: Readiness = Box::pin(async move {
+        let mut guard = fd.ready(interest).await?;
+        guard.clear_ready();
+        Ok(())
+      });
+      let ready = arm(notifier, token, syscall, |cx| wait.as_mut().poll(cx))?;
+      reg.pending = if ready { None } else { Some(wait) };
+      return Ok(ready);
+    }
+    let fd = &reg.fd;
+    arm(notifier, token, syscall, |cx| {
+      if interest.is_readable() {
+        fd.poll_read_ready(cx)
+          .map_ok(|mut guard| guard.clear_ready())
+      } else {
+        fd.poll_write_ready(cx)
+          .map_ok(|mut guard| guard.clear_ready())
+      }
+    })
   }
 }

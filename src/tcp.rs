@@ -13,7 +13,7 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::net::TcpStream as StdTcpStream;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -21,12 +21,11 @@ use std::time::{Duration, Instant};
 use napi::Result;
 use napi_derive::napi;
 use socket2::SockRef;
-use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::SocketError;
-use crate::notify::{self, Notifier};
+use crate::notify::{Notifier, Watch};
 use crate::policy::{Policy, Purpose};
 use crate::resolve::QueryType;
 use crate::sockopt::{self, TcpOptions};
@@ -48,18 +47,6 @@ type BytesMut<'a> = &'a mut [u8];
 /// Result of `tryRead` when nothing is ready.
 const WOULD_BLOCK: i64 = -1;
 
-/// A descriptor tokio can watch: the `Arc` keeps the socket open for as long as the
-/// registration lives.
-struct Watched(Arc<StdTcpStream>);
-
-impl AsRawFd for Watched {
-  fn as_raw_fd(&self) -> RawFd {
-    self.0.as_raw_fd()
-  }
-}
-
-type Watch = Mutex<Option<AsyncFd<Watched>>>;
-
 #[napi]
 pub struct TcpHandle {
   stream: Mutex<Option<Arc<StdTcpStream>>>,
@@ -70,8 +57,7 @@ pub struct TcpHandle {
   /// with syscalls of its own; on a 2-core machine that thread competes with the JS
   /// thread and the peer for the CPU. Request/response traffic keeps it between waits.
   read_watch: Watch,
-  /// Waits for writability register a duplicate descriptor: epoll takes one descriptor
-  /// once, and a read wait and a write wait can be pending together.
+  /// Waits for writability (a duplicate descriptor; see `Watch`).
   write_watch: Watch,
   runtime: tokio::runtime::Handle,
   /// Set once connected (at once for accepted and tokio-connected streams; by
@@ -187,8 +173,8 @@ impl TcpHandle {
   fn new(stream: StdTcpStream, runtime: tokio::runtime::Handle, target: String) -> Self {
     TcpHandle {
       stream: Mutex::new(Some(Arc::new(stream))),
-      read_watch: Mutex::new(None),
-      write_watch: Mutex::new(None),
+      read_watch: Watch::new(Interest::READABLE),
+      write_watch: Watch::new(Interest::WRITABLE),
       runtime,
       info: OnceLock::new(),
       target,
@@ -203,62 +189,18 @@ impl TcpHandle {
     }
   }
 
-  /// Ends the registration (a no-op when there is none).
-  fn unwatch(watch: &Watch) {
-    let mut w = lock(watch);
-    if w.is_some() {
-      *w = None;
-    }
-  }
-
-  /// Registers the socket for `interest` (if not already) and polls it with the notifier's
-  /// waker. Registration reports readiness that is already there, so nothing is missed
-  /// between the failed syscall and the wait.
-  #[allow(deprecated)] // see `Watched`: the Arc keeps the descriptor open while registered
-  fn arm(
-    &self,
-    watch: &Watch,
-    interest: Interest,
-    notifier: &Notifier,
-    token: u32,
-  ) -> Result<bool> {
-    let _runtime = self.runtime.enter();
-    let syscall_name = if interest.is_readable() {
-      "read"
-    } else {
-      "write"
-    };
+  /// Arms `watch` (see `notify::Watch`); writes watch a duplicate descriptor.
+  fn arm(&self, watch: &Watch, notifier: &Notifier, token: u32, write: bool) -> Result<bool> {
     self.with_stream(|stream| {
-      let mut w = lock(watch);
-      if w.is_none() {
-        let fd = if interest.is_writable() {
-          Arc::new(
-            stream
-              .try_clone()
-              .map_err(|e| SocketError::io("dup", &e, ""))?,
-          )
+      let fd = || -> io::Result<Arc<dyn AsRawFd + Send + Sync>> {
+        Ok(if write {
+          Arc::new(stream.try_clone()?)
         } else {
-          Arc::clone(stream)
-        };
-        let registered = AsyncFd::with_interest(Watched(fd), interest)
-          .map_err(|e| SocketError::io("epoll_ctl", &e, ""))?;
-        *w = Some(registered);
-      }
-      let Some(fd) = w.as_ref() else {
-        return Err(SocketError::closed().into());
+          Arc::clone(stream) as Arc<dyn AsRawFd + Send + Sync>
+        })
       };
-      // Ready may be what tokio cached from an earlier event: clear it, and let JavaScript
-      // try the syscall again (any event after that sets it anew), so a stale "ready"
-      // cannot make JavaScript spin.
-      notify::arm(notifier, token, syscall_name, |cx| {
-        if interest.is_readable() {
-          fd.poll_read_ready(cx)
-            .map_ok(|mut guard| guard.clear_ready())
-        } else {
-          fd.poll_write_ready(cx)
-            .map_ok(|mut guard| guard.clear_ready())
-        }
-      })
+      let syscall = if write { "write" } else { "read" };
+      watch.arm(&self.runtime, fd, notifier, token, syscall)
     })
   }
 }
@@ -287,7 +229,7 @@ impl TcpHandle {
           // A full buffer means data is streaming in: leave the reactor until we wait
           // again. Small reads (request/response) keep the registration for the next wait.
           if n == len {
-            Self::unwatch(&self.read_watch);
+            self.read_watch.clear();
           }
           Ok(n as i64)
         }
@@ -317,13 +259,13 @@ impl TcpHandle {
   /// reports `token` once it is (see `notify.rs`).
   #[napi]
   pub fn arm_readable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
-    self.arm(&self.read_watch, Interest::READABLE, notifier, token)
+    self.arm(&self.read_watch, notifier, token, false)
   }
 
   /// `true` if the socket may be writable now; otherwise arms it like `armReadable`.
   #[napi]
   pub fn arm_writable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
-    self.arm(&self.write_watch, Interest::WRITABLE, notifier, token)
+    self.arm(&self.write_watch, notifier, token, true)
   }
 
   /// Half-closes: sends FIN; reading goes on.
@@ -340,8 +282,8 @@ impl TcpHandle {
   #[napi]
   pub fn close(&self) {
     let _runtime = self.runtime.enter();
-    Self::unwatch(&self.read_watch);
-    Self::unwatch(&self.write_watch);
+    self.read_watch.clear();
+    self.write_watch.clear();
     drop(lock(&self.stream).take());
   }
 

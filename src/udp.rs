@@ -4,32 +4,35 @@
 //! ready into one buffer JavaScript owns, with a metadata record per datagram (offset,
 //! length, source port and address), in a single crossing; `trySend` / `trySendTo` send
 //! one datagram straight from the caller's bytes. Only when the socket would block does
-//! JavaScript await `waitReadable` / `waitWritable`, which resolve on tokio readiness.
+//! JavaScript arm it (`armReadable` / `armWritable`, see `notify.rs`) and wait.
 //!
 //! Every bound-mode send passes the policy (`check_destination`) for the exact address
 //! it goes to; host names are resolved by `resolveDestination` first.
 //!
 //! The socket is a plain non-blocking `std::net::UdpSocket`, registered with tokio's
-//! reactor only while a wait is pending (see [`wait_ready`]). A socket that stays
-//! registered (as `tokio::net::UdpSocket` is) makes the kernel wake the reactor thread for
-//! every datagram received and for every send that frees buffer space: a cross-thread
-//! wake-up per datagram, which halved throughput on a 2-core machine.
+//! reactor when JavaScript first waits, and left again when a receive fills a whole batch
+//! (datagrams are streaming in). A socket that stays registered (as
+//! `tokio::net::UdpSocket` is) makes the kernel wake the reactor thread for every datagram
+//! received: a cross-thread wake-up per datagram, which halved throughput on a 2-core
+//! machine. Read waits also wake for a socket error (an ICMP port unreachable on a
+//! connected socket).
 //!
-//! Closing takes the socket out of its slot and fires the `closed` signal, so every
-//! pending wait returns at once and drops its reference; the descriptor closes with the
-//! last reference. Dropping the handle (the GC collected it) does the same.
+//! Closing takes the socket out of its slot and ends both registrations, which closes the
+//! descriptor; dropping the handle (the GC collected it) does the same.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::Result;
 use napi_derive::napi;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
-use tokio::sync::watch;
 
 use crate::error::SocketError;
+use crate::notify::{Notifier, Watch};
 use crate::policy::{Policy, Purpose};
 use crate::resolve::{parse_ip_literal, QueryType};
 use crate::sockets::{port, Sockets};
@@ -66,9 +69,10 @@ pub const MAX_DATAGRAM: usize = 65_536;
 #[napi]
 pub struct UdpHandle {
   socket: Mutex<Option<Arc<UdpSocket>>>,
-  closed: watch::Sender<bool>,
-  /// Fired when the readable is cancelled while the writable goes on: ends `waitReadable`.
-  reading_stopped: watch::Sender<bool>,
+  closed: AtomicBool,
+  read_watch: Watch,
+  write_watch: Watch,
+  runtime: tokio::runtime::Handle,
   policy: Arc<Policy>,
   connected: bool,
   ipv6: bool,
@@ -116,8 +120,10 @@ impl UdpHandle {
     };
     Ok(UdpHandle {
       socket: Mutex::new(Some(Arc::new(socket))),
-      closed: watch::Sender::new(false),
-      reading_stopped: watch::Sender::new(false),
+      closed: AtomicBool::new(false),
+      read_watch: Watch::new(Interest::READABLE.add(Interest::ERROR)),
+      write_watch: Watch::new(Interest::WRITABLE),
+      runtime: tokio::runtime::Handle::current(),
       policy,
       connected,
       ipv6: local.is_ipv6(),
@@ -158,6 +164,20 @@ impl UdpHandle {
       IpAddr::V4(v4) if self.ipv6 => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), port),
       _ => SocketAddr::new(ip, port),
     }
+  }
+
+  /// Arms `watch` (see `notify::Watch`); writes watch a duplicate descriptor.
+  fn arm(&self, watch: &Watch, notifier: &Notifier, token: u32, write: bool) -> Result<bool> {
+    let socket = self.current().ok_or_else(SocketError::closed)?;
+    let fd = || -> io::Result<Arc<dyn AsRawFd + Send + Sync>> {
+      Ok(if write {
+        Arc::new(socket.try_clone()?)
+      } else {
+        socket.clone() as Arc<dyn AsRawFd + Send + Sync>
+      })
+    };
+    let syscall = if write { "send" } else { "recvfrom" };
+    watch.arm(&self.runtime, fd, notifier, token, syscall)
   }
 
   fn send_result(r: io::Result<usize>, detail: impl FnOnce() -> String) -> Result<i64> {
@@ -205,6 +225,10 @@ impl UdpHandle {
         Err(_) if count > 0 => break,
         Err(e) => return Err(SocketError::io("recvfrom", &e, "").into()),
       }
+    }
+    if count == max {
+      // A full batch: datagrams are streaming in; leave the reactor until we wait again.
+      self.read_watch.clear();
     }
     Ok(if count == 0 {
       WOULD_BLOCK
@@ -268,56 +292,32 @@ impl UdpHandle {
     )
   }
 
-  /// Resolves `true` once a datagram may be ready, `false` if the handle closed or
-  /// reading stopped.
-  ///
-  /// # Cancel safety
-  /// Closing the handle or `stopReading` ends the wait; nothing is consumed by waiting.
+  /// `true` if a datagram (or a socket error) may be ready now; otherwise arms the socket
+  /// so that `notifier` reports `token` once it is (see `notify.rs`).
   #[napi]
-  pub async fn wait_readable(&self) -> Result<bool> {
-    let Some(socket) = self.current() else {
-      return Ok(false);
-    };
-    let mut closed = self.closed.subscribe();
-    let mut stopped = self.reading_stopped.subscribe();
-    tokio::select! {
-      r = wait_ready(socket, Interest::READABLE.add(Interest::ERROR)) => r.map(|()| true).map_err(|e| SocketError::io("recvfrom", &e, "").into()),
-      _ = closed.wait_for(|c| *c) => Ok(false),
-      _ = stopped.wait_for(|c| *c) => Ok(false),
-    }
+  pub fn arm_readable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
+    self.arm(&self.read_watch, notifier, token, false)
   }
 
-  /// Resolves `true` once the socket may be writable, `false` if the handle closed.
+  /// `true` if the socket may be writable now; otherwise arms it like `armReadable`.
   #[napi]
-  pub async fn wait_writable(&self) -> Result<bool> {
-    let Some(socket) = self.current() else {
-      return Ok(false);
-    };
-    let mut closed = self.closed.subscribe();
-    tokio::select! {
-      r = wait_ready(socket, Interest::WRITABLE) => r.map(|()| true).map_err(|e| SocketError::io("send", &e, "").into()),
-      _ = closed.wait_for(|c| *c) => Ok(false),
-    }
-  }
-
-  /// The readable was cancelled: wakes a pending `waitReadable` so it does not keep the
-  /// process alive. Sending goes on.
-  #[napi]
-  pub fn stop_reading(&self) {
-    self.reading_stopped.send_replace(true);
+  pub fn arm_writable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
+    self.arm(&self.write_watch, notifier, token, true)
   }
 
   /// Closes the socket (leaving every multicast group); idempotent.
   #[napi]
   pub fn close(&self) {
     let socket = self.slot().take();
-    self.closed.send_replace(true);
+    self.closed.store(true, Ordering::Relaxed);
+    self.read_watch.clear();
+    self.write_watch.clear();
     drop(socket);
   }
 
   #[napi(getter)]
   pub fn closed(&self) -> bool {
-    *self.closed.borrow()
+    self.closed.load(Ordering::Relaxed)
   }
 
   /// Local address and port, and in connected mode the remote pair.
@@ -349,52 +349,6 @@ fn new_socket(ip: IpAddr, opts: &UdpOptions) -> io::Result<Socket> {
 
 fn into_std(sock: Socket) -> UdpSocket {
   sock.into()
-}
-
-/// An `Arc`'d socket as a descriptor tokio can watch: the `Arc` keeps the descriptor
-/// open for as long as the registration lives.
-#[cfg(unix)]
-struct Watched(Arc<UdpSocket>);
-
-#[cfg(unix)]
-impl std::os::fd::AsRawFd for Watched {
-  fn as_raw_fd(&self) -> std::os::fd::RawFd {
-    self.0.as_raw_fd()
-  }
-}
-
-/// Waits until `socket` is ready for `interest` (reads also wake for a pending socket
-/// error, such as an ICMP port unreachable on a connected socket), registering it with
-/// the reactor only for the wait and only for that interest: a registration that also
-/// asked for writability would wake the reactor thread after every send. Write waits
-/// register a duplicate descriptor, so that a read wait and a write wait can be pending
-/// at once (epoll refuses one descriptor twice). Registration reports readiness that is
-/// already there, so nothing is missed between the failed `try*` call and the wait.
-///
-/// `AsyncFd::with_interest` is deprecated because a caller could close the descriptor
-/// while it is registered; `Watched` owns an `Arc` of the socket, so that cannot happen
-/// here, and the replacement (`register_with_interest`) is `unsafe`, which this crate
-/// does not use.
-#[cfg(unix)]
-#[allow(deprecated)]
-async fn wait_ready(socket: Arc<UdpSocket>, interest: Interest) -> io::Result<()> {
-  use tokio::io::unix::AsyncFd;
-  let socket = if interest.is_writable() {
-    Arc::new(socket.try_clone()?)
-  } else {
-    socket
-  };
-  let fd = AsyncFd::with_interest(Watched(socket), interest)?;
-  let _ready = fd.ready(interest).await?;
-  Ok(())
-}
-
-/// Elsewhere: a duplicate descriptor registered with tokio for the wait.
-#[cfg(not(unix))]
-async fn wait_ready(socket: Arc<UdpSocket>, interest: Interest) -> io::Result<()> {
-  let watched = tokio::net::UdpSocket::from_std(socket.try_clone()?)?;
-  watched.ready(interest).await?;
-  Ok(())
 }
 
 /// Connected mode: resolves `host`, checks the first candidate with the policy, and
