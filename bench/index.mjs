@@ -7,8 +7,10 @@
 //   --rounds N     rounds (default 3; 1 with --quick); medians are reported with min-max
 //   --quick        tiny sizes: a smoke run of every workload (CI runs --quick --rounds 1)
 //   --only a,b     only workloads whose id or name contains one of these substrings
-//   --peer KIND    the peer processes: `rust` (default; the ceiling binary's peers, cheap
-//                  enough never to be what is measured) or `node` (bench/peer.mjs)
+//   --peer KIND    the peer processes: `rust` (default: the ceiling binary's peers, which
+//                  cost the least CPU, so the side is what is measured: a node:net peer
+//                  caps bulk receive and accepts) or `node` (bench/peer.mjs). The UDP
+//                  loss row always uses the node:dgram blaster.
 //   --no-ceiling   skip building and running the Rust ceiling (implies --peer node)
 //
 // Every run of one workload by one side (ours, node, ceiling) in one round is a fresh
@@ -44,10 +46,11 @@ const option = (name, fallback) => {
 }
 if (flag('--help') || flag('-h')) {
   const text = await readFile(fileURLToPath(import.meta.url), 'utf8')
+  const lines = text.split('\n')
+  const end = lines.findIndex((l) => !l.startsWith('//'))
   console.log(
-    text
-      .split('\n')
-      .filter((l) => l.startsWith('//'))
+    lines
+      .slice(0, end)
       .map((l) => l.slice(3))
       .join('\n'),
   )
@@ -87,6 +90,7 @@ const cpuOf = (index) => (pinned ? cpuList[Math.min(index, cpuList.length - 1)] 
 if (!hasTaskset) notes.push('taskset not found: processes are NOT pinned to CPUs (numbers are noisier).')
 else if (cpuList.length < 2) notes.push(`only CPU ${cpuList[0]} is available: "2 CPU" rows run side and peer on one CPU.`)
 
+const loadavg = () => os.loadavg().map((x) => Number(x.toFixed(2)))
 const machine = {
   cpu: os.cpus()[0]?.model ?? 'unknown',
   cores: os.cpus().length,
@@ -94,6 +98,10 @@ const machine = {
   memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
   node: process.version,
   os: `${os.type()} ${os.release()} ${os.arch()}`,
+  loadavgAtStart: loadavg(),
+}
+if (machine.loadavgAtStart[0] > 0.5) {
+  notes.push(`load average ${machine.loadavgAtStart.join(' ')} at start: other processes are running; expect noise.`)
 }
 const command =
   (process.env.npm_lifecycle_event ? `npm run ${process.env.npm_lifecycle_event} → ` : '') +
@@ -367,9 +375,10 @@ for (const w of workloads) {
       res.seconds = (Date.now() - t0) / 1000
       runs[side].push(res)
       if (res.error) failures.push(`${w.id} ${side} round ${r + 1}: ${res.error}`)
+      const info = res.info ? ` (peer: ${Object.entries(res.info).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')})` : ''
       const figures = res.error
         ? `FAILED: ${res.error.split('\n')[0]}`
-        : w.metrics.map((m) => `${fmt(res[m.key])} ${m.unit}`).join(', ')
+        : w.metrics.map((m) => `${fmt(res[m.key])} ${m.unit}`).join(', ') + info
       console.log(`  ${w.id} round ${r + 1} ${side.padEnd(7)} ${figures}`)
     }
   }
@@ -437,6 +446,7 @@ const report = {
   quick,
   notes,
   elapsedSeconds: elapsed,
+  loadavgAtEnd: loadavg(),
   rows,
   workloads: records,
   failures,
