@@ -109,6 +109,15 @@ impl Params {
     }
   }
 
+  /// `n` and `warm` of the idle-memory workloads: `warm < n`.
+  fn idle_counts(&self) -> Res<(u64, u64)> {
+    let (n, warm) = (self.num("n")?, self.num("warm")?);
+    if warm >= n {
+      return Err(format!("warm={warm} must be less than n={n}").into());
+    }
+    Ok((n, warm))
+  }
+
   fn usize(&self, key: &str) -> Res<usize> {
     Ok(usize::try_from(self.num(key)?)?)
   }
@@ -335,6 +344,9 @@ async fn side_tcp_connect(p: &Params) -> Res<()> {
 
 async fn side_tcp_accept(p: &Params) -> Res<()> {
   let total = p.num("total")?;
+  if total < 2 {
+    return Err("total must be at least 2".into());
+  }
   let listener = listen().await?;
   emit_port(local_port(&listener)?);
   let (first, _) = listener.accept().await?;
@@ -351,8 +363,7 @@ async fn side_tcp_accept(p: &Params) -> Res<()> {
 
 async fn side_idle_client(p: &Params) -> Res<()> {
   let addr = p.addr()?;
-  let n = p.num("n")?;
-  let warm = p.num("warm")?;
+  let (n, warm) = p.idle_counts()?;
   for _ in 0..warm {
     hold_idle(TcpStream::connect(addr).await?);
   }
@@ -368,8 +379,7 @@ async fn side_idle_client(p: &Params) -> Res<()> {
 }
 
 async fn side_idle_server(p: &Params) -> Res<()> {
-  let n = p.num("n")?;
-  let warm = p.num("warm")?;
+  let (n, warm) = p.idle_counts()?;
   let listener = listen().await?;
   emit_port(local_port(&listener)?);
   for _ in 0..warm {
@@ -542,8 +552,7 @@ async fn peer_connect(p: &Params) -> Res<()> {
 /// holds them all until stdin closes.
 async fn peer_hold(p: &Params, stdin: &mut mpsc::UnboundedReceiver<String>) -> Res<()> {
   let addr = p.addr()?;
-  let n = p.num("n")?;
-  let warm = p.num("warm")?;
+  let (n, warm) = p.idle_counts()?;
   for _ in 0..warm {
     hold_idle(TcpStream::connect(addr).await?);
   }

@@ -115,12 +115,16 @@ export const impls = {
 }
 
 const params = (quick) => ({ n: quick ? 200 : 2000, warm: 10 })
-const metrics = [{ key: 'kib', unit: 'KiB/conn', higherIsBetter: false }]
+const metrics = [
+  { key: 'kib', label: 'RSS', unit: 'KiB/conn', higherIsBetter: false },
+  // Where the RSS goes (JS sides only): live JS heap after GC.
+  { key: 'heapKib', label: 'JS heap used', unit: 'KiB/conn', higherIsBetter: false },
+]
 
 export const workloads = [
   {
     id: 'idle-client',
-    name: (p) => `Idle client conn, read pending: RSS (${count(p.n)} conns)`,
+    name: (p) => `Idle client conn, read pending (${count(p.n)} conns)`,
     metrics,
     params,
     peer: { mode: 'drain', first: true },
@@ -128,7 +132,7 @@ export const workloads = [
   },
   {
     id: 'idle-server',
-    name: (p) => `Idle accepted conn, read pending: RSS (${count(p.n)} conns)`,
+    name: (p) => `Idle accepted conn, read pending (${count(p.n)} conns)`,
     metrics,
     params,
     peer: { mode: 'hold', first: false },
