@@ -66,7 +66,9 @@ const only = option('--only', '')
 const wantCeiling = !flag('--no-ceiling')
 let peerKind = option('--peer', wantCeiling ? 'rust' : 'node')
 if (!['rust', 'node'].includes(peerKind)) throw new Error(`--peer must be rust or node, got ${peerKind}`)
-const RUN_TIMEOUT_MS = quick ? 60_000 : 300_000
+// Per run (a side and its peer). Quick runs take about a second: a hung library must not
+// hold CI for long.
+const RUN_TIMEOUT_MS = quick ? 20_000 : 300_000
 const notes = []
 
 // ---- machine and CPU placement
