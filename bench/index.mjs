@@ -28,7 +28,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { readdir, writeFile, mkdir, readFile } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import path from 'node:path'
 import os from 'node:os'
@@ -74,7 +74,7 @@ const notes = []
 // ---- machine and CPU placement
 function allowedCpus() {
   try {
-    const status = spawnSync('cat', ['/proc/self/status'], { encoding: 'utf8' }).stdout ?? ''
+    const status = readFileSync('/proc/self/status', 'utf8')
     const list = /Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1]
     if (!list) return []
     return list.split(',').flatMap((part) => {
@@ -90,6 +90,7 @@ const hasTaskset = spawnSync('taskset', ['-c', String(cpuList[0] ?? 0), 'true'])
 const pinned = hasTaskset && cpuList.length > 0
 const cpuOf = (index) => (pinned ? cpuList[Math.min(index, cpuList.length - 1)] : null)
 if (!hasTaskset) notes.push('taskset not found: processes are NOT pinned to CPUs (numbers are noisier).')
+else if (cpuList.length === 0) notes.push('no CPU list in /proc/self/status: processes are NOT pinned to CPUs.')
 else if (cpuList.length < 2) notes.push(`only CPU ${cpuList[0]} is available: "2 CPU" rows run side and peer on one CPU.`)
 
 const loadavg = () => os.loadavg().map((x) => Number(x.toFixed(2)))
