@@ -78,7 +78,7 @@ export declare class TcpListenerHandle {
    */
   tryAcceptBatch(max: number): Array<TcpHandle>
   /**
-   * `true` when a connection is pending now; otherwise arms the listener so that
+   * `true` when a connection may be pending now; otherwise arms the listener so that
    * `notifier` reports `token` once one is.
    */
   armReadable(notifier: Notifier, token: number): boolean

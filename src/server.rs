@@ -6,17 +6,17 @@
 //! Unaccepted connections wait in the kernel's backlog, not in JavaScript.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpStream as StdTcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
 
 use napi::Result;
 use napi_derive::napi;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::Interest;
 
 use crate::error::SocketError;
-use crate::notify::{self, Notifier};
+use crate::notify::{Notifier, Watch};
 use crate::sockets::{port, Sockets};
 use crate::tcp::TcpHandle;
 
@@ -32,18 +32,13 @@ pub struct ListenerInfo {
   pub local_port: u32,
 }
 
-struct Listening {
-  listener: TcpListener,
-  /// A connection `poll_accept` took while arming; handed out by the next batch.
-  stash: Option<TcpStream>,
-}
-
 #[napi]
 pub struct TcpListenerHandle {
-  slot: Mutex<Option<Listening>>,
+  /// A plain non-blocking listening socket; accepted streams never enter tokio's reactor
+  /// unless JavaScript waits on them.
+  slot: Mutex<Option<Arc<Socket>>>,
+  watch: Watch,
   info: ListenerInfo,
-  /// Accepted streams register with tokio's reactor, which needs its runtime entered;
-  /// accepting runs on the JS thread, outside it.
   runtime: tokio::runtime::Handle,
 }
 
@@ -55,20 +50,40 @@ fn transient(e: &io::Error) -> bool {
   )
 }
 
+/// One `accept`, the new socket already non-blocking (one syscall where `accept4` exists).
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn accept(listener: &Socket) -> io::Result<(Socket, socket2::SockAddr)> {
+  listener.accept4(Type::from(0).nonblocking().cloexec().into())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn accept(listener: &Socket) -> io::Result<(Socket, socket2::SockAddr)> {
+  let (socket, addr) = listener.accept()?;
+  socket.set_nonblocking(true)?;
+  Ok((socket, addr))
+}
+
+/// Accepts one connection, skipping connections that died in the backlog.
+fn accept_one(listener: &Socket) -> io::Result<(StdTcpStream, SocketAddr)> {
+  loop {
+    match accept(listener) {
+      Err(e) if transient(&e) => continue,
+      Err(e) => return Err(e),
+      Ok((socket, addr)) => match addr.as_socket() {
+        Some(peer) => return Ok((socket.into(), peer)),
+        None => continue,
+      },
+    }
+  }
+}
+
 impl TcpListenerHandle {
-  fn lock(&self) -> MutexGuard<'_, Option<Listening>> {
+  fn lock(&self) -> MutexGuard<'_, Option<Arc<Socket>>> {
     self.slot.lock().unwrap_or_else(|p| p.into_inner())
   }
 
-  /// Polls for one connection, skipping connections that died in the backlog.
-  fn poll_one(l: &Listening, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
-    loop {
-      match l.listener.poll_accept(cx) {
-        Poll::Ready(Err(e)) if transient(&e) => continue,
-        Poll::Ready(r) => return Poll::Ready(r.map(|(stream, _)| stream)),
-        Poll::Pending => return Poll::Pending,
-      }
-    }
+  fn listener(&self) -> std::result::Result<Arc<Socket>, SocketError> {
+    self.lock().clone().ok_or_else(SocketError::closed)
   }
 }
 
@@ -78,65 +93,39 @@ impl TcpListenerHandle {
   /// is pending.
   #[napi]
   pub fn try_accept_batch(&self, max: u32) -> Result<Vec<TcpHandle>> {
-    let _runtime = self.runtime.enter();
-    let mut guard = self.lock();
-    let Some(l) = guard.as_mut() else {
-      return Err(SocketError::closed().into());
-    };
+    let listener = self.listener()?;
     let mut out = Vec::new();
-    if let Some(stream) = l.stash.take() {
-      out.push(TcpHandle::from_stream(stream)?);
-    }
-    // Readiness is reported through `armReadable`; this poll only takes what is there.
-    let mut cx = Context::from_waker(Waker::noop());
     while out.len() < max.max(1) as usize {
-      match Self::poll_one(l, &mut cx) {
-        Poll::Ready(Ok(stream)) => match TcpHandle::from_stream(stream) {
+      match accept_one(&listener) {
+        Ok((stream, peer)) => match TcpHandle::accepted(stream, peer, &self.runtime) {
           Ok(h) => out.push(h),
-          // The peer left between accept and getpeername: skip that connection.
+          // The peer left between accept and getsockname: skip that connection.
           Err(_) => continue,
         },
-        Poll::Ready(Err(e)) if out.is_empty() => {
-          return Err(SocketError::io("accept", &e, "").into())
-        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+        Err(e) if out.is_empty() => return Err(SocketError::io("accept", &e, "").into()),
         // Report the error on the next call; hand out what was accepted first.
-        Poll::Ready(Err(_)) | Poll::Pending => break,
+        Err(_) => break,
       }
     }
     Ok(out)
   }
 
-  /// `true` when a connection is pending now; otherwise arms the listener so that
+  /// `true` when a connection may be pending now; otherwise arms the listener so that
   /// `notifier` reports `token` once one is.
   #[napi]
   pub fn arm_readable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
-    let _runtime = self.runtime.enter();
-    let mut guard = self.lock();
-    let Some(l) = guard.as_mut() else {
-      return Err(SocketError::closed().into());
-    };
-    if l.stash.is_some() {
-      return Ok(true);
-    }
-    let mut accepted = None;
-    let ready = notify::arm(notifier, token, "accept", |cx| {
-      match Self::poll_one(l, cx) {
-        Poll::Ready(Ok(stream)) => {
-          accepted = Some(stream);
-          Poll::Ready(Ok(()))
-        }
-        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-        Poll::Pending => Poll::Pending,
-      }
-    })?;
-    l.stash = accepted;
-    Ok(ready)
+    let listener = self.listener()?;
+    let fd = || Ok(listener.clone() as Arc<dyn AsRawFd + Send + Sync>);
+    self.watch.arm(&self.runtime, fd, notifier, token, "accept")
   }
 
   /// Stops listening and closes the descriptor now (the port can be bound again at once).
   #[napi]
   pub fn close(&self) {
-    drop(self.lock().take());
+    let listener = self.lock().take();
+    self.watch.clear();
+    drop(listener);
   }
 
   #[napi]
@@ -150,7 +139,7 @@ fn bind_listener(
   port: u16,
   backlog: Option<u32>,
   ipv6_only: Option<bool>,
-) -> io::Result<std::net::TcpListener> {
+) -> io::Result<Socket> {
   let addr = SocketAddr::new(ip, port);
   let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
   // As `net` does on POSIX: a port left in TIME_WAIT can be listened on again at once.
@@ -163,7 +152,7 @@ fn bind_listener(
   let backlog = backlog.map_or(DEFAULT_BACKLOG, |b| b.min(DEFAULT_BACKLOG as u32) as i32);
   socket.listen(backlog)?;
   socket.set_nonblocking(true)?;
-  Ok(socket.into())
+  Ok(socket)
 }
 
 #[napi]
@@ -184,18 +173,16 @@ impl Sockets {
     let port = port(local_port)?;
     policy.check_server_port(port)?;
     let detail = SocketAddr::new(ip, port).to_string();
-    let std_listener = bind_listener(ip, port, backlog, ipv6_only)
-      .map_err(|e| SocketError::io("listen", &e, detail.clone()))?;
-    let listener =
-      TcpListener::from_std(std_listener).map_err(|e| SocketError::io("listen", &e, detail))?;
+    let listener = bind_listener(ip, port, backlog, ipv6_only)
+      .map_err(|e| SocketError::io("listen", &e, detail))?;
     let local = listener
       .local_addr()
-      .map_err(|e| SocketError::io("getsockname", &e, ""))?;
+      .ok()
+      .and_then(|a| a.as_socket())
+      .ok_or_else(|| SocketError::network_code("EINVAL", "getsockname", ""))?;
     Ok(TcpListenerHandle {
-      slot: Mutex::new(Some(Listening {
-        listener,
-        stash: None,
-      })),
+      slot: Mutex::new(Some(Arc::new(listener))),
+      watch: Watch::new(Interest::READABLE),
       info: ListenerInfo {
         local_address: local.ip().to_string(),
         local_port: local.port().into(),

@@ -170,6 +170,25 @@ impl TcpHandle {
     Ok(handle)
   }
 
+  /// Wraps a stream a listener accepted (already non-blocking).
+  pub fn accepted(
+    stream: StdTcpStream,
+    peer: SocketAddr,
+    runtime: &tokio::runtime::Handle,
+  ) -> std::result::Result<Self, SocketError> {
+    let local = stream
+      .local_addr()
+      .map_err(|e| SocketError::io("getsockname", &e, ""))?;
+    let handle = Self::new(stream, runtime.clone(), String::new());
+    let _ = handle.info.set(SocketInfo {
+      local_address: local.ip().to_string(),
+      local_port: local.port().into(),
+      remote_address: peer.ip().to_string(),
+      remote_port: peer.port().into(),
+    });
+    Ok(handle)
+  }
+
   fn new(stream: StdTcpStream, runtime: tokio::runtime::Handle, target: String) -> Self {
     TcpHandle {
       stream: Mutex::new(Some(Arc::new(stream))),
