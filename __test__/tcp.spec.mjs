@@ -603,3 +603,70 @@ test('default-reader chunks expose no stale memory past their bytes', async (t) 
   await close()
   t.log(`chunks with spare room checked: ${checked}`)
 })
+
+// ---------------------------------------------------------------- request/response (busy-poll path)
+
+test('request/response: every reply arrives, on one socket and on several at once', async (t) => {
+  const { port, close } = await echoServer()
+  const roundTrips = async (n) => {
+    const s = new TCPSocket('127.0.0.1', port, { noDelay: true })
+    const { readable, writable } = await s.opened
+    const writer = writable.getWriter()
+    const reader = readable.getReader({ mode: 'byob' })
+    for (let i = 0; i < n; i++) {
+      const msg = new Uint8Array(32).fill(i & 0xff)
+      writer.write(msg)
+      let got = 0
+      let buf = new Uint8Array(32)
+      while (got < 32) {
+        const { value, done } = await within(reader.read(buf.subarray(got)), 2000, `reply ${i}`)
+        t.false(done)
+        got += value.byteLength
+        buf = new Uint8Array(value.buffer)
+      }
+      t.deepEqual(buf, msg)
+    }
+    await writer.close()
+    reader.releaseLock()
+    writer.releaseLock()
+    await s.close()
+  }
+  await roundTrips(300)
+  await Promise.all([roundTrips(100), roundTrips(100), roundTrips(100)])
+  await close()
+})
+
+test('a reply that comes long after the request is still read (waiting outlasts the busy-poll)', async (t) => {
+  const { port, close } = await netServer((s) => {
+    s.on('error', () => {})
+    s.on('data', (d) => setTimeout(() => s.write(d), 60))
+  })
+  const s = new TCPSocket('127.0.0.1', port, { noDelay: true })
+  const { readable, writable } = await s.opened
+  const writer = writable.getWriter()
+  const reader = readable.getReader()
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now()
+    await writer.write(new Uint8Array([i]))
+    const { value } = await within(reader.read(), 2000, 'delayed reply')
+    t.deepEqual([...value], [i])
+    t.true(performance.now() - t0 >= 50)
+  }
+  reader.releaseLock()
+  writer.releaseLock()
+  await s.close()
+  await close()
+})
+
+test('an IP literal whose port refuses fails fast from the JS thread, and the process does not hang on it', async (t) => {
+  const { port, close } = await netServer(() => {})
+  await close()
+  const started = performance.now()
+  const s = new TCPSocket('::1', port)
+  const err = await t.throwsAsync(s.opened, { any: true })
+  t.is(err.name, 'NetworkError')
+  t.is(err.cause?.code, 'ECONNREFUSED')
+  t.regex(err.message, /ECONNREFUSED/)
+  t.true(performance.now() - started < 1000)
+  await rejectsWith(t, s.closed, 'NetworkError')
+})
