@@ -14,6 +14,7 @@ use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -111,6 +112,8 @@ struct Registration {
 pub struct Watch {
   interest: Interest,
   slot: Mutex<Option<Registration>>,
+  /// An arm since the last `data_arrived` found the socket not ready (a real wait).
+  waited: AtomicBool,
 }
 
 impl Watch {
@@ -119,6 +122,7 @@ impl Watch {
     Watch {
       interest,
       slot: Mutex::new(None),
+      waited: AtomicBool::new(false),
     }
   }
 
@@ -134,6 +138,17 @@ impl Watch {
     let mut slot = self.lock();
     if slot.is_some() {
       *slot = None;
+    }
+  }
+
+  /// A read got data. The registration stays only when that data needed a wait and the
+  /// buffer was not filled (request/response that waits every time: registering again for
+  /// each wait would cost two `epoll_ctl` calls). Otherwise the socket leaves the reactor:
+  /// while registered and not waited on, every segment that arrives wakes tokio's driver
+  /// thread for nothing, a context switch per message on a busy CPU.
+  pub fn data_arrived(&self, filled: bool) {
+    if !self.waited.swap(false, Ordering::Relaxed) || filled {
+      self.clear();
     }
   }
 

@@ -50,12 +50,11 @@ const WOULD_BLOCK: i64 = -1;
 #[napi]
 pub struct TcpHandle {
   stream: Mutex<Option<Arc<StdTcpStream>>>,
-  /// tokio's registration of the socket, made when JavaScript first waits and dropped
-  /// when data streams (a read fills the buffer, a write goes out whole): a socket that
+  /// tokio's registration of the socket for reading, made when JavaScript waits and
+  /// dropped when data comes without a wait (see `Watch::data_arrived`): a socket that
   /// stayed registered would wake tokio's driver thread on every segment that arrives
-  /// and every send that frees buffer space, while the JS thread is reading and writing
-  /// with syscalls of its own; on a 2-core machine that thread competes with the JS
-  /// thread and the peer for the CPU. Request/response traffic keeps it between waits.
+  /// while the JS thread reads with syscalls of its own; on a 2-core machine that thread
+  /// competes with the JS thread and the peer for the CPU.
   read_watch: Watch,
   /// Waits for writability (a duplicate descriptor; see `Watch`).
   write_watch: Watch,
@@ -245,11 +244,8 @@ impl TcpHandle {
         }
       }) {
         Ok(n) => {
-          // A full buffer means data is streaming in: leave the reactor until we wait
-          // again. Small reads (request/response) keep the registration for the next wait.
-          if n == len {
-            self.read_watch.clear();
-          }
+          // A full buffer means data is streaming in (see `Watch::data_arrived`).
+          self.read_watch.data_arrived(n == len);
           Ok(n as i64)
         }
         Err(e) if would_block(&e) => Ok(WOULD_BLOCK),

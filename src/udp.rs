@@ -10,8 +10,8 @@
 //! it goes to; host names are resolved by `resolveDestination` first.
 //!
 //! The socket is a plain non-blocking `std::net::UdpSocket`, registered with tokio's
-//! reactor when JavaScript first waits, and left again when a receive fills a whole batch
-//! (datagrams are streaming in). A socket that stays registered (as
+//! reactor when JavaScript waits, and left again when datagrams come without a wait or
+//! fill a whole batch (see `Watch::data_arrived`). A socket that stays registered (as
 //! `tokio::net::UdpSocket` is) makes the kernel wake the reactor thread for every datagram
 //! received: a cross-thread wake-up per datagram, which halved throughput on a 2-core
 //! machine. Read waits also wake for a socket error (an ICMP port unreachable on a
@@ -226,9 +226,9 @@ impl UdpHandle {
         Err(e) => return Err(SocketError::io("recvfrom", &e, "").into()),
       }
     }
-    if count == max {
-      // A full batch: datagrams are streaming in; leave the reactor until we wait again.
-      self.read_watch.clear();
+    if count > 0 {
+      // A full batch means datagrams are streaming in (see `Watch::data_arrived`).
+      self.read_watch.data_arrived(count == max);
     }
     Ok(if count == 0 {
       WOULD_BLOCK
