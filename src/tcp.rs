@@ -361,6 +361,27 @@ const EINPROGRESS: i32 = 115;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const EINPROGRESS: i32 = 36;
 
+/// A non-blocking TCP socket for `addr`'s family (one syscall where `SOCK_NONBLOCK` exists).
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn nonblocking_stream_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
+  socket2::Socket::new(
+    socket2::Domain::for_address(addr),
+    socket2::Type::STREAM.nonblocking(),
+    Some(socket2::Protocol::TCP),
+  )
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn nonblocking_stream_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
+  let socket = socket2::Socket::new(
+    socket2::Domain::for_address(addr),
+    socket2::Type::STREAM,
+    Some(socket2::Protocol::TCP),
+  )?;
+  socket.set_nonblocking(true)?;
+  Ok(socket)
+}
+
 /// Starts connecting to an IP literal from the JS thread, without a trip to tokio: the
 /// policy is asked, the socket made with its options, and `connect` issued non-blocking.
 /// On loopback the handshake is usually complete when `connect` returns. `Ok(None)`: the
@@ -381,12 +402,8 @@ pub fn connect_start(
       .map_err(|e| SocketError::network_code("EIO", "tokio", e.to_string()))?;
   let addr = SocketAddr::new(ip, port);
   let detail = addr.to_string();
-  let socket = socket2::Socket::new(
-    socket2::Domain::for_address(addr),
-    socket2::Type::STREAM.nonblocking(),
-    Some(socket2::Protocol::TCP),
-  )
-  .map_err(|e| SocketError::io("socket", &e, detail.clone()))?;
+  let socket =
+    nonblocking_stream_socket(addr).map_err(|e| SocketError::io("socket", &e, detail.clone()))?;
   sockopt::set_socket_options(&socket, opts)
     .map_err(|e| SocketError::io("setsockopt", &e, detail.clone()))?;
   match socket.connect(&addr.into()) {
