@@ -23,7 +23,10 @@
 //
 // Prints a table (median and min-max per side, ratio ours/node with >1 better, the ceiling
 // and ours against it) and writes everything, every single run included, to
-// bench/results/bench-<date>.json. Exits non-zero when any run failed.
+// bench/results/bench-<date>.json: with each run its peer's figures (a blaster's achieved
+// rate, ...) and the kernel's counters over the run (listen queue overflows, SYN
+// retransmits, UDP buffer drops; a run whose listen queue overflowed is flagged, as each
+// overflow costs a one-second SYN retransmit). Exits non-zero when any run failed.
 
 import { spawn, spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
@@ -296,7 +299,47 @@ function startPeer(w, params, cpu) {
   return new Child(`node peer ${w.peer.mode}`, process.execPath, [path.join(here, 'peer.mjs'), w.peer.mode, ...argv], cpu)
 }
 
+// Kernel counters read around every run (namespace-wide, so other processes count too):
+// a listen queue that overflowed means one-second SYN retransmits inside the figure.
+const COUNTERS = [
+  'TcpExt.ListenOverflows',
+  'TcpExt.TCPSynRetrans',
+  'Tcp.RetransSegs',
+  'Udp.RcvbufErrors',
+  'Udp.SndbufErrors',
+]
+function netCounters() {
+  const out = {}
+  for (const file of ['/proc/net/snmp', '/proc/net/netstat']) {
+    let lines
+    try {
+      lines = readFileSync(file, 'utf8').trim().split('\n')
+    } catch {
+      continue
+    }
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const names = lines[i].split(/\s+/)
+      const values = lines[i + 1].split(/\s+/)
+      const group = names[0].replace(':', '')
+      for (let j = 1; j < names.length; j++) {
+        const key = `${group}.${names[j]}`
+        if (COUNTERS.includes(key)) out[key] = Number(values[j])
+      }
+    }
+  }
+  return out
+}
+const counterDelta = (before, after) =>
+  Object.fromEntries(Object.keys(after).map((k) => [k.split('.')[1], after[k] - (before[k] ?? 0)]))
+
 async function runOnce(w, side) {
+  const before = netCounters()
+  const result = await runPair(w, side)
+  result.kernel = counterDelta(before, netCounters())
+  return result
+}
+
+async function runPair(w, side) {
   const params = w.params(quick)
   const [sideCpu, peerCpu] = [cpuOf(w.cpus.side), cpuOf(w.cpus.peer)]
   let sideProc = null
@@ -382,7 +425,9 @@ for (const w of workloads) {
       const figures = res.error
         ? `FAILED: ${res.error.split('\n')[0]}`
         : w.metrics.map((m) => `${fmt(res[m.key])} ${m.unit}`).join(', ') + info
-      console.log(`  ${w.id} round ${r + 1} ${side.padEnd(7)} ${figures}`)
+      const overflows = res.kernel.ListenOverflows ?? 0
+      const warn = overflows > 0 ? `  [listen queue overflowed ${overflows}x: SYN retransmits in this run]` : ''
+      console.log(`  ${w.id} round ${r + 1} ${side.padEnd(7)} ${figures}${warn}`)
     }
   }
   records.push({

@@ -31,7 +31,9 @@ async function serve(onConnection) {
     socket.setNoDelay(true)
     onConnection(socket)
   })
-  server.listen({ port: 0, host: HOST, backlog: 1024 })
+  // A deep accept queue (the kernel caps it at net.core.somaxconn): clients that connect and
+  // close at once can outrun this process, and an overflow costs a 1 s SYN retransmit.
+  server.listen({ port: 0, host: HOST, backlog: 65535 })
   await once(server, 'listening')
   emit({ port: server.address().port })
   while ((await nextLine()) !== null) {}

@@ -184,8 +184,20 @@ fn rss_kib() -> f64 {
     .unwrap_or(f64::NAN)
 }
 
-async fn listen() -> Res<TcpListener> {
-  Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?)
+/// The accept backlog of the measured accept workload, as its JS sides ask for.
+const ACCEPT_BACKLOG: i32 = 1024;
+/// The backlog of servers whose clients do not wait for the accept (the kernel caps it at
+/// `net.core.somaxconn`): a client that connects and closes at once can outrun the
+/// accepting process, and an overflowing queue costs a one-second SYN retransmit.
+const DEEP_BACKLOG: i32 = 65535;
+
+/// A TCP listener on 127.0.0.1 with an OS-chosen port.
+fn listen(backlog: i32) -> Res<TcpListener> {
+  let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+  socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
+  socket.listen(backlog)?;
+  socket.set_nonblocking(true)?;
+  Ok(TcpListener::from_std(socket.into())?)
 }
 
 /// A UDP socket bound to 127.0.0.1:0, with `SO_RCVBUF` set when `rcvbuf` is not 0.
@@ -347,7 +359,7 @@ async fn side_tcp_accept(p: &Params) -> Res<()> {
   if total < 2 {
     return Err("total must be at least 2".into());
   }
-  let listener = listen().await?;
+  let listener = listen(ACCEPT_BACKLOG)?;
   emit_port(local_port(&listener)?);
   let (first, _) = listener.accept().await?;
   let t0 = Instant::now();
@@ -380,7 +392,7 @@ async fn side_idle_client(p: &Params) -> Res<()> {
 
 async fn side_idle_server(p: &Params) -> Res<()> {
   let (n, warm) = p.idle_counts()?;
-  let listener = listen().await?;
+  let listener = listen(DEEP_BACKLOG)?;
   emit_port(local_port(&listener)?);
   for _ in 0..warm {
     hold_idle(listener.accept().await?.0);
@@ -463,7 +475,7 @@ async fn peer_server(
   stdin: &mut mpsc::UnboundedReceiver<String>,
 ) -> Res<()> {
   let bytes = p.num_or("bytes", 0)?;
-  let listener = listen().await?;
+  let listener = listen(DEEP_BACKLOG)?;
   emit_port(local_port(&listener)?);
   loop {
     tokio::select! {

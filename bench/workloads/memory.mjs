@@ -11,6 +11,9 @@ import { SPLIT, inParallel, count } from '../proc.mjs'
 const HOST = '127.0.0.1'
 const noop = () => {}
 const KiB = 1024
+// The peer opens connections without waiting for our accepts: a queue deep enough for all
+// of them (the kernel caps it at net.core.somaxconn).
+const DEEP_BACKLOG = 65535
 
 /** Figures from memory snapshots before and after `count` more connections. */
 function perConnection(before, after, count) {
@@ -79,7 +82,7 @@ async function serverSide({ p, emit, settle }, listen) {
 
 const idleServerOurs = (ctx) =>
   serverSide(ctx, async (accepted) => {
-    const server = new ctx.lib.TCPServerSocket(HOST, { backlog: 1024 })
+    const server = new ctx.lib.TCPServerSocket(HOST, { backlog: DEEP_BACKLOG })
     const { readable, localPort } = await server.opened
     const connections = readable.getReader()
     ;(async () => {
@@ -104,7 +107,7 @@ const idleServerNode = (ctx) =>
       socket.on('data', noop)
       accepted(socket)
     })
-    server.listen({ port: 0, host: HOST, backlog: 1024 })
+    server.listen({ port: 0, host: HOST, backlog: DEEP_BACKLOG })
     await once(server, 'listening')
     return server.address().port
   })
