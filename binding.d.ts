@@ -30,7 +30,15 @@ export declare class Sockets {
    * `tcp::connect_start`); `null` for a host name, which `connectTcp` resolves.
    */
   connectTcpStart(host: string, portNumber: number, options: TcpOptions): TcpHandle | null
-  /** Opens a TCP connection (`TCPSocket`). */
+  /**
+   * Opens a TCP connection (`TCPSocket`).
+   *
+   * Not an `async fn`: the future of an `async fn(&self)` reads `self` when tokio first
+   * polls it, and a worker thread that exits right after calling frees `self` (its
+   * environment finalizes every wrapped object) before that poll: a use after free, seen
+   * as crashes in the worker_threads tests. The policy is taken here, on the JS thread,
+   * and the future owns everything it uses.
+   */
   connectTcp(host: string, portNumber: number, options: TcpOptions): Promise<TcpHandle>
   /** Opens a connected-mode UDP socket (`new UDPSocket({ remoteAddress, remotePort })`). */
   connectUdp(host: string, portNumber: number, options: UdpOptions): Promise<UdpHandle>

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use napi::Result;
+use napi::bindgen_prelude::PromiseRaw;
+use napi::{Env, Result};
 use napi_derive::napi;
 
 use crate::error::SocketError;
@@ -65,15 +66,24 @@ impl Sockets {
   }
 
   /// Opens a TCP connection (`TCPSocket`).
-  #[napi]
-  pub async fn connect_tcp(
+  ///
+  /// Not an `async fn`: the future of an `async fn(&self)` reads `self` when tokio first
+  /// polls it, and a worker thread that exits right after calling frees `self` (its
+  /// environment finalizes every wrapped object) before that poll: a use after free, seen
+  /// as crashes in the worker_threads tests. The policy is taken here, on the JS thread,
+  /// and the future owns everything it uses.
+  #[napi(ts_return_type = "Promise<TcpHandle>")]
+  pub fn connect_tcp<'env>(
     &self,
+    env: &'env Env,
     host: String,
     port_number: u32,
     options: TcpOptions,
-  ) -> Result<TcpHandle> {
+  ) -> Result<PromiseRaw<'env, TcpHandle>> {
     let policy = Arc::clone(&self.policy);
-    let port = port(port_number)?;
-    Ok(tcp::connect(&policy, &host, port, &options).await?)
+    env.spawn_future(async move {
+      let port = port(port_number)?;
+      Ok(tcp::connect(&policy, &host, port, &options).await?)
+    })
   }
 }
