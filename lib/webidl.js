@@ -74,22 +74,45 @@ function isSharedArrayBuffer(buffer) {
   return typeof SharedArrayBuffer === 'function' && buffer instanceof SharedArrayBuffer
 }
 
+/** A buffer whose memory was transferred away (Node 20 has no `ArrayBuffer#detached`). */
+function isDetached(buffer) {
+  if (buffer.byteLength !== 0) return false
+  try {
+    new Uint8Array(buffer)
+    return false
+  } catch {
+    return true
+  }
+}
+
+function describeValue(value) {
+  if (value === null) return 'null'
+  if (typeof value !== 'object') return typeof value
+  try {
+    return value.constructor?.name || 'object'
+  } catch {
+    return 'object'
+  }
+}
+
 /**
- * `BufferSource` (an ArrayBuffer, a TypedArray or a DataView, not shared memory) as a
- * Uint8Array over the same bytes. Returns the value itself when it already is one.
+ * `BufferSource` (an ArrayBuffer, a TypedArray or a DataView) as a Uint8Array over the
+ * same bytes; the value itself when it already is one. As WebIDL says: shared memory and
+ * resizable buffers (no [AllowResizable] in the spec's IDL) are TypeErrors, and a
+ * detached buffer holds no bytes (a fresh empty Uint8Array, which a later copy or send
+ * can use safely).
  */
 function toBytes(value, context) {
-  if (value instanceof Uint8Array) {
-    if (isSharedArrayBuffer(value.buffer)) throw new TypeError(`${context}: shared memory is not a BufferSource.`)
-    return value
-  }
-  if (ArrayBuffer.isView(value)) {
-    if (isSharedArrayBuffer(value.buffer)) throw new TypeError(`${context}: shared memory is not a BufferSource.`)
-    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
-  }
-  if (value instanceof ArrayBuffer) return new Uint8Array(value)
-  const kind = value === null ? 'null' : typeof value === 'object' ? value.constructor?.name || 'object' : typeof value
-  throw new TypeError(`${context}: expected an ArrayBuffer, TypedArray or DataView, got ${kind}.`)
+  let buffer
+  if (ArrayBuffer.isView(value)) buffer = value.buffer
+  else if (value instanceof ArrayBuffer || isSharedArrayBuffer(value)) buffer = value
+  else throw new TypeError(`${context}: expected an ArrayBuffer, TypedArray or DataView, got ${describeValue(value)}.`)
+  if (isSharedArrayBuffer(buffer)) throw new TypeError(`${context}: shared memory is not a BufferSource.`)
+  if (buffer.resizable) throw new TypeError(`${context}: a resizable ArrayBuffer is not a BufferSource.`)
+  if (buffer.byteLength === 0 && isDetached(buffer)) return new Uint8Array(0)
+  if (value instanceof Uint8Array) return value
+  if (buffer === value) return new Uint8Array(value)
+  return new Uint8Array(buffer, value.byteOffset, value.byteLength)
 }
 
 /** Reads the members of a dictionary in the order WebIDL prescribes (lexicographic). */
