@@ -32,6 +32,9 @@ pub mod sockopt;
 pub mod tcp;
 pub mod udp;
 
+#[cfg(test)]
+mod proptests;
+
 /// One small tokio runtime per process: the JS thread makes the data syscalls itself,
 /// so the workers only wait for readiness, connect and resolve.
 #[cfg(not(test))]

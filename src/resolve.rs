@@ -4,7 +4,7 @@
 //! against the policy and connects to the checked address itself, so there is no second
 //! lookup for a rebinding attacker to answer differently.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -173,13 +173,13 @@ fn map_resolve_error(e: &ResolveError, host: &str) -> SocketError {
   SocketError::network_code("EAI_AGAIN", "getaddrinfo", format!("{host} ({e})"))
 }
 
-/// An IPv4 or IPv6 address literal, IPv6 optionally in brackets.
+/// An IPv4 or IPv6 address literal, IPv6 optionally in brackets (as in a URL's host;
+/// `[127.0.0.1]` is not an address).
 pub fn parse_ip_literal(text: &str) -> Option<IpAddr> {
-  let inner = text
-    .strip_prefix('[')
-    .and_then(|t| t.strip_suffix(']'))
-    .unwrap_or(text);
-  inner.parse().ok()
+  match text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+    Some(inner) => inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+    None => text.parse().ok(),
+  }
 }
 
 /// The process-wide resolver with the system's configuration.
@@ -202,6 +202,7 @@ mod tests {
     assert_eq!(parse_ip_literal("::1"), Some("::1".parse().unwrap()));
     assert_eq!(parse_ip_literal("localhost"), None);
     assert_eq!(parse_ip_literal("1.2.3"), None);
+    assert_eq!(parse_ip_literal("[127.0.0.1]"), None);
   }
 
   #[test]
