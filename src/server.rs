@@ -10,13 +10,15 @@ use std::net::{IpAddr, SocketAddr, TcpStream as StdTcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use napi::Result;
+use napi::bindgen_prelude::PromiseRaw;
+use napi::{Env, Result};
 use napi_derive::napi;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 
 use crate::error::SocketError;
 use crate::notify::{Notifier, Watch};
+use crate::policy::Policy;
 use crate::sockets::{port, Sockets};
 use crate::tcp::TcpHandle;
 
@@ -158,36 +160,49 @@ fn bind_listener(
 #[napi]
 impl Sockets {
   /// Opens a listening socket (`TCPServerSocket`). `localPort` 0 lets the OS choose.
-  #[napi]
-  pub async fn listen_tcp(
+  #[napi(ts_return_type = "Promise<TcpListenerHandle>")]
+  pub fn listen_tcp<'env>(
     &self,
+    env: &'env Env,
     local_address: String,
     local_port: u32,
     backlog: Option<u32>,
     ipv6_only: Option<bool>,
-  ) -> Result<TcpListenerHandle> {
+  ) -> Result<PromiseRaw<'env, TcpListenerHandle>> {
+    // The future owns what it uses (see `Sockets::connect_tcp`).
     let policy = Arc::clone(&self.policy);
-    let ip: IpAddr = local_address.parse().map_err(|_| {
-      SocketError::type_error(format!("'{local_address}' is not a valid IP address."))
-    })?;
-    let port = port(local_port)?;
-    policy.check_server_port(port)?;
-    let detail = SocketAddr::new(ip, port).to_string();
-    let listener = bind_listener(ip, port, backlog, ipv6_only)
-      .map_err(|e| SocketError::io("listen", &e, detail))?;
-    let local = listener
-      .local_addr()
-      .ok()
-      .and_then(|a| a.as_socket())
-      .ok_or_else(|| SocketError::network_code("EINVAL", "getsockname", ""))?;
-    Ok(TcpListenerHandle {
-      slot: Mutex::new(Some(Arc::new(listener))),
-      watch: Watch::new(Interest::READABLE),
-      info: ListenerInfo {
-        local_address: local.ip().to_string(),
-        local_port: local.port().into(),
-      },
-      runtime: tokio::runtime::Handle::current(),
-    })
+    env.spawn_future(async move { listen(&policy, &local_address, local_port, backlog, ipv6_only) })
   }
+}
+
+/// Binds and listens; runs within the tokio runtime.
+fn listen(
+  policy: &Policy,
+  local_address: &str,
+  local_port: u32,
+  backlog: Option<u32>,
+  ipv6_only: Option<bool>,
+) -> Result<TcpListenerHandle> {
+  let ip: IpAddr = local_address.parse().map_err(|_| {
+    SocketError::type_error(format!("'{local_address}' is not a valid IP address."))
+  })?;
+  let port = port(local_port)?;
+  policy.check_server_port(port)?;
+  let detail = SocketAddr::new(ip, port).to_string();
+  let listener = bind_listener(ip, port, backlog, ipv6_only)
+    .map_err(|e| SocketError::io("listen", &e, detail))?;
+  let local = listener
+    .local_addr()
+    .ok()
+    .and_then(|a| a.as_socket())
+    .ok_or_else(|| SocketError::network_code("EINVAL", "getsockname", ""))?;
+  Ok(TcpListenerHandle {
+    slot: Mutex::new(Some(Arc::new(listener))),
+    watch: Watch::new(Interest::READABLE),
+    info: ListenerInfo {
+      local_address: local.ip().to_string(),
+      local_port: local.port().into(),
+    },
+    runtime: tokio::runtime::Handle::current(),
+  })
 }

@@ -26,7 +26,8 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use napi::Result;
+use napi::bindgen_prelude::PromiseRaw;
+use napi::{Env, Result};
 use napi_derive::napi;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
@@ -263,33 +264,17 @@ impl UdpHandle {
 
   /// Resolves a bound-mode destination host name to the first address the policy
   /// allows (of the socket's family), as an IP literal for `trySendTo`.
-  #[napi]
-  pub async fn resolve_destination(
+  #[napi(ts_return_type = "Promise<string>")]
+  pub fn resolve_destination<'env>(
     &self,
+    env: &'env Env,
     host: String,
     dns_query_type: Option<String>,
-  ) -> Result<String> {
+  ) -> Result<PromiseRaw<'env, String>> {
+    // The future owns what it uses (see `Sockets::connect_tcp`).
     let policy = Arc::clone(&self.policy);
-    policy.check_host(&host, Purpose::UdpSend)?;
-    let query = QueryType::parse(dns_query_type.as_deref())?;
-    let candidates = policy.resolver().resolve(&host, query).await?;
-    let mut refused = None;
-    for ip in candidates {
-      if !self.ipv6 && ip.is_ipv6() {
-        continue;
-      }
-      match policy.check_destination(ip, Purpose::UdpSend) {
-        Ok(()) => return Ok(ip.to_string()),
-        Err(e) => {
-          refused.get_or_insert(e);
-        }
-      }
-    }
-    Err(
-      refused
-        .unwrap_or_else(|| SocketError::network_code("ENOTFOUND", "getaddrinfo", host))
-        .into(),
-    )
+    let ipv6 = self.ipv6;
+    env.spawn_future(async move { resolve_destination(&policy, ipv6, &host, dns_query_type).await })
   }
 
   /// `true` if a datagram (or a socket error) may be ready now; otherwise arms the socket
@@ -351,6 +336,36 @@ fn into_std(sock: Socket) -> UdpSocket {
   sock.into()
 }
 
+/// Resolves a bound-mode destination host to the first address the policy allows, of the
+/// socket's family (`ipv6`: a dual-stack socket takes both).
+async fn resolve_destination(
+  policy: &Policy,
+  ipv6: bool,
+  host: &str,
+  dns_query_type: Option<String>,
+) -> Result<String> {
+  policy.check_host(host, Purpose::UdpSend)?;
+  let query = QueryType::parse(dns_query_type.as_deref())?;
+  let candidates = policy.resolver().resolve(host, query).await?;
+  let mut refused = None;
+  for ip in candidates {
+    if !ipv6 && ip.is_ipv6() {
+      continue;
+    }
+    match policy.check_destination(ip, Purpose::UdpSend) {
+      Ok(()) => return Ok(ip.to_string()),
+      Err(e) => {
+        refused.get_or_insert(e);
+      }
+    }
+  }
+  Err(
+    refused
+      .unwrap_or_else(|| SocketError::network_code("ENOTFOUND", "getaddrinfo", host))
+      .into(),
+  )
+}
+
 /// Connected mode: resolves `host`, checks the first candidate with the policy, and
 /// connects to that checked address (connected UDP uses the first one, as Chromium does).
 pub async fn connect(
@@ -398,29 +413,36 @@ pub async fn bind(
 #[napi]
 impl Sockets {
   /// Opens a connected-mode UDP socket (`new UDPSocket({ remoteAddress, remotePort })`).
-  #[napi]
-  pub async fn connect_udp(
+  #[napi(ts_return_type = "Promise<UdpHandle>")]
+  pub fn connect_udp<'env>(
     &self,
+    env: &'env Env,
     host: String,
     port_number: u32,
     options: UdpOptions,
-  ) -> Result<UdpHandle> {
+  ) -> Result<PromiseRaw<'env, UdpHandle>> {
+    // The future owns what it uses (see `Sockets::connect_tcp`).
     let policy = Arc::clone(&self.policy);
-    let port = port(port_number)?;
-    Ok(connect(policy, &host, port, &options).await?)
+    env.spawn_future(async move {
+      let port = port(port_number)?;
+      Ok(connect(policy, &host, port, &options).await?)
+    })
   }
 
   /// Opens a bound-mode UDP socket (`new UDPSocket({ localAddress, localPort })`).
-  #[napi]
-  pub async fn bind_udp(
+  #[napi(ts_return_type = "Promise<UdpHandle>")]
+  pub fn bind_udp<'env>(
     &self,
+    env: &'env Env,
     local_address: String,
     local_port: Option<u32>,
     options: UdpOptions,
-  ) -> Result<UdpHandle> {
+  ) -> Result<PromiseRaw<'env, UdpHandle>> {
     let policy = Arc::clone(&self.policy);
-    let port = port(local_port.unwrap_or(0))?;
-    Ok(bind(policy, &local_address, port, &options).await?)
+    env.spawn_future(async move {
+      let port = port(local_port.unwrap_or(0))?;
+      Ok(bind(policy, &local_address, port, &options).await?)
+    })
   }
 }
 
