@@ -29,7 +29,7 @@ function readIntoScratch(handle) {
     const b = Buffer.allocUnsafeSlow(SCRATCH_SIZE)
     scratch = new Uint8Array(b.buffer, b.byteOffset, SCRATCH_SIZE)
   }
-  const n = handle.tryRead(scratch, wait.idle())
+  const n = handle.tryRead(scratch, wait.maySpin())
   if (n <= 0) return { n, chunk: null }
   if (n < HAND_OVER_AT) return { n, chunk: scratch.slice(0, n) }
   const chunk = new Uint8Array(scratch.buffer, 0, n)
@@ -110,7 +110,7 @@ class TcpConnection {
         const view = request.view
         n = handle.tryRead(
           view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
-          wait.idle(),
+          wait.maySpin(),
         )
       } else {
         ;({ n, chunk } = readIntoScratch(handle))

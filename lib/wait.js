@@ -47,9 +47,15 @@ function arm(handle, writable) {
   return { token, promise }
 }
 
-/** True when no socket of this thread is waiting for readiness. */
-function idle() {
-  return waiters.size === 0
+// DIRECT_SOCKETS_BUSY_POLL=0 turns off the short busy-poll for replies (src/tcp.rs, `Spin`).
+const busyPoll = process.env.DIRECT_SOCKETS_BUSY_POLL !== '0'
+
+/**
+ * May a read that would block poll briefly for a reply? Only while no socket of this
+ * thread waits for readiness (so nobody else's data is delayed), unless turned off.
+ */
+function maySpin() {
+  return busyPoll && waiters.size === 0
 }
 
 /** Resolves the waiter of `token` (if any) with `false`. */
@@ -57,4 +63,4 @@ function cancel(token) {
   settle(token, false)
 }
 
-module.exports = { arm, cancel, idle }
+module.exports = { arm, cancel, maySpin }
