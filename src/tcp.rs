@@ -319,18 +319,15 @@ impl TcpHandle {
     if let Some(info) = self.info.get() {
       return Ok(Some(info.clone()));
     }
-    self.with_stream(|s| {
-      if let Some(e) = s
-        .take_error()
-        .map_err(|e| SocketError::io("getsockopt", &e, ""))?
-      {
-        return Err(SocketError::io("connect", &e, self.target.clone()).into());
-      }
-      match connected_info(Some(s)) {
-        Ok(info) => Ok(Some(self.info.get_or_init(|| info).clone())),
-        Err(_) if s.peer_addr().is_err() => Ok(None),
-        Err(e) => Err(e.into()),
-      }
+    self.with_stream(|s| match connected_info(Some(s)) {
+      Ok(info) => Ok(Some(self.info.get_or_init(|| info).clone())),
+      // Not connected (yet): a failed connect left its error in SO_ERROR; otherwise it is
+      // still in progress (arm for writing and ask again).
+      Err(_) => match s.take_error() {
+        Ok(Some(e)) => Err(SocketError::io("connect", &e, self.target.clone()).into()),
+        Ok(None) => Ok(None),
+        Err(e) => Err(SocketError::io("getsockopt", &e, "").into()),
+      },
     })
   }
 }
