@@ -118,12 +118,10 @@ test('peer reset while our write waits on a full send buffer: the write rejects 
   await peer.close()
 })
 
-// BUG (lib/tcp-streams.js, TcpConnection#write): when a read meets the reset while a
-// write waits on a full send buffer, #fail errors both streams and #finish cancels the
-// write's wait; #write then throws its own InvalidStateError('The socket was closed.'),
-// and that, not the connection's NetworkError, is what the pending writer.write()
-// rejects with (a WritableStream rejects the in-flight write with the sink's reason).
-test.failing('peer reset found by a read while a write waits: the pending write rejects with NetworkError too', async (t) => {
+// Found here (fixed in lib/tcp-streams.js): when a read meets the reset while a write
+// waits on a full send buffer, the pending writer.write() rejected with the sink's own
+// InvalidStateError('The socket was closed.') instead of the connection's NetworkError.
+test('peer reset found by a read while a write waits: the pending write rejects with NetworkError too', async (t) => {
   const peer = await collectingPeer(t, { paused: true })
   const s = new TCPSocket('127.0.0.1', peer.port)
   const { readable, writable } = await s.opened
@@ -459,9 +457,9 @@ test.failing('EMFILE: a write on an established connection waits for the peer in
   t.is(r.blockedWrite, 'waiting', JSON.stringify(r.blockedWrite))
 })
 
-// Spec deviation (lib/server.js, #pull / #finish): spec 4.2 errors the readable on an
-// accept error and then "handle closing" *resolves* closed; ours rejects it.
-test.failing('EMFILE: after an accept error the server readable errors and closed resolves (spec 4.2)', async (t) => {
+// Found here (fixed in lib/server.js): spec 4.2 errors the readable on an accept error
+// and then "handle closing" *resolves* closed; it used to reject.
+test('EMFILE: after an accept error the server readable errors and closed resolves (spec 4.2)', async (t) => {
   const r = await emfileReport()
   t.is(r.serverClosed, 'resolved')
 })

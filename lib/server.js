@@ -58,7 +58,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
         (listener) => {
           this.#listener = listener
           const readable = new ReadableStream(
-            { pull: (c) => this.#pull(c), cancel: () => this.#finish(undefined) },
+            { pull: (c) => this.#pull(c), cancel: () => this.#finish() },
             { highWaterMark: 0 },
           )
           this.#life.open({ readable, ...listener.info() })
@@ -75,9 +75,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
         try {
           handles = listener.tryAcceptBatch(ACCEPT_BATCH)
         } catch (err) {
-          const error = fromNative(err)
-          c.error(error)
-          this.#finish(error)
+          this.#fail(c, err)
           return
         }
         if (handles.length > 0) {
@@ -88,9 +86,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
         try {
           armed = wait.arm(listener, false)
         } catch (err) {
-          const error = fromNative(err)
-          c.error(error)
-          this.#finish(error)
+          this.#fail(c, err)
           return
         }
         if (armed !== true) {
@@ -100,13 +96,22 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       }
     }
 
+    /**
+     * An accept failed (EMFILE, ...): spec 4.2 errors the readable with NetworkError and
+     * then handles closing, which closes the listener and resolves `closed`.
+     */
+    #fail(c, err) {
+      c.error(fromNative(err))
+      this.#finish()
+    }
+
     /** The readable ended (cancelled, or errored by an accept failure): stop listening. */
-    #finish(error) {
+    #finish() {
       if (this.#readableDone) return
       this.#readableDone = true
       this.#listener.close()
       wait.cancel(this.#waitToken)
-      this.#life.settleClosed(error)
+      this.#life.settleClosed(undefined)
     }
 
     /** Resolves with `{ readable, localAddress, localPort }`. */

@@ -52,6 +52,7 @@ class TcpConnection {
   #writeController
   #readWait = 0
   #writeWait = 0
+  #error
 
   constructor(handle, settle) {
     this.#handle = handle
@@ -178,7 +179,8 @@ class TcpConnection {
       for (;;) {
         const ready = await this.#ready(true)
         if (signal.aborted) throw signal.reason
-        if (!ready) throw new DOMException('The socket was closed.', 'InvalidStateError')
+        // The connection failed meanwhile (a read met a reset): that error, as for every write.
+        if (!ready) throw this.#error ?? new DOMException('The socket was closed.', 'InvalidStateError')
         const n = this.#writeOnce(bytes)
         if (n === bytes.byteLength) return
         if (n > 0) bytes = bytes.subarray(n)
@@ -215,6 +217,7 @@ class TcpConnection {
 
   /** A network error: the connection is gone, so both streams error with it. */
   #fail(error) {
+    this.#error ??= error
     if (this.#ends.readableOpen) {
       this.#readController.error(error)
       this.#ends.readableEnded(error)
