@@ -38,11 +38,12 @@ test('5,000 TCPServerSockets dropped without close() close their descriptors on 
   t.true(res.after <= res.before + 2, `descriptors before ${res.before}, after GC ${res.after}`)
 })
 
-// BUG (lib/udp.js, UdpConnection): the readable (count highWaterMark 32) pulls as soon as
-// it exists, so every open UDPSocket has a native waitReadable() pending, whether or not
-// anyone reads. That pending call holds the handle: a UDPSocket dropped without close()
-// is never collected (its descriptor leaks) and keeps the process alive forever.
-test.failing('1,000 UDPSockets dropped without close() (nobody reading) close their descriptors on GC', async (t) => {
+// Found here (fixed in lib/udp.js): the readable (count highWaterMark 32) pulled as soon
+// as it existed, so every open UDPSocket had a receive wait pending whether or not anyone
+// read; that wait held the handle: a UDPSocket dropped without close() was never
+// collected (its descriptor leaked) and kept the process alive. It now pulls only for a
+// waiting read (highWaterMark 0, a whole batch per pull).
+test('1,000 UDPSockets dropped without close() (nobody reading) close their descriptors on GC', async (t) => {
   const r = await runChild(fixture('fd-drop.mjs'), ['udp', 1000, '--exit'], { timeoutMs: 30_000 })
   t.is(r.code, 0, r.stderr || r.stdout)
   const res = lastJson(r.stdout)

@@ -3,10 +3,12 @@
 // `closed` / `close()`.
 //
 // Data path (DESIGN.md): one synchronous `tryRecvBatch` call drains every datagram that
-// is ready (up to the readable's desired size) into one scratch buffer plus a metadata
-// array; each datagram is then copied into its own Uint8Array. The readable's queue is
-// bounded (count highWaterMark 32): while JavaScript does not read, datagrams wait in
-// the kernel's receive buffer (`receiveBufferSize`) and are dropped there, as UDP does.
+// is ready (up to RECEIVE_BATCH) into one scratch buffer plus a metadata array; each
+// datagram is then copied into its own Uint8Array. The readable pulls only when a read
+// is waiting on an empty queue (highWaterMark 0), so its queue holds at most one batch
+// and nothing is received while nobody reads: datagrams wait in the kernel's receive
+// buffer (`receiveBufferSize`) and are dropped there, as UDP does. A socket nobody reads
+// has no pending receive, so it neither keeps the process alive nor escapes the GC.
 // Sends are synchronous `trySend` / `trySendTo`; only a full send buffer or a host name
 // to resolve makes a write wait.
 
@@ -22,7 +24,7 @@ const WOULD_BLOCK = -1
 const NEEDS_RESOLUTION = -2
 const META_STRIDE = 8 // src/udp.rs
 const MAX_DATAGRAM = 64 * 1024
-const READABLE_HIGH_WATER_MARK = 32
+const RECEIVE_BATCH = 32
 
 // One scratch buffer per thread, shared by every socket (receives are synchronous):
 // room for a full batch of the largest datagrams, so none is ever truncated.
@@ -30,8 +32,8 @@ let scratch = null
 let meta = null
 function scratchBuffers() {
   if (scratch === null) {
-    scratch = new Uint8Array(READABLE_HIGH_WATER_MARK * MAX_DATAGRAM)
-    meta = new Uint32Array(READABLE_HIGH_WATER_MARK * META_STRIDE)
+    scratch = new Uint8Array(RECEIVE_BATCH * MAX_DATAGRAM)
+    meta = new Uint32Array(RECEIVE_BATCH * META_STRIDE)
   }
 }
 
@@ -96,13 +98,12 @@ class UdpConnection {
         start: (c) => {
           this.#readController = c
         },
-        // The stream asks again after every read; topping up one datagram at a time
-        // would cost a crossing per datagram. While the queue is at least half full, the
-        // next read asks again anyway.
-        pull: (c) => (c.desiredSize < READABLE_HIGH_WATER_MARK / 2 ? undefined : this.#pull(c)),
+        // Called when a read waits on an empty queue: one call drains a whole batch,
+        // and the reads after it are served from the queue.
+        pull: (c) => this.#pull(c),
         cancel: () => this.#cancelReadable(),
       },
-      { highWaterMark: READABLE_HIGH_WATER_MARK },
+      { highWaterMark: 0 },
     )
     this.writable = new WritableStream(
       {
@@ -122,7 +123,7 @@ class UdpConnection {
       if (!this.#ends.readableOpen) return
       let n
       try {
-        n = handle.tryRecvBatch(scratch, meta, Math.max(1, c.desiredSize))
+        n = handle.tryRecvBatch(scratch, meta, RECEIVE_BATCH)
       } catch (err) {
         this.#failReadable(fromNative(err))
         return
