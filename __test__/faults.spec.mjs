@@ -448,11 +448,10 @@ test('EMFILE: connect, bind and listen fail with a clear NetworkError (cause EMF
   t.is(r.recoveredEcho, 'hello')
 })
 
-// BUG (src/tcp.rs, TcpHandle::arm): a write wait registers a dup()ed descriptor; at the
-// descriptor limit the dup fails and an established, healthy connection is torn down
-// with "NetworkError: dup EMFILE" instead of waiting for the peer. Kept failing until
-// src/tcp.rs is fixed (see docs/RELIABILITY.md).
-test.failing('EMFILE: a write on an established connection waits for the peer instead of failing (dup EMFILE)', async (t) => {
+// Found here (fixed in lib/wait.js + lib/tcp-streams.js): a write wait registers a
+// dup()ed descriptor; at the descriptor limit the dup failed and an established, healthy
+// connection was torn down with "NetworkError: dup EMFILE". Such a wait now polls.
+test('EMFILE: a write on an established connection waits for the peer instead of failing (dup EMFILE)', async (t) => {
   const r = await emfileReport()
   t.is(r.blockedWrite, 'waiting', JSON.stringify(r.blockedWrite))
 })

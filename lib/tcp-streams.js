@@ -141,7 +141,12 @@ class TcpConnection {
     try {
       armed = wait.arm(this.#handle, writable)
     } catch (err) {
-      throw this.#fail(fromNative(err))
+      const error = fromNative(err)
+      if (writable && wait.noDescriptorForWait(error)) {
+        await wait.pollLater()
+        return this.#ends.writableOpen
+      }
+      throw this.#fail(error)
     }
     if (armed === true) return true
     if (writable) this.#writeWait = armed.token

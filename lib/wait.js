@@ -58,9 +58,26 @@ function maySpin() {
   return busyPoll && waiters.size === 0
 }
 
+/**
+ * A write wait registers a duplicate descriptor (src/notify.rs, `Watch`). At the
+ * descriptor limit that `dup` fails (EMFILE / ENFILE), which says nothing about the
+ * connection: such a wait polls instead, every POLL_MS, until descriptors free up.
+ */
+const POLL_MS = 5
+
+function noDescriptorForWait(error) {
+  const cause = error?.cause
+  return cause?.syscall === 'dup' && (cause.code === 'EMFILE' || cause.code === 'ENFILE')
+}
+
+/** Waits POLL_MS (a write wait that could not register, see noDescriptorForWait). */
+function pollLater() {
+  return new Promise((resolve) => setTimeout(resolve, POLL_MS))
+}
+
 /** Resolves the waiter of `token` (if any) with `false`. */
 function cancel(token) {
   settle(token, false)
 }
 
-module.exports = { arm, cancel, maySpin }
+module.exports = { arm, cancel, maySpin, noDescriptorForWait, pollLater }
