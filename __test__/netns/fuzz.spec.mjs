@@ -130,7 +130,7 @@ function classSet(r) {
 
 fuzz('TCPSocket: random arguments and options', async (t) => {
   const r = prng(SEED + 1)
-  const v = makeValues(r)
+  const v = makeValues(r, { tcp: true })
   const tally = new Tally()
   const sink = net.createServer((s) => s.on('error', () => {}).resume())
   sink.listen(0, '127.0.0.1')
