@@ -7,20 +7,12 @@
 //   10.96.0.0/16  via lo        (packets vanish: a silent black hole, no answer ever)
 //   192.0.2.0/24  no route      (ENETUNREACH)
 import test from 'ava'
+import { insidePrivateNamespace } from './namespace.mjs'
 import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { TCPSocket, UDPSocket } from '../../index.js'
 import { within, rejectsWith } from '../helpers.mjs'
 
-function insidePrivateNamespace() {
-  try {
-    const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).trim().split('\n')
-    const names = links.map((l) => l.split(':')[1].trim())
-    return names.length === 1 && names[0] === 'lo'
-  } catch {
-    return false
-  }
-}
 
 const inside = insidePrivateNamespace()
 const netnsTest = inside ? test : test.skip

@@ -9,10 +9,10 @@
 // no route. Deterministic: FUZZ_SEED (default below) and FUZZ_SCALE (default 1) choose the
 // cases; the counts run are logged and listed in docs/RELIABILITY.md.
 import test from 'ava'
+import { insidePrivateNamespace } from './namespace.mjs'
 import net from 'node:net'
 import dgram from 'node:dgram'
 import { once } from 'node:events'
-import { execFileSync } from 'node:child_process'
 import * as ds from '../../index.js'
 import { within } from '../helpers.mjs'
 import { prng, makeValues, FuzzError } from '../fuzz-values.mjs'
@@ -21,15 +21,6 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20260707)
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1)
 const SETTLE_MS = 10_000
 
-function insidePrivateNamespace() {
-  try {
-    const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).trim().split('\n')
-    const names = links.map((l) => l.split(':')[1].trim())
-    return names.length === 1 && names[0] === 'lo'
-  } catch {
-    return false
-  }
-}
 const inside = insidePrivateNamespace()
 const fuzz = inside ? test.serial : test.skip
 if (!inside) test('fuzz tests run only inside the private namespace (npm run test:netns)', (t) => t.pass())

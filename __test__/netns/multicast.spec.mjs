@@ -2,19 +2,11 @@
 // (scripts/in-netns.sh: only lo, up, with 224.0.0.0/4 routed to it). Every test is
 // skipped unless that is where we are: no multicast datagram may leave the host.
 import test from 'ava'
+import { insidePrivateNamespace } from './namespace.mjs'
 import { execFileSync } from 'node:child_process'
 import { within } from '../helpers.mjs'
 import { UDPSocket } from '../../index.js'
 
-function insidePrivateNamespace() {
-  try {
-    const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).trim().split('\n')
-    const names = links.map((l) => l.split(':')[1].trim())
-    return names.length === 1 && names[0] === 'lo'
-  } catch {
-    return false
-  }
-}
 
 const inside = insidePrivateNamespace()
 const netnsTest = inside ? test.serial : test.skip
