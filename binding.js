@@ -841,3 +841,5 @@ module.exports.TcpHandle = nativeBinding.TcpHandle
 module.exports.TcpListenerHandle = nativeBinding.TcpListenerHandle
 module.exports.UdpHandle = nativeBinding.UdpHandle
 module.exports.nativeVersion = nativeBinding.nativeVersion
+module.exports.tcpTryRead = nativeBinding.tcpTryRead
+module.exports.tcpTryWrite = nativeBinding.tcpTryWrite

@@ -6,6 +6,7 @@
 // arm it and wait for readiness (lib/wait.js).
 
 const { ReadableStream, WritableStream } = require('node:stream/web')
+const { tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall } = require('./errors')
 const { toBytes } = require('./webidl')
 const wait = require('./wait')
@@ -24,12 +25,12 @@ const SCRATCH_SIZE = 64 * 1024
 const HAND_OVER_AT = 16 * 1024
 let scratch = null
 
-function readIntoScratch(handle) {
+function readIntoScratch(core) {
   if (scratch === null) {
     const b = Buffer.allocUnsafeSlow(SCRATCH_SIZE)
     scratch = new Uint8Array(b.buffer, b.byteOffset, SCRATCH_SIZE)
   }
-  const n = handle.tryRead(scratch, wait.maySpin())
+  const n = tcpTryRead(core, scratch, wait.maySpin())
   if (n <= 0) return { n, chunk: null }
   if (n < HAND_OVER_AT) return { n, chunk: scratch.slice(0, n) }
   const chunk = new Uint8Array(scratch.buffer, 0, n)
@@ -46,6 +47,7 @@ function readIntoScratch(handle) {
  */
 class TcpConnection {
   #handle
+  #core
   #settle
   #ends = new StreamEnds((error) => this.#finish(error))
   #readController
@@ -56,6 +58,7 @@ class TcpConnection {
 
   constructor(handle, settle) {
     this.#handle = handle
+    this.#core = handle.core()
     this.#settle = settle
     this.readable = new ReadableStream(
       {
@@ -102,19 +105,20 @@ class TcpConnection {
   /** One read attempt: true when the pull is answered (data, end or error). */
   #readOnce(c) {
     if (!this.#ends.readableOpen) return true
-    const handle = this.#handle
+    const core = this.#core
     const request = c.byobRequest
     let n
     let chunk = null
     try {
       if (request) {
         const view = request.view
-        n = handle.tryRead(
+        n = tcpTryRead(
+          core,
           view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
           wait.maySpin(),
         )
       } else {
-        ;({ n, chunk } = readIntoScratch(handle))
+        ;({ n, chunk } = readIntoScratch(core))
       }
     } catch (err) {
       this.#fail(fromNative(err))
@@ -198,7 +202,7 @@ class TcpConnection {
   /** One write attempt: the byte count written, or WOULD_BLOCK. */
   #writeOnce(bytes) {
     try {
-      return this.#handle.tryWrite(bytes)
+      return tcpTryWrite(this.#core, bytes)
     } catch (err) {
       throw this.#fail(fromNative(err))
     }
