@@ -102,20 +102,6 @@ export declare class UdpHandle {
   /** Leaves a membership made by `joinGroup`. */
   leaveGroup(group: string, source?: string | undefined | null): void
   /**
-   * Receives every datagram that is ready, up to `max`, into `buf`, describing each in
-   * `meta` (`META_STRIDE` words each). Returns the count, or -1 when nothing was ready.
-   * An error after some datagrams were received is reported by the next call.
-   */
-  tryRecvBatch(buf: Uint8Array, meta: Uint32Array, max: number): number
-  /** Connected mode: sends one datagram. The byte count, or -1 when the send buffer is full. */
-  trySend(buf: Uint8Array): number
-  /**
-   * Bound mode: sends one datagram to `address` (an IP literal) and `port`, if the
-   * policy allows that destination. The byte count, -1 when the send buffer is full,
-   * -2 when `address` is a host name (resolve it with `resolveDestination` first).
-   */
-  trySendTo(buf: Uint8Array, address: string, portNumber: number): number
-  /**
    * Resolves a bound-mode destination host name to the first address the policy
    * allows (of the socket's family), as an IP literal for `trySendTo`.
    */
@@ -130,6 +116,8 @@ export declare class UdpHandle {
   /** Closes the socket (leaving every multicast group); idempotent. */
   close(): void
   get closed(): boolean
+  /** The socket, for `udpTrySend`, `udpTrySendTo` and `udpTryRecvBatch`. */
+  core(): ExternalObject<'UdpCore'>
   /** Local address and port, and in connected mode the remote pair. */
   info(): UdpInfo
 }
@@ -211,3 +199,20 @@ export interface UdpOptions {
   multicastLoopback?: boolean
   multicastAllowAddressSharing?: boolean
 }
+
+/**
+ * Receives every datagram that is ready, up to `max`, into `buf`, describing each in
+ * `meta` (`META_STRIDE` words each). Returns the count, or -1 when nothing was ready.
+ * An error after some datagrams were received is reported by the next call.
+ */
+export declare function udpTryRecvBatch(core: ExternalObject<'UdpCore'>, buf: Uint8Array, meta: Uint32Array, max: number): number
+
+/** Connected mode: sends one datagram. The byte count, or -1 when the send buffer is full. */
+export declare function udpTrySend(core: ExternalObject<'UdpCore'>, buf: Uint8Array): number
+
+/**
+ * Bound mode: sends one datagram to `address` (an IP literal) and `port`, if the policy
+ * allows that destination. The byte count, -1 when the send buffer is full, -2 when
+ * `address` is a host name (resolve it with `resolveDestination` first).
+ */
+export declare function udpTrySendTo(core: ExternalObject<'UdpCore'>, buf: Uint8Array, address: string, portNumber: number): number

@@ -843,3 +843,6 @@ module.exports.UdpHandle = nativeBinding.UdpHandle
 module.exports.nativeVersion = nativeBinding.nativeVersion
 module.exports.tcpTryRead = nativeBinding.tcpTryRead
 module.exports.tcpTryWrite = nativeBinding.tcpTryWrite
+module.exports.udpTryRecvBatch = nativeBinding.udpTryRecvBatch
+module.exports.udpTrySend = nativeBinding.udpTrySend
+module.exports.udpTrySendTo = nativeBinding.udpTrySendTo

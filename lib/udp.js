@@ -13,6 +13,7 @@
 // to resolve makes a write wait.
 
 const { ReadableStream, WritableStream } = require('node:stream/web')
+const { udpTryRecvBatch, udpTrySend, udpTrySendTo } = require('../binding.js')
 const { fromNative, nativeCall, invalidState } = require('./errors')
 const { Lifecycle, StreamEnds } = require('./lifecycle')
 const idl = require('./webidl')
@@ -82,6 +83,7 @@ function convertMessage(chunk, connected) {
  */
 class UdpConnection {
   #handle
+  #core
   #connected
   #settle
   #ends = new StreamEnds((error) => this.#finish(error))
@@ -91,6 +93,7 @@ class UdpConnection {
 
   constructor(handle, connected, settle) {
     this.#handle = handle
+    this.#core = handle.core()
     this.#connected = connected
     this.#settle = settle
     this.readable = new ReadableStream(
@@ -123,7 +126,7 @@ class UdpConnection {
       if (!this.#ends.readableOpen) return
       let n
       try {
-        n = handle.tryRecvBatch(scratch, meta, RECEIVE_BATCH)
+        n = udpTryRecvBatch(this.#core, scratch, meta, RECEIVE_BATCH)
       } catch (err) {
         this.#failReadable(fromNative(err))
         return
@@ -201,7 +204,7 @@ class UdpConnection {
   }
 
   #trySend(bytes, address, port) {
-    return this.#connected ? this.#handle.trySend(bytes) : this.#handle.trySendTo(bytes, address, port)
+    return this.#connected ? udpTrySend(this.#core, bytes) : udpTrySendTo(this.#core, bytes, address, port)
   }
 
   /** The slow path: a host name to resolve, or a full send buffer to wait for. */
