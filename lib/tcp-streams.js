@@ -47,7 +47,7 @@ function readIntoScratch(core) {
  */
 class TcpConnection {
   #handle
-  #core
+  #coreRef = null
   #settle
   #ends = new StreamEnds((error) => this.#finish(error))
   #readController
@@ -58,7 +58,6 @@ class TcpConnection {
 
   constructor(handle, settle) {
     this.#handle = handle
-    this.#core = handle.core()
     this.#settle = settle
     this.readable = new ReadableStream(
       {
@@ -84,6 +83,11 @@ class TcpConnection {
     )
   }
 
+  /** The native socket for the data-path functions, made on the first read or write. */
+  #core() {
+    return (this.#coreRef ??= this.#handle.core())
+  }
+
   // Pull and write answer synchronously when the socket is ready (the common case): an
   // async function would cost a promise and a microtask turn on every chunk.
   #pull(c) {
@@ -105,7 +109,7 @@ class TcpConnection {
   /** One read attempt: true when the pull is answered (data, end or error). */
   #readOnce(c) {
     if (!this.#ends.readableOpen) return true
-    const core = this.#core
+    const core = this.#core()
     const request = c.byobRequest
     let n
     let chunk = null
@@ -202,7 +206,7 @@ class TcpConnection {
   /** One write attempt: the byte count written, or WOULD_BLOCK. */
   #writeOnce(bytes) {
     try {
-      return tcpTryWrite(this.#core, bytes)
+      return tcpTryWrite(this.#core(), bytes)
     } catch (err) {
       throw this.#fail(fromNative(err))
     }

@@ -83,7 +83,7 @@ function convertMessage(chunk, connected) {
  */
 class UdpConnection {
   #handle
-  #core
+  #coreRef = null
   #connected
   #settle
   #ends = new StreamEnds((error) => this.#finish(error))
@@ -93,7 +93,6 @@ class UdpConnection {
 
   constructor(handle, connected, settle) {
     this.#handle = handle
-    this.#core = handle.core()
     this.#connected = connected
     this.#settle = settle
     this.readable = new ReadableStream(
@@ -118,6 +117,11 @@ class UdpConnection {
     )
   }
 
+  /** The native socket for the data-path functions, made on the first read or write. */
+  #core() {
+    return (this.#coreRef ??= this.#handle.core())
+  }
+
   /** Drains what is ready into the queue; waits only when nothing is. */
   async #pull(c) {
     const handle = this.#handle
@@ -126,7 +130,7 @@ class UdpConnection {
       if (!this.#ends.readableOpen) return
       let n
       try {
-        n = udpTryRecvBatch(this.#core, scratch, meta, RECEIVE_BATCH)
+        n = udpTryRecvBatch(this.#core(), scratch, meta, RECEIVE_BATCH)
       } catch (err) {
         this.#failReadable(fromNative(err))
         return
@@ -204,7 +208,7 @@ class UdpConnection {
   }
 
   #trySend(bytes, address, port) {
-    return this.#connected ? udpTrySend(this.#core, bytes) : udpTrySendTo(this.#core, bytes, address, port)
+    return this.#connected ? udpTrySend(this.#core(), bytes) : udpTrySendTo(this.#core(), bytes, address, port)
   }
 
   /** The slow path: a host name to resolve, or a full send buffer to wait for. */
