@@ -149,12 +149,7 @@ class TcpConnection {
     try {
       armed = wait.arm(this.#handle, writable)
     } catch (err) {
-      const error = fromNative(err)
-      if (writable && wait.noDescriptorForWait(error)) {
-        await wait.pollLater()
-        return this.#ends.writableOpen
-      }
-      throw this.#fail(error)
+      throw this.#fail(fromNative(err))
     }
     if (armed === true) return true
     if (writable) this.#writeWait = armed.token

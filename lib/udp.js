@@ -239,14 +239,7 @@ class UdpConnection {
 
   /** Waits for room in the send buffer; `false` if the socket closed or `signal` aborted. */
   async #writableReady(signal) {
-    let armed
-    try {
-      armed = wait.arm(this.#handle, true)
-    } catch (err) {
-      if (!wait.noDescriptorForWait(fromNative(err))) throw err
-      await wait.pollLater()
-      return this.#ends.writableOpen
-    }
+    const armed = wait.arm(this.#handle, true)
     if (armed === true) return true
     this.#writeWait = armed.token
     const onAbort = () => wait.cancel(armed.token)

@@ -8,6 +8,7 @@
 // on a `node:net` socket does; otherwise nothing does.
 
 const { Notifier } = require('../binding.js')
+const { fromNative } = require('./errors')
 
 const waiters = new Map()
 let nextToken = 1
@@ -33,6 +34,18 @@ function settle(token, value) {
 }
 
 /**
+ * A write wait registers a duplicate descriptor (src/notify.rs, `Watch`). At the
+ * descriptor limit that `dup` fails (EMFILE / ENFILE), which says nothing about the
+ * connection: such a wait polls instead, every POLL_MS, until descriptors free up.
+ */
+const POLL_MS = 5
+
+function noDescriptorForWait(error) {
+  const cause = error?.cause
+  return cause?.syscall === 'dup' && (cause.code === 'EMFILE' || cause.code === 'ENFILE')
+}
+
+/**
  * Arms `handle` for reading (`writable` false) or writing. Returns `true` when it is
  * ready already, or `{ token, promise }`: the promise resolves `true` once ready, or
  * `false` if `cancel(token)` runs first. Throws the native error if the socket failed.
@@ -40,7 +53,15 @@ function settle(token, value) {
 function arm(handle, writable) {
   const token = nextToken
   nextToken = nextToken >= 0xffffffff ? 1 : nextToken + 1
-  const ready = writable ? handle.armWritable(notifier, token) : handle.armReadable(notifier, token)
+  let ready
+  try {
+    ready = writable ? handle.armWritable(notifier, token) : handle.armReadable(notifier, token)
+  } catch (err) {
+    if (!writable || !noDescriptorForWait(fromNative(err))) throw err
+    // Try the write again in a moment (cancel still ends the wait at once).
+    setTimeout(() => settle(token, true), POLL_MS)
+    ready = false
+  }
   if (ready) return true
   if (waiters.size === 0) hold()
   const promise = new Promise((resolve) => waiters.set(token, resolve))
@@ -58,26 +79,9 @@ function maySpin() {
   return busyPoll && waiters.size === 0
 }
 
-/**
- * A write wait registers a duplicate descriptor (src/notify.rs, `Watch`). At the
- * descriptor limit that `dup` fails (EMFILE / ENFILE), which says nothing about the
- * connection: such a wait polls instead, every POLL_MS, until descriptors free up.
- */
-const POLL_MS = 5
-
-function noDescriptorForWait(error) {
-  const cause = error?.cause
-  return cause?.syscall === 'dup' && (cause.code === 'EMFILE' || cause.code === 'ENFILE')
-}
-
-/** Waits POLL_MS (a write wait that could not register, see noDescriptorForWait). */
-function pollLater() {
-  return new Promise((resolve) => setTimeout(resolve, POLL_MS))
-}
-
 /** Resolves the waiter of `token` (if any) with `false`. */
 function cancel(token) {
   settle(token, false)
 }
 
-module.exports = { arm, cancel, maySpin, noDescriptorForWait, pollLater }
+module.exports = { arm, cancel, maySpin }

@@ -135,10 +135,7 @@ impl Watch {
 
   /// Ends the registration (a no-op when there is none).
   pub fn clear(&self) {
-    let mut slot = self.lock();
-    if slot.is_some() {
-      *slot = None;
-    }
+    drop(self.lock().take());
   }
 
   /// A read got data. The registration stays only when that data needed a wait and the

@@ -180,8 +180,8 @@ impl TcpHandle {
     let stream = stream
       .into_std()
       .map_err(|e| SocketError::io("epoll_ctl", &e, ""))?;
+    let info = connected_info(&stream)?;
     let handle = Self::new(stream, tokio::runtime::Handle::current(), String::new());
-    let info = connected_info(lock(&handle.stream).as_deref())?;
     let _ = handle.info.set(info);
     Ok(handle)
   }
@@ -340,7 +340,7 @@ impl TcpHandle {
     if let Some(info) = self.info.get() {
       return Ok(Some(info.clone()));
     }
-    self.with_stream(|s| match connected_info(Some(s)) {
+    self.with_stream(|s| match connected_info(s) {
       Ok(info) => Ok(Some(self.info.get_or_init(|| info).clone())),
       // Not connected (yet): a failed connect left its error in SO_ERROR; otherwise it is
       // still in progress (arm for writing and ask again).
@@ -376,10 +376,7 @@ pub fn tcp_try_write(
 }
 
 /// The addresses of a connected stream; `ENOTCONN` from `getpeername` while connecting.
-fn connected_info(stream: Option<&StdTcpStream>) -> std::result::Result<SocketInfo, SocketError> {
-  let Some(stream) = stream else {
-    return Err(SocketError::closed());
-  };
+fn connected_info(stream: &StdTcpStream) -> std::result::Result<SocketInfo, SocketError> {
   let remote = stream
     .peer_addr()
     .map_err(|e| SocketError::io("getpeername", &e, ""))?;
