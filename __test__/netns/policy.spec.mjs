@@ -236,8 +236,13 @@ test('minServerPort: a TCPServerSocket asking for a lower port rejects opened wi
   const chosen = new set.TCPServerSocket('127.0.0.1') // 0: the OS chooses, always allowed
   t.true((await chosen.opened).localPort > 0)
   await chosen.close()
-  const high = new set.TCPServerSocket('127.0.0.1', { localPort: 40000 })
-  t.is((await high.opened).localPort, 40000)
+  // A port above the floor that is free now (a fixed one can be taken by a concurrent
+  // test's ephemeral port): the OS picks from 32768-60999.
+  const probe = await netServer(() => {})
+  const highPort = probe.port
+  await probe.close()
+  const high = new set.TCPServerSocket('127.0.0.1', { localPort: highPort })
+  t.is((await high.opened).localPort, highPort)
   await high.close()
 })
 
