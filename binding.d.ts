@@ -29,6 +29,11 @@ export declare class Sockets {
   constructor(config?: PolicyConfig | undefined | null)
   /** Throws an encoded `NotAllowedError` unless constructors are allowed. */
   checkConstructor(): void
+  /**
+   * Whether `checkConstructor` passes (a policy never changes: JavaScript asks once and
+   * calls `checkConstructor` only for the error).
+   */
+  get constructorsAllowed(): boolean
   /** Throws an encoded `NotAllowedError` unless multicast is allowed. */
   checkMulticast(): void
   get multicastAllowed(): boolean
@@ -36,7 +41,7 @@ export declare class Sockets {
    * Starts a TCP connection to an IP literal on the calling thread (see
    * `tcp::connect_start`); `null` for a host name, which `connectTcp` resolves.
    */
-  connectTcpStart(host: string, portNumber: number, options: TcpOptions): TcpHandle | null
+  connectTcpStart(host: string, portNumber: number, options: TcpOptions): ExternalObject<'TcpCore'> | null
   /**
    * Opens a TCP connection (`TCPSocket`).
    *
@@ -46,35 +51,11 @@ export declare class Sockets {
    * as crashes in the worker_threads tests. The policy is taken here, on the JS thread,
    * and the future owns everything it uses.
    */
-  connectTcp(host: string, portNumber: number, options: TcpOptions): Promise<TcpHandle>
+  connectTcp(host: string, portNumber: number, options: TcpOptions): Promise<ExternalObject<'TcpCore'>>
   /** Opens a connected-mode UDP socket (`new UDPSocket({ remoteAddress, remotePort })`). */
   connectUdp(host: string, portNumber: number, options: UdpOptions): Promise<UdpHandle>
   /** Opens a bound-mode UDP socket (`new UDPSocket({ localAddress, localPort })`). */
   bindUdp(localAddress: string, localPort: number | undefined | null, options: UdpOptions): Promise<UdpHandle>
-}
-
-export declare class TcpHandle {
-  /**
-   * `true` if the socket may be readable now; otherwise arms it so that `notifier`
-   * reports `token` once it is (see `notify.rs`).
-   */
-  armReadable(notifier: Notifier, token: number): boolean
-  /** `true` if the socket may be writable now; otherwise arms it like `armReadable`. */
-  armWritable(notifier: Notifier, token: number): boolean
-  /** The stream, for `tcpTryRead` / `tcpTryWrite`. */
-  core(): ExternalObject<'TcpCore'>
-  /** Half-closes: sends FIN; reading goes on. */
-  shutdownWrite(): void
-  /** Closes the socket (the descriptor is closed now); idempotent. */
-  close(): void
-  /** Local and remote address and port. */
-  info(): SocketInfo
-  /**
-   * For a connect started by `Sockets.connectTcpStart`: the addresses once the
-   * connection is established, `null` while it is still in progress (arm it for writing
-   * and ask again), or the connect error (`ECONNREFUSED`, ...).
-   */
-  finishConnect(): SocketInfo | null
 }
 
 export declare class TcpListenerHandle {
@@ -82,7 +63,7 @@ export declare class TcpListenerHandle {
    * Accepts up to `max` pending connections without blocking; an empty array when none
    * is pending.
    */
-  tryAcceptBatch(max: number): Array<TcpHandle>
+  tryAcceptBatch(max: number): ExternalObject<'TcpCore'>[]
   /**
    * `true` when a connection may be pending now; otherwise arms the listener so that
    * `notifier` reports `token` once one is.
@@ -155,6 +136,25 @@ export interface SocketInfo {
   remotePort: number
 }
 
+/**
+ * `true` if the socket may be ready for reading (`writable` false) or writing now;
+ * otherwise arms it so that `notifier` reports `token` once it is (see `notify.rs`).
+ */
+export declare function tcpArm(core: ExternalObject<'TcpCore'>, notifier: Notifier, token: number, writable: boolean): boolean
+
+/** Closes the socket (the descriptor is closed now); idempotent. */
+export declare function tcpClose(core: ExternalObject<'TcpCore'>): void
+
+/**
+ * For a connect started by `Sockets.connectTcpStart`: the addresses once the connection
+ * is established, `null` while it is still in progress (arm it for writing and ask
+ * again), or the connect error (`ECONNREFUSED`, ...).
+ */
+export declare function tcpFinishConnect(core: ExternalObject<'TcpCore'>): SocketInfo | null
+
+/** Local and remote address and port. */
+export declare function tcpInfo(core: ExternalObject<'TcpCore'>): SocketInfo
+
 /** `TCPSocketOptions`, already converted by the WebIDL layer in JavaScript. */
 export interface TcpOptions {
   noDelay?: boolean
@@ -164,6 +164,9 @@ export interface TcpOptions {
   receiveBufferSize?: number
   dnsQueryType?: string
 }
+
+/** Half-closes: sends FIN; reading goes on. */
+export declare function tcpShutdownWrite(core: ExternalObject<'TcpCore'>): void
 
 /**
  * Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block.

@@ -49,6 +49,19 @@ function nativeCall(fn) {
 }
 
 const invalidState = (message) => new DOMException(message, 'InvalidStateError')
-const abortError = (message) => new DOMException(message, 'AbortError')
 
-module.exports = { fromNative, nativeCall, invalidState, abortError }
+/**
+ * Runs `fn` with stack traces off: for our own internal steps whose errors nobody reads
+ * (no user code runs inside `fn`).
+ */
+function withoutStackTraces(fn) {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return fn()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+module.exports = { fromNative, nativeCall, invalidState, withoutStackTraces }

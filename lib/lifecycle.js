@@ -2,7 +2,7 @@
 // The `opened` / `closed` / `close()` bookkeeping every socket class shares (spec 1.4-1.6,
 // 2.4-2.6, 4.3-4.5), in one place.
 
-const { invalidState, abortError } = require('./errors')
+const { invalidState, withoutStackTraces } = require('./errors')
 
 class Lifecycle {
   #className
@@ -61,8 +61,13 @@ class Lifecycle {
     if (readable.locked || (writable !== undefined && writable.locked)) {
       return Promise.reject(invalidState(`close() called on a ${this.#className} while a stream is locked.`))
     }
-    readable.cancel().catch(() => {})
-    if (writable !== undefined) writable.abort(abortError('The socket was closed.')).catch(() => {})
+    // The spec's steps: cancel and abort, with no reason. Node makes an AbortError for an
+    // abort without one; nobody sees it but a write still in flight, and capturing its
+    // stack (async frames included) cost ~10 µs of every close.
+    withoutStackTraces(() => {
+      readable.cancel().catch(() => {})
+      if (writable !== undefined) writable.abort().catch(() => {})
+    })
     return this.closed
   }
 }

@@ -12,8 +12,10 @@ const ip = require('./ip')
 
 const kCreate = Symbol('create MulticastController')
 
+const GROUP_OPTIONS = idl.memberNames('sourceAddress')
+
 function convertGroupOptions(options, ctx) {
-  const dict = idl.readMembers(idl.toDictionary(options, `${ctx}: MulticastGroupOptions`), ['sourceAddress'])
+  const dict = idl.readMembers(idl.toDictionary(options, `${ctx}: MulticastGroupOptions`), GROUP_OPTIONS)
   return dict.sourceAddress === undefined
     ? {}
     : { sourceAddress: idl.toDOMString(dict.sourceAddress, `${ctx}: sourceAddress`) }

@@ -74,4 +74,20 @@ function dnsConfig(dns) {
   return out
 }
 
-module.exports = { toPolicyConfig }
+/**
+ * The constructor check of one policy (`sockets`, a native `Sockets`): throws the
+ * NotAllowedError of a policy without `directSockets`. A policy never changes, so the
+ * native side is asked once here rather than on every constructor call.
+ */
+function constructorCheck(sockets, fromNative) {
+  if (sockets.constructorsAllowed) return () => {}
+  return () => {
+    try {
+      sockets.checkConstructor()
+    } catch (err) {
+      throw fromNative(err)
+    }
+  }
+}
+
+module.exports = { toPolicyConfig, constructorCheck }

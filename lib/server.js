@@ -4,10 +4,11 @@
 
 const { ReadableStream } = require('node:stream/web')
 const { kAdopt } = require('./tcp')
-const { fromNative, nativeCall } = require('./errors')
+const { fromNative } = require('./errors')
 const { Lifecycle } = require('./lifecycle')
 const { ipVersion, canonicalV6 } = require('./ip')
 const idl = require('./webidl')
+const { constructorCheck } = require('./policy')
 const wait = require('./wait')
 
 const CTX = "Failed to construct 'TCPServerSocket'"
@@ -15,12 +16,10 @@ const CTX = "Failed to construct 'TCPServerSocket'"
 // when read (highWaterMark 0), so the rest wait in the kernel's backlog.
 const ACCEPT_BATCH = 64
 
+const SERVER_OPTIONS = idl.memberNames('backlog', 'ipv6Only', 'localPort')
+
 function convertOptions(options) {
-  const dict = idl.readMembers(idl.toDictionary(options, `${CTX}: TCPServerSocketOptions`), [
-    'backlog',
-    'ipv6Only',
-    'localPort',
-  ])
+  const dict = idl.readMembers(idl.toDictionary(options, `${CTX}: TCPServerSocketOptions`), SERVER_OPTIONS)
   const out = {}
   if (dict.backlog !== undefined) out.backlog = idl.toEnforcedUnsignedLong(dict.backlog, `${CTX}: backlog`)
   if (dict.ipv6Only !== undefined) out.ipv6Only = idl.toBoolean(dict.ipv6Only)
@@ -40,6 +39,7 @@ function checkValues(localAddress, opts) {
 
 /** Makes the TCPServerSocket class bound to one native `Sockets` and its TCPSocket class. */
 function defineTCPServerSocket(sockets, TCPSocket) {
+  const checkConstructor = constructorCheck(sockets, fromNative)
   class TCPServerSocket {
     #life = new Lifecycle('TCPServerSocket')
     #listener = null
@@ -51,7 +51,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       idl.requireArguments(arguments.length, 1, CTX)
       const address = idl.toDOMString(localAddress, `${CTX}: localAddress`)
       const opts = convertOptions(options)
-      nativeCall(() => sockets.checkConstructor())
+      checkConstructor()
       checkValues(address, opts)
 
       sockets.listenTcp(address, opts.localPort ?? 0, opts.backlog, opts.ipv6Only).then(
@@ -79,12 +79,12 @@ function defineTCPServerSocket(sockets, TCPSocket) {
           return
         }
         if (handles.length > 0) {
-          for (const handle of handles) c.enqueue(new TCPSocket(kAdopt, handle))
+          for (const core of handles) c.enqueue(new TCPSocket(kAdopt, core))
           return
         }
         let armed
         try {
-          armed = wait.arm(listener, false)
+          armed = wait.arm(wait.armHandle, listener, false)
         } catch (err) {
           this.#fail(c, err)
           return

@@ -6,7 +6,7 @@
 // arm it and wait for readiness (lib/wait.js).
 
 const { ReadableStream, WritableStream } = require('node:stream/web')
-const { tcpTryRead, tcpTryWrite } = require('../binding.js')
+const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall } = require('./errors')
 const { toBytes } = require('./webidl')
 const wait = require('./wait')
@@ -40,14 +40,13 @@ function readIntoScratch(core) {
 }
 
 /**
- * Owns one native TcpHandle: makes its readable and writable and calls `settle(error)`
+ * Owns one native socket (a `TcpCore` External): makes its readable and writable and calls `settle(error)`
  * once both are closed or errored, with the spec's precedence (the error of the stream
  * that ended first wins). Cancelling the readable or aborting the writable is a graceful
  * end, as in Chromium: `closed` then resolves.
  */
 class TcpConnection {
-  #handle
-  #coreRef = null
+  #core
   #settle
   #ends = new StreamEnds((error) => this.#finish(error))
   #readController
@@ -56,8 +55,8 @@ class TcpConnection {
   #writeWait = 0
   #error
 
-  constructor(handle, settle) {
-    this.#handle = handle
+  constructor(core, settle) {
+    this.#core = core
     this.#settle = settle
     this.readable = new ReadableStream(
       {
@@ -83,11 +82,6 @@ class TcpConnection {
     )
   }
 
-  /** The native socket for the data-path functions, made on the first read or write. */
-  #core() {
-    return (this.#coreRef ??= this.#handle.core())
-  }
-
   // Pull and write answer synchronously when the socket is ready (the common case): an
   // async function would cost a promise and a microtask turn on every chunk.
   #pull(c) {
@@ -109,7 +103,7 @@ class TcpConnection {
   /** One read attempt: true when the pull is answered (data, end or error). */
   #readOnce(c) {
     if (!this.#ends.readableOpen) return true
-    const core = this.#core()
+    const core = this.#core
     const request = c.byobRequest
     let n
     let chunk = null
@@ -147,7 +141,7 @@ class TcpConnection {
   async #ready(writable) {
     let armed
     try {
-      armed = wait.arm(this.#handle, writable)
+      armed = wait.arm(tcpArm, this.#core, writable)
     } catch (err) {
       throw this.#fail(fromNative(err))
     }
@@ -201,14 +195,14 @@ class TcpConnection {
   /** One write attempt: the byte count written, or WOULD_BLOCK. */
   #writeOnce(bytes) {
     try {
-      return tcpTryWrite(this.#core(), bytes)
+      return tcpTryWrite(this.#core, bytes)
     } catch (err) {
       throw this.#fail(fromNative(err))
     }
   }
 
   #closeWritable() {
-    nativeCall(() => this.#handle.shutdownWrite())
+    nativeCall(() => tcpShutdownWrite(this.#core))
     this.#ends.writableEnded(undefined)
   }
 
@@ -217,7 +211,7 @@ class TcpConnection {
     // sends FIN by itself: skip the shutdown call.
     if (this.#ends.readableOpen) {
       try {
-        this.#handle.shutdownWrite()
+        tcpShutdownWrite(this.#core)
       } catch {}
     }
     this.#ends.writableEnded(undefined)
@@ -238,7 +232,7 @@ class TcpConnection {
   }
 
   #finish(error) {
-    this.#handle.close()
+    tcpClose(this.#core)
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
     this.#settle(error)

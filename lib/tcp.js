@@ -1,24 +1,28 @@
 'use strict'
 // TCPSocket (spec section 1): argument conversion, `opened` / `closed` / `close()`.
 
+const { tcpArm, tcpClose, tcpFinishConnect, tcpInfo } = require('../binding.js')
 const { TcpConnection } = require('./tcp-streams')
 const wait = require('./wait')
-const { fromNative, nativeCall } = require('./errors')
+const { fromNative } = require('./errors')
 const { Lifecycle } = require('./lifecycle')
 const idl = require('./webidl')
+const { constructorCheck } = require('./policy')
 
 /** Lets a TCPServerSocket of the same class set hand over an accepted connection. */
-const kAdopt = Symbol('adopt accepted handle')
+const kAdopt = Symbol('adopt accepted socket')
+
+const TCP_SOCKET_OPTIONS = idl.memberNames(
+  'dnsQueryType',
+  'keepAliveDelay',
+  'noDelay',
+  'receiveBufferSize',
+  'sendBufferSize',
+)
 
 function convertOptions(options) {
   const ctx = "Failed to construct 'TCPSocket'"
-  const dict = idl.readMembers(idl.toDictionary(options, `${ctx}: TCPSocketOptions`), [
-    'dnsQueryType',
-    'keepAliveDelay',
-    'noDelay',
-    'receiveBufferSize',
-    'sendBufferSize',
-  ])
+  const dict = idl.readMembers(idl.toDictionary(options, `${ctx}: TCPSocketOptions`), TCP_SOCKET_OPTIONS)
   const out = { noDelay: false }
   if (dict.dnsQueryType !== undefined) {
     out.dnsQueryType = idl.toEnum(dict.dnsQueryType, ['ipv4', 'ipv6'], 'SocketDnsQueryType', `${ctx}: dnsQueryType`)
@@ -46,22 +50,23 @@ function checkOptionValues(opts) {
 }
 
 /** Waits until a connect begun by `connectTcpStart` is done; resolves its addresses. */
-async function finishConnect(handle) {
+async function finishConnect(core) {
   try {
     for (;;) {
-      const info = handle.finishConnect()
+      const info = tcpFinishConnect(core)
       if (info !== null) return info
-      const armed = wait.arm(handle, true)
+      const armed = wait.arm(tcpArm, core, true)
       if (armed !== true) await armed.promise
     }
   } catch (err) {
-    handle.close()
+    tcpClose(core)
     throw err
   }
 }
 
 /** Makes the TCPSocket class bound to one native `Sockets` (one policy). */
 function defineTCPSocket(sockets) {
+  const checkConstructor = constructorCheck(sockets, fromNative)
   class TCPSocket {
     #life = new Lifecycle('TCPSocket')
 
@@ -79,13 +84,14 @@ function defineTCPSocket(sockets) {
         host = idl.toDOMString(remoteAddress, "Failed to construct 'TCPSocket': remoteAddress")
         port = idl.toUnsignedShort(remotePort, "Failed to construct 'TCPSocket': remotePort")
         opts = convertOptions(options)
-        nativeCall(() => sockets.checkConstructor())
+        checkConstructor()
         checkOptionValues(opts)
       }
 
       const life = this.#life
-      const open = (handle, info = handle.info()) => {
-        const connection = new TcpConnection(handle, (error) => life.settleClosed(error))
+      // `core`: the native socket (src/tcp.rs), an External.
+      const open = (core, info = tcpInfo(core)) => {
+        const connection = new TcpConnection(core, (error) => life.settleClosed(error))
         life.open({ readable: connection.readable, writable: connection.writable, ...info })
       }
       const fail = (err) => life.fail(fromNative(err))
@@ -95,15 +101,15 @@ function defineTCPSocket(sockets) {
       }
       // IP literals connect from this thread (on loopback usually done at once); host
       // names are resolved and connected on tokio.
-      let handle
+      let core
       try {
-        handle = sockets.connectTcpStart(host, port, opts)
+        core = sockets.connectTcpStart(host, port, opts)
       } catch (err) {
         Promise.resolve(err).then(fail)
         return
       }
-      if (handle === null) sockets.connectTcp(host, port, opts).then(open, fail)
-      else finishConnect(handle).then((info) => open(handle, info), fail)
+      if (core === null) sockets.connectTcp(host, port, opts).then(open, fail)
+      else finishConnect(core).then((info) => open(core, info), fail)
     }
 
     /** Resolves with `{ readable, writable, remoteAddress, remotePort, localAddress, localPort }`. */

@@ -17,6 +17,7 @@ const { udpTryRecvBatch, udpTrySend, udpTrySendTo } = require('../binding.js')
 const { fromNative, nativeCall, invalidState } = require('./errors')
 const { Lifecycle, StreamEnds } = require('./lifecycle')
 const idl = require('./webidl')
+const { constructorCheck } = require('./policy')
 const ip = require('./ip')
 const { createMulticastController } = require('./multicast')
 const wait = require('./wait')
@@ -141,7 +142,7 @@ class UdpConnection {
       }
       let armed
       try {
-        armed = wait.arm(handle, false)
+        armed = wait.arm(wait.armHandle, handle, false)
       } catch (err) {
         this.#failReadable(fromNative(err))
         return
@@ -239,7 +240,7 @@ class UdpConnection {
 
   /** Waits for room in the send buffer; `false` if the socket closed or `signal` aborted. */
   async #writableReady(signal) {
-    const armed = wait.arm(this.#handle, true)
+    const armed = wait.arm(wait.armHandle, this.#handle, true)
     if (armed === true) return true
     this.#writeWait = armed.token
     const onAbort = () => wait.cancel(armed.token)
@@ -275,20 +276,22 @@ class UdpConnection {
 const CTX = "Failed to construct 'UDPSocket'"
 
 /** WebIDL conversion of UDPSocketOptions, members in lexicographic order. */
+const UDP_SOCKET_OPTIONS = idl.memberNames(
+  'dnsQueryType',
+  'ipv6Only',
+  'localAddress',
+  'localPort',
+  'multicastAllowAddressSharing',
+  'multicastLoopback',
+  'multicastTimeToLive',
+  'receiveBufferSize',
+  'remoteAddress',
+  'remotePort',
+  'sendBufferSize',
+)
+
 function convertOptions(options) {
-  const dict = idl.readMembers(idl.toDictionary(options, `${CTX}: UDPSocketOptions`), [
-    'dnsQueryType',
-    'ipv6Only',
-    'localAddress',
-    'localPort',
-    'multicastAllowAddressSharing',
-    'multicastLoopback',
-    'multicastTimeToLive',
-    'receiveBufferSize',
-    'remoteAddress',
-    'remotePort',
-    'sendBufferSize',
-  ])
+  const dict = idl.readMembers(idl.toDictionary(options, `${CTX}: UDPSocketOptions`), UDP_SOCKET_OPTIONS)
   const out = {}
   const set = (name, convert) => {
     if (dict[name] !== undefined) out[name] = convert(dict[name], `${CTX}: ${name}`)
@@ -361,6 +364,7 @@ function nativeOptions(o) {
 
 /** Makes the UDPSocket class bound to one native `Sockets` (one policy). */
 function defineUDPSocket(sockets) {
+  const checkConstructor = constructorCheck(sockets, fromNative)
   class UDPSocket {
     #life = new Lifecycle('UDPSocket')
 
@@ -370,7 +374,7 @@ function defineUDPSocket(sockets) {
      */
     constructor(options = undefined) {
       const o = convertOptions(options)
-      nativeCall(() => sockets.checkConstructor())
+      checkConstructor()
       if (
         o.multicastTimeToLive !== undefined ||
         o.multicastLoopback !== undefined ||

@@ -46,16 +46,17 @@ function noDescriptorForWait(error) {
 }
 
 /**
- * Arms `handle` for reading (`writable` false) or writing. Returns `true` when it is
- * ready already, or `{ token, promise }`: the promise resolves `true` once ready, or
- * `false` if `cancel(token)` runs first. Throws the native error if the socket failed.
+ * Arms `socket` for reading (`writable` false) or writing with the native
+ * `armFn(socket, notifier, token, writable)`. Returns `true` when it is ready already, or
+ * `{ token, promise }`: the promise resolves `true` once ready, or `false` if
+ * `cancel(token)` runs first. Throws the native error if the socket failed.
  */
-function arm(handle, writable) {
+function arm(armFn, socket, writable) {
   const token = nextToken
   nextToken = nextToken >= 0xffffffff ? 1 : nextToken + 1
   let ready
   try {
-    ready = writable ? handle.armWritable(notifier, token) : handle.armReadable(notifier, token)
+    ready = armFn(socket, notifier, token, writable)
   } catch (err) {
     if (!writable || !noDescriptorForWait(fromNative(err))) throw err
     // Try the write again in a moment (cancel still ends the wait at once).
@@ -84,4 +85,9 @@ function cancel(token) {
   settle(token, false)
 }
 
-module.exports = { arm, cancel, maySpin }
+/** `armFn` for a native class with `armReadable` / `armWritable` methods. */
+function armHandle(handle, notifier, token, writable) {
+  return writable ? handle.armWritable(notifier, token) : handle.armReadable(notifier, token)
+}
+
+module.exports = { arm, armHandle, cancel, maySpin }

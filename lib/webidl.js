@@ -115,12 +115,18 @@ function toBytes(value, context) {
   return new Uint8Array(buffer, value.byteOffset, value.byteLength)
 }
 
-/** Reads the members of a dictionary in the order WebIDL prescribes (lexicographic). */
+/**
+ * Reads the members of a dictionary in the order WebIDL prescribes (lexicographic);
+ * `names` is a list made by `memberNames`.
+ */
 function readMembers(dict, names) {
   const out = {}
-  for (const name of [...names].sort()) out[name] = dict[name]
+  for (let i = 0; i < names.length; i++) out[names[i]] = dict[names[i]]
   return out
 }
+
+/** The member names of a dictionary type, once, in the order `readMembers` reads them. */
+const memberNames = (...names) => Object.freeze(names.sort())
 
 module.exports = {
   requireArguments,
@@ -134,4 +140,5 @@ module.exports = {
   toDictionary,
   toBytes,
   readMembers,
+  memberNames,
 }

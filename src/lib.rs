@@ -13,7 +13,7 @@
 //! - [`server`]: `TcpListenerHandle`, a listening socket accepting in batches.
 //! - [`sockopt`]: every socket option we set, in one place.
 //! - [`sockets`]: the `Sockets` class, a policy bound to the open operations.
-//! - [`tcp`]: `TcpHandle`, a connected TCP stream driven by synchronous non-blocking
+//! - [`tcp`]: `TcpCore`, a connected TCP stream driven by synchronous non-blocking
 //!   reads and writes from the JS thread, with a trip to tokio only when it would block.
 //! - [`udp`]: `UdpHandle`, a connected or bound UDP socket; datagrams are received in
 //!   batches (one crossing drains every ready datagram) and sent synchronously.

@@ -20,7 +20,7 @@ use crate::error::SocketError;
 use crate::notify::{Notifier, Watch};
 use crate::policy::Policy;
 use crate::sockets::{port, Sockets};
-use crate::tcp::TcpHandle;
+use crate::tcp::{TcpCore, TcpExternal};
 
 /// `listen()` backlog when none is asked for: the kernel caps it at `net.core.somaxconn`,
 /// so this means "the OS default".
@@ -93,14 +93,14 @@ impl TcpListenerHandle {
 impl TcpListenerHandle {
   /// Accepts up to `max` pending connections without blocking; an empty array when none
   /// is pending.
-  #[napi]
-  pub fn try_accept_batch(&self, max: u32) -> Result<Vec<TcpHandle>> {
+  #[napi(ts_return_type = "ExternalObject<'TcpCore'>[]")]
+  pub fn try_accept_batch(&self, max: u32) -> Result<Vec<TcpExternal>> {
     let listener = self.listener()?;
     let mut out = Vec::new();
     while out.len() < max.max(1) as usize {
       match accept_one(&listener) {
-        Ok((stream, peer)) => match TcpHandle::accepted(stream, peer, &self.runtime) {
-          Ok(h) => out.push(h),
+        Ok((stream, peer)) => match TcpCore::accepted(stream, peer, &self.runtime) {
+          Ok(core) => out.push(TcpExternal::new(core)),
           // The peer left between accept and getsockname: skip that connection.
           Err(_) => continue,
         },

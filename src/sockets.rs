@@ -12,7 +12,7 @@ use napi_derive::napi;
 use crate::error::SocketError;
 use crate::policy::{Policy, PolicyConfig};
 use crate::sockopt::TcpOptions;
-use crate::tcp::{self, TcpHandle};
+use crate::tcp::{self, TcpExternal};
 
 #[napi]
 pub struct Sockets {
@@ -41,6 +41,13 @@ impl Sockets {
     Ok(self.policy.check_constructor()?)
   }
 
+  /// Whether `checkConstructor` passes (a policy never changes: JavaScript asks once and
+  /// calls `checkConstructor` only for the error).
+  #[napi(getter)]
+  pub fn constructors_allowed(&self) -> bool {
+    self.policy.check_constructor().is_ok()
+  }
+
   /// Throws an encoded `NotAllowedError` unless multicast is allowed.
   #[napi]
   pub fn check_multicast(&self) -> Result<()> {
@@ -54,15 +61,15 @@ impl Sockets {
 
   /// Starts a TCP connection to an IP literal on the calling thread (see
   /// `tcp::connect_start`); `null` for a host name, which `connectTcp` resolves.
-  #[napi]
+  #[napi(ts_return_type = "ExternalObject<'TcpCore'> | null")]
   pub fn connect_tcp_start(
     &self,
     host: String,
     port_number: u32,
     options: TcpOptions,
-  ) -> Result<Option<TcpHandle>> {
+  ) -> Result<Option<TcpExternal>> {
     let port = port(port_number)?;
-    Ok(tcp::connect_start(&self.policy, &host, port, &options)?)
+    Ok(tcp::connect_start(&self.policy, &host, port, &options)?.map(TcpExternal::new))
   }
 
   /// Opens a TCP connection (`TCPSocket`).
@@ -72,18 +79,20 @@ impl Sockets {
   /// environment finalizes every wrapped object) before that poll: a use after free, seen
   /// as crashes in the worker_threads tests. The policy is taken here, on the JS thread,
   /// and the future owns everything it uses.
-  #[napi(ts_return_type = "Promise<TcpHandle>")]
+  #[napi(ts_return_type = "Promise<ExternalObject<'TcpCore'>>")]
   pub fn connect_tcp<'env>(
     &self,
     env: &'env Env,
     host: String,
     port_number: u32,
     options: TcpOptions,
-  ) -> Result<PromiseRaw<'env, TcpHandle>> {
+  ) -> Result<PromiseRaw<'env, TcpExternal>> {
     let policy = Arc::clone(&self.policy);
     env.spawn_future(async move {
       let port = port(port_number)?;
-      Ok(tcp::connect(&policy, &host, port, &options).await?)
+      Ok(TcpExternal::new(
+        tcp::connect(&policy, &host, port, &options).await?,
+      ))
     })
   }
 }

@@ -1,14 +1,17 @@
-//! `TcpHandle`: one connected TCP stream.
+//! `TcpCore`: one connected TCP stream, which JavaScript holds as an `External` and drives
+//! with plain functions (`tcpTryRead`, `tcpArm`, `tcpClose`, ...).
 //!
-//! The data path runs on the JS thread: `tryRead` and `tryWrite` are synchronous,
+//! The data path runs on the JS thread: `tcpTryRead` and `tcpTryWrite` are synchronous,
 //! non-blocking calls on memory JavaScript owns (no copy, no external buffer). Only when
-//! the socket would block does JavaScript wait for readiness.
+//! the socket would block does JavaScript arm the socket (`tcpArm`, see `notify.rs`) and
+//! wait for the notifier to report it ready.
 //!
-//! When a call would block, JavaScript arms the socket (`armReadable` / `armWritable`,
-//! see `notify.rs`) and waits for the notifier to report it ready.
+//! Why functions on an `External` rather than a class: napi-rs's borrow bookkeeping for a
+//! class method costs about 1 µs a call, and a class instance (`napi_wrap`) costs a few
+//! µs to make and to finalize; a function taking `&External` costs tens of nanoseconds.
 //!
 //! Closing takes the stream out of its slot, which closes the descriptor at once;
-//! dropping the handle (the GC collected it) does the same.
+//! dropping the `External` (the GC collected it) does the same.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -48,10 +51,8 @@ type BytesMut<'a> = &'a mut [u8];
 /// Result of `tryRead` when nothing is ready.
 const WOULD_BLOCK: i64 = -1;
 
-/// A connected TCP stream, shared by the `TcpHandle` class and the `External` its data-path
-/// functions take (`tcpTryRead` / `tcpTryWrite`: plain functions cost ~30 ns a call where a
-/// class method's borrow bookkeeping costs ~290 ns). Dropping the last of them (the GC
-/// collected both) closes the descriptor.
+/// A connected (or connecting) TCP stream. JavaScript holds it as an `External`; dropping
+/// that (the GC collected it) closes the descriptor.
 pub struct TcpCore {
   stream: Mutex<Option<Arc<StdTcpStream>>>,
   /// tokio's registration of the socket for reading, made when JavaScript waits and
@@ -71,18 +72,8 @@ pub struct TcpCore {
   spin: Spin,
 }
 
-#[napi]
-pub struct TcpHandle {
-  core: Arc<TcpCore>,
-}
-
-impl std::ops::Deref for TcpHandle {
-  type Target = TcpCore;
-
-  fn deref(&self) -> &TcpCore {
-    &self.core
-  }
-}
+/// How JavaScript holds a `TcpCore`.
+pub type TcpExternal = External<TcpCore>;
 
 /// Bounded busy-polling for request/response traffic (see `Spin::read`).
 ///
@@ -173,7 +164,7 @@ fn syscall<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
   }
 }
 
-impl TcpHandle {
+impl TcpCore {
   /// Wraps a connected (or accepted) stream; call within the tokio runtime.
   pub fn from_stream(stream: TcpStream) -> std::result::Result<Self, SocketError> {
     // Leave tokio's reactor: the socket is registered again only while a wait is pending.
@@ -181,9 +172,9 @@ impl TcpHandle {
       .into_std()
       .map_err(|e| SocketError::io("epoll_ctl", &e, ""))?;
     let info = connected_info(&stream)?;
-    let handle = Self::new(stream, tokio::runtime::Handle::current(), String::new());
-    let _ = handle.info.set(info);
-    Ok(handle)
+    let core = Self::new(stream, tokio::runtime::Handle::current(), String::new());
+    let _ = core.info.set(info);
+    Ok(core)
   }
 
   /// Wraps a stream a listener accepted (already non-blocking).
@@ -195,32 +186,28 @@ impl TcpHandle {
     let local = stream
       .local_addr()
       .map_err(|e| SocketError::io("getsockname", &e, ""))?;
-    let handle = Self::new(stream, runtime.clone(), String::new());
-    let _ = handle.info.set(SocketInfo {
+    let core = Self::new(stream, runtime.clone(), String::new());
+    let _ = core.info.set(SocketInfo {
       local_address: local.ip().to_string(),
       local_port: local.port().into(),
       remote_address: peer.ip().to_string(),
       remote_port: peer.port().into(),
     });
-    Ok(handle)
+    Ok(core)
   }
 
   fn new(stream: StdTcpStream, runtime: tokio::runtime::Handle, target: String) -> Self {
-    TcpHandle {
-      core: Arc::new(TcpCore {
-        stream: Mutex::new(Some(Arc::new(stream))),
-        read_watch: Watch::new(Interest::READABLE),
-        write_watch: Watch::new(Interest::WRITABLE),
-        runtime,
-        info: OnceLock::new(),
-        target,
-        spin: Spin::new(),
-      }),
+    TcpCore {
+      stream: Mutex::new(Some(Arc::new(stream))),
+      read_watch: Watch::new(Interest::READABLE),
+      write_watch: Watch::new(Interest::WRITABLE),
+      runtime,
+      info: OnceLock::new(),
+      target,
+      spin: Spin::new(),
     }
   }
-}
 
-impl TcpCore {
   fn with_stream<T>(&self, f: impl FnOnce(&Arc<StdTcpStream>) -> Result<T>) -> Result<T> {
     match lock(&self.stream).as_ref() {
       Some(stream) => f(stream),
@@ -267,8 +254,14 @@ impl TcpCore {
     })
   }
 
-  /// Arms `watch` (see `notify::Watch`); writes watch a duplicate descriptor.
-  fn arm(&self, watch: &Watch, notifier: &Notifier, token: u32, write: bool) -> Result<bool> {
+  /// Arms the read or the write `Watch` (see `notify::Watch`); writes watch a duplicate
+  /// descriptor.
+  fn arm(&self, notifier: &Notifier, token: u32, write: bool) -> Result<bool> {
+    let watch = if write {
+      &self.write_watch
+    } else {
+      &self.read_watch
+    };
     self.with_stream(|stream| {
       let fd = || -> io::Result<Arc<dyn AsRawFd + Send + Sync>> {
         Ok(if write {
@@ -283,30 +276,8 @@ impl TcpCore {
   }
 }
 
-#[napi]
-impl TcpHandle {
-  /// `true` if the socket may be readable now; otherwise arms it so that `notifier`
-  /// reports `token` once it is (see `notify.rs`).
-  #[napi]
-  pub fn arm_readable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
-    self.arm(&self.read_watch, notifier, token, false)
-  }
-
-  /// `true` if the socket may be writable now; otherwise arms it like `armReadable`.
-  #[napi]
-  pub fn arm_writable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
-    self.arm(&self.write_watch, notifier, token, true)
-  }
-
-  /// The stream, for `tcpTryRead` / `tcpTryWrite`.
-  #[napi(ts_return_type = "ExternalObject<'TcpCore'>")]
-  pub fn core(&self) -> External<Arc<TcpCore>> {
-    External::new(Arc::clone(&self.core))
-  }
-
-  /// Half-closes: sends FIN; reading goes on.
-  #[napi]
-  pub fn shutdown_write(&self) -> Result<()> {
+impl TcpCore {
+  fn shutdown_write(&self) -> Result<()> {
     self.with_stream(|s| match s.shutdown(std::net::Shutdown::Write) {
       // The peer may already be gone; the write side is shut either way.
       Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
@@ -314,29 +285,21 @@ impl TcpHandle {
     })
   }
 
-  /// Closes the socket (the descriptor is closed now); idempotent.
-  #[napi]
-  pub fn close(&self) {
+  fn close(&self) {
     let _runtime = self.runtime.enter();
     self.read_watch.clear();
     self.write_watch.clear();
     drop(lock(&self.stream).take());
   }
 
-  /// Local and remote address and port.
-  #[napi]
-  pub fn info(&self) -> Result<SocketInfo> {
+  fn info(&self) -> Result<SocketInfo> {
     match self.info.get() {
       Some(info) => Ok(info.clone()),
       None => Err(SocketError::invalid_state("The socket is not connected yet.").into()),
     }
   }
 
-  /// For a connect started by `Sockets.connectTcpStart`: the addresses once the
-  /// connection is established, `null` while it is still in progress (arm it for writing
-  /// and ask again), or the connect error (`ECONNREFUSED`, ...).
-  #[napi]
-  pub fn finish_connect(&self) -> Result<Option<SocketInfo>> {
+  fn finish_connect(&self) -> Result<Option<SocketInfo>> {
     if let Some(info) = self.info.get() {
       return Ok(Some(info.clone()));
     }
@@ -353,12 +316,56 @@ impl TcpHandle {
   }
 }
 
+/// `true` if the socket may be ready for reading (`writable` false) or writing now;
+/// otherwise arms it so that `notifier` reports `token` once it is (see `notify.rs`).
+#[napi]
+pub fn tcp_arm(
+  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
+  notifier: &Notifier,
+  token: u32,
+  writable: bool,
+) -> Result<bool> {
+  core.arm(notifier, token, writable)
+}
+
+/// Half-closes: sends FIN; reading goes on.
+#[napi]
+pub fn tcp_shutdown_write(
+  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
+) -> Result<()> {
+  core.shutdown_write()
+}
+
+/// Closes the socket (the descriptor is closed now); idempotent.
+#[napi]
+pub fn tcp_close(#[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal) {
+  core.close()
+}
+
+/// Local and remote address and port.
+#[napi]
+pub fn tcp_info(
+  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
+) -> Result<SocketInfo> {
+  core.info()
+}
+
+/// For a connect started by `Sockets.connectTcpStart`: the addresses once the connection
+/// is established, `null` while it is still in progress (arm it for writing and ask
+/// again), or the connect error (`ECONNREFUSED`, ...).
+#[napi]
+pub fn tcp_finish_connect(
+  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
+) -> Result<Option<SocketInfo>> {
+  core.finish_connect()
+}
+
 /// Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block.
 /// `may_spin`: this thread waits on no other socket of ours, so a short busy-poll for a
 /// reply (see `Spin`) delays nobody else's data.
 #[napi]
 pub fn tcp_try_read(
-  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &External<Arc<TcpCore>>,
+  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
   #[napi(ts_arg_type = "Uint8Array")] buf: BytesMut<'_>,
   may_spin: bool,
 ) -> Result<i64> {
@@ -369,7 +376,7 @@ pub fn tcp_try_read(
 /// buffer is full.
 #[napi]
 pub fn tcp_try_write(
-  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &External<Arc<TcpCore>>,
+  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
   buf: &[u8],
 ) -> Result<i64> {
   core.try_write(buf)
@@ -428,7 +435,7 @@ pub fn connect_start(
   host: &str,
   port: u16,
   opts: &TcpOptions,
-) -> std::result::Result<Option<TcpHandle>, SocketError> {
+) -> std::result::Result<Option<TcpCore>, SocketError> {
   let Some(ip) = crate::resolve::parse_ip_literal(host) else {
     return Ok(None);
   };
@@ -448,7 +455,7 @@ pub fn connect_start(
     Err(e) if e.raw_os_error() == Some(EINPROGRESS) || would_block(&e) => {}
     Err(e) => return Err(SocketError::io("connect", &e, detail)),
   }
-  Ok(Some(TcpHandle::new(
+  Ok(Some(TcpCore::new(
     StdTcpStream::from(socket),
     runtime,
     detail,
@@ -474,7 +481,7 @@ pub async fn connect(
   host: &str,
   port: u16,
   opts: &TcpOptions,
-) -> std::result::Result<TcpHandle, SocketError> {
+) -> std::result::Result<TcpCore, SocketError> {
   policy.check_host(host, Purpose::TcpConnect)?;
   let query = QueryType::parse(opts.dns_query_type.as_deref())?;
   let candidates = policy.resolver().resolve(host, query).await?;
@@ -487,7 +494,7 @@ pub async fn connect(
     }
     let addr = SocketAddr::new(ip, port);
     match connect_one(addr, opts).await {
-      Ok(stream) => return TcpHandle::from_stream(stream),
+      Ok(stream) => return TcpCore::from_stream(stream),
       Err(e) => failed = Some(SocketError::io("connect", &e, addr.to_string())),
     }
   }
