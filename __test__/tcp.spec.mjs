@@ -4,6 +4,7 @@ import crypto from 'node:crypto'
 import { once } from 'node:events'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { WritableStream } from 'node:stream/web'
 import { TCPSocket } from '../index.js'
 import { netServer, within, readAll, rejectsWith } from './helpers.mjs'
 
@@ -451,6 +452,32 @@ test('close() cancels the readable, aborts the writable and resolves closed', as
   await within(peerEnded, 5000, 'peer sees the close')
   t.is(s.close(), s.closed) // settled: close() returns closed itself
   await t.context.srv.close()
+})
+
+test('after close() the streams are as cancel() and abort() with no reason leave them (spec 1.6)', async (t) => {
+  const { port, close } = await echoServer()
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  await s.close()
+  const reader = readable.getReader()
+  await reader.closed // closed, not errored
+  t.true((await reader.read()).done)
+  // What a WritableStream aborted with no reason looks like.
+  const reference = new WritableStream()
+  await reference.abort()
+  const expected = reference.getWriter()
+  const writer = writable.getWriter()
+  t.is(writer.desiredSize, expected.desiredSize) // null: errored
+  const rejected = (promise) => promise.then(
+    () => 'fulfilled',
+    (e) => ['rejected', e],
+  )
+  const reasons = async (w) => [await rejected(w.closed), await rejected(w.write(new Uint8Array(1)))]
+  t.deepEqual(await reasons(writer), await reasons(expected))
+  t.deepEqual(await reasons(writer), [['rejected', undefined], ['rejected', undefined]])
+  writer.releaseLock()
+  t.is(await writable.abort(), undefined)
+  await close()
 })
 
 test('close() after the connection ended returns the settled closed promise', async (t) => {

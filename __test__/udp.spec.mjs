@@ -1,6 +1,7 @@
 // UDPSocket over loopback (host namespace: only 127.0.0.1 and ::1 are ever sent to).
 import test from 'ava'
 import dgram from 'node:dgram'
+import { WritableStream } from 'node:stream/web'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
 import { within } from './helpers.mjs'
@@ -470,6 +471,22 @@ test('close() ends the readable and resolves closed, and returns closed once set
   t.true(done)
   await t.throwsAsync(writable.getWriter().write({ data: new Uint8Array(1), remoteAddress: '127.0.0.1', remotePort: 9 }), { any: true })
   t.is(socket.close(), socket.closed)
+})
+
+test('after close() the streams are as cancel() and abort() with no reason leave them (spec 2.6)', async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { readable, writable } = await socket.opened
+  await socket.close()
+  const reader = readable.getReader()
+  await reader.closed
+  t.true((await reader.read()).done)
+  const reference = new WritableStream()
+  await reference.abort()
+  const writer = writable.getWriter()
+  t.is(writer.desiredSize, reference.getWriter().desiredSize)
+  t.deepEqual(await writer.closed.catch((e) => ['rejected', e]), ['rejected', undefined])
+  writer.releaseLock()
+  t.is(await writable.abort(), undefined)
 })
 
 test('closed resolves when the readable is cancelled and the writable closed', async (t) => {

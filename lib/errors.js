@@ -50,18 +50,7 @@ function nativeCall(fn) {
 
 const invalidState = (message) => new DOMException(message, 'InvalidStateError')
 
-/**
- * Runs `fn` with stack traces off: for our own internal steps whose errors nobody reads
- * (no user code runs inside `fn`).
- */
-function withoutStackTraces(fn) {
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 0
-  try {
-    return fn()
-  } finally {
-    Error.stackTraceLimit = limit
-  }
-}
+/** The error of a write that close() cut short (as an abort would reject it). */
+const closedByClose = () => new DOMException('The socket was closed.', 'AbortError')
 
-module.exports = { fromNative, nativeCall, invalidState, withoutStackTraces }
+module.exports = { fromNative, nativeCall, invalidState, closedByClose }

@@ -2,7 +2,7 @@
 // The `opened` / `closed` / `close()` bookkeeping every socket class shares (spec 1.4-1.6,
 // 2.4-2.6, 4.3-4.5), in one place.
 
-const { invalidState, withoutStackTraces } = require('./errors')
+const { invalidState } = require('./errors')
 
 class Lifecycle {
   #className
@@ -13,6 +13,7 @@ class Lifecycle {
   #resolveClosed
   #rejectClosed
   #info = null
+  #abortWritable = null
 
   constructor(className) {
     this.#className = className
@@ -29,10 +30,14 @@ class Lifecycle {
     this.closed.catch(() => {})
   }
 
-  /** `opened` resolves with `info`, whose `readable` (and `writable`) `close()` acts on. */
-  open(info) {
+  /**
+   * `opened` resolves with `info`, whose `readable` (and `writable`) `close()` acts on;
+   * `abortWritable()` is close()'s "abort the writable" (the socket's `abortForClose`).
+   */
+  open(info, abortWritable = null) {
     this.#state = 'resolved'
     this.#info = info
+    this.#abortWritable = abortWritable
     this.#resolveOpened(info)
   }
 
@@ -61,13 +66,8 @@ class Lifecycle {
     if (readable.locked || (writable !== undefined && writable.locked)) {
       return Promise.reject(invalidState(`close() called on a ${this.#className} while a stream is locked.`))
     }
-    // The spec's steps: cancel and abort, with no reason. Node makes an AbortError for an
-    // abort without one; nobody sees it but a write still in flight, and capturing its
-    // stack (async frames included) cost ~10 µs of every close.
-    withoutStackTraces(() => {
-      readable.cancel().catch(() => {})
-      if (writable !== undefined) writable.abort().catch(() => {})
-    })
+    readable.cancel().catch(() => {})
+    if (writable !== undefined) this.#abortWritable()
     return this.closed
   }
 }

@@ -7,7 +7,7 @@
 
 const { ReadableStream, WritableStream } = require('node:stream/web')
 const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
-const { fromNative, nativeCall } = require('./errors')
+const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes } = require('./webidl')
 const wait = require('./wait')
 const { StreamEnds } = require('./lifecycle')
@@ -54,6 +54,7 @@ class TcpConnection {
   #readWait = 0
   #writeWait = 0
   #error
+  #closing = false
 
   constructor(core, settle) {
     this.#core = core
@@ -182,7 +183,7 @@ class TcpConnection {
         const ready = await this.#ready(true)
         if (signal.aborted) throw signal.reason
         // The connection failed meanwhile (a read met a reset): that error, as for every write.
-        if (!ready) throw this.#error ?? new DOMException('The socket was closed.', 'InvalidStateError')
+        if (!ready) throw this.#error ?? (this.#closing ? closedByClose() : invalidState('The socket was closed.'))
         const n = this.#writeOnce(bytes)
         if (n === bytes.byteLength) return
         if (n > 0) bytes = bytes.subarray(n)
@@ -204,6 +205,20 @@ class TcpConnection {
   #closeWritable() {
     nativeCall(() => tcpShutdownWrite(this.#core))
     this.#ends.writableEnded(undefined)
+  }
+
+  /**
+   * close()'s "abort the writable" (spec 1.6), as the stream's own error with no reason:
+   * the same end state as `writable.abort()` (errored, no stored error; its abort
+   * algorithm is ours and runs here) without Node's AbortSignal and its event, which cost
+   * ~20 µs of every close. A write still waiting for room rejects with AbortError, as it
+   * would for an abort.
+   */
+  abortForClose() {
+    if (!this.#ends.writableOpen) return
+    this.#closing = true
+    this.#writeController.error(undefined)
+    this.#abortWritable()
   }
 
   #abortWritable() {

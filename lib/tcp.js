@@ -92,7 +92,8 @@ function defineTCPSocket(sockets) {
       // `core`: the native socket (src/tcp.rs), an External.
       const open = (core, info = tcpInfo(core)) => {
         const connection = new TcpConnection(core, (error) => life.settleClosed(error))
-        life.open({ readable: connection.readable, writable: connection.writable, ...info })
+        const { readable, writable } = connection
+        life.open({ readable, writable, ...info }, () => connection.abortForClose())
       }
       const fail = (err) => life.fail(fromNative(err))
       if (adopting) {

@@ -14,7 +14,7 @@
 
 const { ReadableStream, WritableStream } = require('node:stream/web')
 const { udpTryRecvBatch, udpTrySend, udpTrySendTo } = require('../binding.js')
-const { fromNative, nativeCall, invalidState } = require('./errors')
+const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { Lifecycle, StreamEnds } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
@@ -91,6 +91,8 @@ class UdpConnection {
   #readController
   #readWait = 0
   #writeWait = 0
+  #writeController
+  #closing = false
 
   constructor(handle, connected, settle) {
     this.#handle = handle
@@ -110,6 +112,9 @@ class UdpConnection {
     )
     this.writable = new WritableStream(
       {
+        start: (c) => {
+          this.#writeController = c
+        },
         write: (chunk, c) => this.#write(chunk, c),
         close: () => this.#ends.writableEnded(undefined),
         abort: () => this.#ends.writableEnded(undefined),
@@ -225,9 +230,11 @@ class UdpConnection {
           if (attempts > 0) throw new TypeError(`Could not resolve '${msg.remoteAddress}' to an IP address.`)
           address = await handle.resolveDestination(address, msg.dnsQueryType)
           if (c.signal.aborted) throw c.signal.reason
+          if (this.#closing) throw closedByClose()
         } else {
           const ready = await this.#writableReady(c.signal)
           if (c.signal.aborted) throw c.signal.reason
+          if (this.#closing) throw closedByClose()
           if (!ready) throw invalidState('The socket was closed.')
         }
         n = this.#trySend(bytes, address, msg.remotePort)
@@ -250,6 +257,18 @@ class UdpConnection {
     } finally {
       signal.removeEventListener('abort', onAbort)
     }
+  }
+
+  /**
+   * close()'s "abort the writable" (spec 2.6), as the stream's own error with no reason:
+   * the same end state as `writable.abort()` without Node's AbortSignal and its event (see
+   * TcpConnection#abortForClose). A write still waiting rejects with AbortError.
+   */
+  abortForClose() {
+    if (!this.#ends.writableOpen) return
+    this.#closing = true
+    this.#writeController.error(undefined)
+    this.#ends.writableEnded(undefined)
   }
 
   /** A failed send: that write rejects and the writable is closed (spec 2.3). */
@@ -395,7 +414,7 @@ function defineUDPSocket(sockets) {
         if (!connected && sockets.multicastAllowed) {
           info.multicastController = createMulticastController(handle)
         }
-        life.open(info)
+        life.open(info, () => connection.abortForClose())
       }
       const fail = (err) => life.fail(fromNative(err))
       const native = nativeOptions(o)
