@@ -1,0 +1,115 @@
+// What Node's own WHATWG streams cost before a socket does anything (and, for memory, a
+// whole net.Socket beside them): the floor under the rows of `npm run bench` where
+// direct-sockets is behind (README, "Where we are behind, and why").
+//
+//   node --expose-gc bench/floor.mjs        (npm run bench:floor)
+//
+// Prints, medians of 5 runs in this one process:
+//   - time per WritableStream write with a sink that does nothing (64-byte chunks, awaited)
+//   - time per BYOB read from a byte stream whose pull answers at once
+//   (pure JavaScript, so wall time is CPU time; rusage is no help here: this VM samples
+//   user and system time by tick)
+//   - JS heap and RSS per byte ReadableStream with a pending read, per WritableStream, and
+//     per open net.Socket with a 'data' listener (2,000 each)
+import { ReadableStream, WritableStream } from 'node:stream/web'
+import { fork } from 'node:child_process'
+import net from 'node:net'
+import { once } from 'node:events'
+
+const HOST = '127.0.0.1'
+const RUNS = 5
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+async function timePer(n, body) {
+  const t0 = performance.now()
+  await body(n)
+  return ((performance.now() - t0) * 1000) / n
+}
+
+async function writableWrite(n) {
+  const writer = new WritableStream({ write() {} }, { highWaterMark: 1 }).getWriter()
+  const chunk = new Uint8Array(64)
+  for (let i = 0; i < n; i++) await writer.write(chunk)
+}
+
+async function byobRead(n) {
+  const stream = new ReadableStream(
+    {
+      type: 'bytes',
+      pull(c) {
+        c.byobRequest.respond(64)
+      },
+    },
+    { highWaterMark: 0 },
+  )
+  const reader = stream.getReader({ mode: 'byob' })
+  let buf = new Uint8Array(64)
+  for (let i = 0; i < n; i++) buf = new Uint8Array((await reader.read(buf)).value.buffer)
+}
+
+async function perObject(make, count = 2000) {
+  const gc = async () => {
+    for (let i = 0; i < 4; i++) {
+      globalThis.gc?.()
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  }
+  const held = []
+  await gc()
+  const before = process.memoryUsage()
+  for (let i = 0; i < count; i++) held.push(await make())
+  await gc()
+  const after = process.memoryUsage()
+  if (held.length !== count) throw new Error('lost objects') // (and keeps `held` alive until here)
+  return { heap: (after.heapUsed - before.heapUsed) / count / 1024, rss: (after.rss - before.rss) / count / 1024 }
+}
+
+async function main() {
+  if (!globalThis.gc) console.log('(run with --expose-gc for the memory rows)')
+  const child = fork(new URL(import.meta.url), ['sink'])
+  const [ports] = await once(child, 'message')
+
+  const rows = []
+  const time = async (label, n, body) => {
+    const runs = []
+    for (let r = 0; r < RUNS; r++) runs.push(await timePer(n, body))
+    rows.push([label, `${median(runs).toFixed(2)} µs`])
+  }
+  await time('WritableStream write, no-op sink', 200_000, writableWrite)
+  await time('BYOB read, pull answers at once', 200_000, byobRead)
+
+  const mem = async (label, make) => {
+    const { heap, rss } = await perObject(make)
+    rows.push([label, `${heap.toFixed(2)} KiB heap, ${rss.toFixed(2)} KiB RSS`])
+  }
+  await mem('byte ReadableStream + reader + pending read', () => {
+    const reader = new ReadableStream({ type: 'bytes', pull() {} }, { highWaterMark: 0 }).getReader()
+    reader.read()
+    return reader
+  })
+  await mem('WritableStream', () => new WritableStream({ write() {} }, { highWaterMark: 1 }))
+  await mem('net.Socket, open, with a data listener', async () => {
+    const socket = net.connect(ports.tcp, HOST)
+    await once(socket, 'connect')
+    return socket.on('data', () => {}).on('error', () => {})
+  })
+
+  const width = Math.max(...rows.map((r) => r[0].length))
+  console.log(`Node ${process.version}, medians of ${RUNS} runs`)
+  for (const [label, value] of rows) console.log(`${label.padEnd(width)}  ${value}`)
+  child.disconnect()
+  process.exit(0)
+}
+
+if (process.argv[2] === 'sink') {
+  // Child: a TCP server that holds its connections.
+  const held = []
+  const tcp = net.createServer((s) => held.push(s.on('error', () => {})))
+  tcp.listen(0, HOST)
+  await once(tcp, 'listening')
+  process.send({ tcp: tcp.address().port })
+  process.on('disconnect', () => process.exit(0))
+} else {
+  await main()
+}
