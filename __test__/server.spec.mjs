@@ -179,6 +179,29 @@ test('500 concurrent node:net clients, data both ways on each', async (t) => {
   await within(server.closed, 5000, 'closed')
 })
 
+test("an accepted connection's addresses are the two ends the client sees, on a specific and on a wildcard address", async (t) => {
+  for (const [bind, connectTo, local] of [
+    ['127.0.0.1', '127.0.0.1', '127.0.0.1'],
+    ['0.0.0.0', '127.0.0.1', '127.0.0.1'],
+    ['::', '127.0.0.1', '::ffff:127.0.0.1'],
+    ['::1', '::1', '::1'],
+  ]) {
+    const server = new TCPServerSocket(bind)
+    const { readable, localPort } = await server.opened
+    const client = await connectNet(localPort, connectTo)
+    const reader = readable.getReader()
+    const { value } = await reader.read()
+    const info = await value.opened
+    t.is(info.localAddress, local, bind)
+    t.is(info.localPort, localPort, bind)
+    t.is(info.remotePort, client.localPort, bind)
+    reader.releaseLock()
+    await server.close()
+    await value.close()
+    client.destroy()
+  }
+})
+
 test('IPv6 :: with ipv6Only false accepts IPv4 clients too', async (t) => {
   const server = new TCPServerSocket('::', { ipv6Only: false })
   const { readable, localPort, localAddress } = await server.opened

@@ -41,6 +41,9 @@ pub struct TcpListenerHandle {
   slot: Mutex<Option<Arc<Socket>>>,
   watch: Watch,
   info: ListenerInfo,
+  /// Every accepted connection's local address, when the listener is bound to a specific
+  /// one (`None` for a wildcard, where each connection asks `getsockname`).
+  accepted_local: Option<SocketAddr>,
   runtime: tokio::runtime::Handle,
 }
 
@@ -99,11 +102,13 @@ impl TcpListenerHandle {
     let mut out = Vec::new();
     while out.len() < max.max(1) as usize {
       match accept_one(&listener) {
-        Ok((stream, peer)) => match TcpCore::accepted(stream, peer, &self.runtime) {
-          Ok(core) => out.push(TcpExternal::new(core)),
-          // The peer left between accept and getsockname: skip that connection.
-          Err(_) => continue,
-        },
+        Ok((stream, peer)) => {
+          match TcpCore::accepted(stream, peer, self.accepted_local, &self.runtime) {
+            Ok(core) => out.push(TcpExternal::new(core)),
+            // The peer left between accept and getsockname: skip that connection.
+            Err(_) => continue,
+          }
+        }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
         Err(e) if out.is_empty() => return Err(SocketError::io("accept", &e, "").into()),
         // Report the error on the next call; hand out what was accepted first.
@@ -203,6 +208,7 @@ fn listen(
       local_address: local.ip().to_string(),
       local_port: local.port().into(),
     },
+    accepted_local: (!local.ip().is_unspecified()).then_some(local),
     runtime: tokio::runtime::Handle::current(),
   })
 }

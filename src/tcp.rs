@@ -177,15 +177,21 @@ impl TcpCore {
     Ok(core)
   }
 
-  /// Wraps a stream a listener accepted (already non-blocking).
+  /// Wraps a stream a listener accepted (already non-blocking). `local`: the listener's
+  /// own address when it is bound to a specific one (then it is every connection's local
+  /// address, and `getsockname` is not needed).
   pub fn accepted(
     stream: StdTcpStream,
     peer: SocketAddr,
+    local: Option<SocketAddr>,
     runtime: &tokio::runtime::Handle,
   ) -> std::result::Result<Self, SocketError> {
-    let local = stream
-      .local_addr()
-      .map_err(|e| SocketError::io("getsockname", &e, ""))?;
+    let local = match local {
+      Some(local) => local,
+      None => stream
+        .local_addr()
+        .map_err(|e| SocketError::io("getsockname", &e, ""))?,
+    };
     let core = Self::new(stream, runtime.clone(), String::new());
     let _ = core.info.set(SocketInfo {
       local_address: local.ip().to_string(),
