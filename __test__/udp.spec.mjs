@@ -489,6 +489,20 @@ test('after close() the streams are as cancel() and abort() with no reason leave
   t.is(await writable.abort(), undefined)
 })
 
+test('close() while a write resolves its host name: the write rejects with AbortError, then closed resolves', async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  const order = []
+  const pending = writer.write({ data: new Uint8Array(4), remoteAddress: 'localhost', remotePort: 9 })
+  pending.catch((err) => order.push(`write ${err.name}`))
+  writer.releaseLock()
+  socket.closed.then(() => order.push('closed resolved'))
+  await within(socket.close(), 5000, 'close()')
+  await t.throwsAsync(pending, { any: true, name: 'AbortError' })
+  t.deepEqual(order, ['write AbortError', 'closed resolved'])
+})
+
 test('closed resolves when the readable is cancelled and the writable closed', async (t) => {
   const socket = new UDPSocket({ localAddress: '127.0.0.1' })
   const { readable, writable } = await socket.opened

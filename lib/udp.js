@@ -93,6 +93,7 @@ class UdpConnection {
   #writeWait = 0
   #writeController
   #closing = false
+  #pendingWrite = null
 
   constructor(handle, connected, settle) {
     this.#handle = handle
@@ -210,7 +211,7 @@ class UdpConnection {
       throw this.#failWrite(fromNative(err))
     }
     if (n >= 0) return undefined
-    return this.#writeLater(msg, n, c)
+    return (this.#pendingWrite = this.#writeLater(msg, n, c))
   }
 
   #trySend(bytes, address, port) {
@@ -240,8 +241,10 @@ class UdpConnection {
         n = this.#trySend(bytes, address, msg.remotePort)
       }
     } catch (err) {
-      if (c.signal.aborted && err === c.signal.reason) throw err
+      if (this.#closing || (c.signal.aborted && err === c.signal.reason)) throw err
       throw this.#failWrite(fromNative(err))
+    } finally {
+      this.#pendingWrite = null
     }
   }
 
@@ -262,13 +265,23 @@ class UdpConnection {
   /**
    * close()'s "abort the writable" (spec 2.6), as the stream's own error with no reason:
    * the same end state as `writable.abort()` without Node's AbortSignal and its event (see
-   * TcpConnection#abortForClose). A write still waiting rejects with AbortError.
+   * TcpConnection#abortForClose). A write still waiting rejects with AbortError, and the
+   * abort steps run once it has settled.
    */
   abortForClose() {
     if (!this.#ends.writableOpen) return
     this.#closing = true
     this.#writeController.error(undefined)
-    this.#ends.writableEnded(undefined)
+    const pending = this.#pendingWrite
+    if (pending === null) {
+      this.#ends.writableEnded(undefined)
+      return
+    }
+    // As for an abort, the abort steps run once the write in flight has settled.
+    // After Node has settled the in-flight write (see TcpConnection#abortForClose).
+    wait.cancel(this.#writeWait)
+    const abort = () => setImmediate(() => this.#ends.writableEnded(undefined))
+    pending.then(abort, abort)
   }
 
   /** A failed send: that write rejects and the writable is closed (spec 2.3). */
