@@ -158,7 +158,7 @@ export declare function tcpInfo(core: ExternalObject<'TcpCore'>): SocketInfo
 /** `TCPSocketOptions`, already converted by the WebIDL layer in JavaScript. */
 export interface TcpOptions {
   noDelay?: boolean
-  /** Milliseconds; applied in whole seconds (at least one). */
+  /** Milliseconds; applied in whole seconds (at least one, at most `MAX_KEEPALIVE_SECS`). */
   keepAliveDelay?: number
   sendBufferSize?: number
   receiveBufferSize?: number

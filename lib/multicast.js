@@ -144,10 +144,7 @@ class MulticastController {
     return this.#snapshot
   }
 }
-Object.defineProperty(MulticastController.prototype, Symbol.toStringTag, {
-  value: 'MulticastController',
-  configurable: true,
-})
+idl.defineInterface(MulticastController, 'MulticastController', ['joinGroup', 'leaveGroup', 'joinedGroups'])
 
 const createMulticastController = (handle) => new MulticastController(kCreate, handle)
 

@@ -116,20 +116,20 @@ function defineTCPServerSocket(sockets, TCPSocket) {
 
     /** Resolves with `{ readable, localAddress, localPort }`. */
     get opened() {
-      return this.#life.opened
+      return idl.promiseMember(() => this.#life.opened)
     }
 
     /** Resolves once the readable is closed and the listener with it. */
     get closed() {
-      return this.#life.closed
+      return idl.promiseMember(() => this.#life.closed)
     }
 
     /** Cancels the readable (closing the listener; accepted sockets stay open) and returns `closed`. */
     close() {
-      return this.#life.close()
+      return idl.promiseMember(() => this.#life.close())
     }
   }
-  Object.defineProperty(TCPServerSocket.prototype, Symbol.toStringTag, { value: 'TCPServerSocket', configurable: true })
+  idl.defineInterface(TCPServerSocket, 'TCPServerSocket', ['opened', 'closed', 'close'])
   return TCPServerSocket
 }
 

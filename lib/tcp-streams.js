@@ -16,13 +16,12 @@ const WOULD_BLOCK = -1
 
 // Default readers (no BYOB view) read into one scratch buffer shared by every socket of
 // this thread, so an idle connection with a pending read holds no buffer of its own.
-// A large read hands the scratch buffer itself to the stream (enqueue transfers it) and
-// a fresh one is made next time; a small read is copied out and the scratch is kept.
-// The scratch comes from Buffer.allocUnsafeSlow (about 4x cheaper than a zero-filled
-// Uint8Array of 64 KiB); before it is handed over, the bytes past the read are zeroed so
-// that no stale memory reaches the reader through `chunk.buffer`.
+// Each chunk's buffer holds exactly the bytes read (spec 1.2, "creating a Uint8Array from
+// bytes"): a read that fills the scratch hands the scratch itself to the stream (enqueue
+// transfers it) and a fresh one is made next time; a shorter read is copied out and the
+// scratch is kept. The scratch comes from Buffer.allocUnsafeSlow (about 4x cheaper than a
+// zero-filled Uint8Array of 64 KiB); a chunk never shows bytes past those read.
 const SCRATCH_SIZE = 64 * 1024
-const HAND_OVER_AT = 16 * 1024
 let scratch = null
 
 function readIntoScratch(core) {
@@ -32,9 +31,8 @@ function readIntoScratch(core) {
   }
   const n = tcpTryRead(core, scratch, wait.maySpin())
   if (n <= 0) return { n, chunk: null }
-  if (n < HAND_OVER_AT) return { n, chunk: scratch.slice(0, n) }
-  const chunk = new Uint8Array(scratch.buffer, 0, n)
-  if (n < SCRATCH_SIZE) scratch.fill(0, n)
+  if (n < SCRATCH_SIZE) return { n, chunk: scratch.slice(0, n) }
+  const chunk = scratch
   scratch = null
   return { n, chunk }
 }

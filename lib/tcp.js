@@ -115,20 +115,20 @@ function defineTCPSocket(sockets) {
 
     /** Resolves with `{ readable, writable, remoteAddress, remotePort, localAddress, localPort }`. */
     get opened() {
-      return this.#life.opened
+      return idl.promiseMember(() => this.#life.opened)
     }
 
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
-      return this.#life.closed
+      return idl.promiseMember(() => this.#life.closed)
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */
     close() {
-      return this.#life.close()
+      return idl.promiseMember(() => this.#life.close())
     }
   }
-  Object.defineProperty(TCPSocket.prototype, Symbol.toStringTag, { value: 'TCPSocket', configurable: true })
+  idl.defineInterface(TCPSocket, 'TCPSocket', ['opened', 'closed', 'close'])
   return TCPSocket
 }
 

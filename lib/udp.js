@@ -439,20 +439,20 @@ function defineUDPSocket(sockets) {
 
     /** Resolves with `{ readable, writable, localAddress, localPort, ... }` (see UDPSocketOpenInfo). */
     get opened() {
-      return this.#life.opened
+      return idl.promiseMember(() => this.#life.opened)
     }
 
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
-      return this.#life.closed
+      return idl.promiseMember(() => this.#life.closed)
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */
     close() {
-      return this.#life.close()
+      return idl.promiseMember(() => this.#life.close())
     }
   }
-  Object.defineProperty(UDPSocket.prototype, Symbol.toStringTag, { value: 'UDPSocket', configurable: true })
+  idl.defineInterface(UDPSocket, 'UDPSocket', ['opened', 'closed', 'close'])
   return UDPSocket
 }
 

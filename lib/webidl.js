@@ -128,7 +128,34 @@ function readMembers(dict, names) {
 /** The member names of a dictionary type, once, in the order `readMembers` reads them. */
 const memberNames = (...names) => Object.freeze(names.sort())
 
+/**
+ * A promise-typed attribute or operation: called on an object that is not of its
+ * interface (the private field read in `fn` throws) it returns a promise rejected with a
+ * TypeError, as WebIDL says, instead of throwing.
+ */
+function promiseMember(fn) {
+  try {
+    return fn()
+  } catch {
+    return Promise.reject(new TypeError('Illegal invocation'))
+  }
+}
+
+/**
+ * Gives `cls` the shape of a WebIDL interface: the listed attributes and operations
+ * enumerable (class syntax makes them non-enumerable), and `Symbol.toStringTag` `name`.
+ */
+function defineInterface(cls, name, members) {
+  const proto = cls.prototype
+  for (const member of members) {
+    Object.defineProperty(proto, member, { ...Object.getOwnPropertyDescriptor(proto, member), enumerable: true })
+  }
+  Object.defineProperty(proto, Symbol.toStringTag, { value: name, configurable: true })
+}
+
 module.exports = {
+  promiseMember,
+  defineInterface,
   requireArguments,
   toDOMString,
   toBoolean,

@@ -11,7 +11,7 @@ use socket2::{SockRef, Socket, TcpKeepalive};
 #[derive(Clone, Debug, Default)]
 pub struct TcpOptions {
   pub no_delay: Option<bool>,
-  /// Milliseconds; applied in whole seconds (at least one).
+  /// Milliseconds; applied in whole seconds (at least one, at most `MAX_KEEPALIVE_SECS`).
   pub keep_alive_delay: Option<u32>,
   pub send_buffer_size: Option<u32>,
   pub receive_buffer_size: Option<u32>,
@@ -32,13 +32,18 @@ pub fn set_buffer_sizes(sock: SockRef<'_>, opts: &TcpOptions) -> io::Result<()> 
   Ok(())
 }
 
+/// The longest keep-alive idle time and interval the OS takes (Linux: `MAX_TCP_KEEPIDLE`
+/// and `MAX_TCP_KEEPINTVL`, 32767 s; longer ones fail with EINVAL). Any `keepAliveDelay` the
+/// IDL allows (up to 2^32-1 ms, about 49 days) is valid, so longer delays mean the longest.
+const MAX_KEEPALIVE_SECS: u64 = 32_767;
+
 /// `TCP_NODELAY` and keep-alive (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`).
 pub fn set_stream_options(sock: SockRef<'_>, opts: &TcpOptions) -> io::Result<()> {
   if opts.no_delay.unwrap_or(false) {
     sock.set_tcp_nodelay(true)?;
   }
   if let Some(ms) = opts.keep_alive_delay {
-    let secs = Duration::from_secs(u64::from(ms / 1000).max(1));
+    let secs = Duration::from_secs(u64::from(ms / 1000).clamp(1, MAX_KEEPALIVE_SECS));
     let keepalive = TcpKeepalive::new().with_time(secs);
     #[cfg(not(any(target_os = "openbsd", target_os = "haiku")))]
     let keepalive = keepalive.with_interval(secs);
@@ -83,6 +88,23 @@ mod tests {
     // Linux doubles the requested size for its own bookkeeping.
     assert!(s.send_buffer_size().unwrap() >= 64 * 1024);
     assert!(s.recv_buffer_size().unwrap() >= 96 * 1024);
+  }
+
+  #[tokio::test]
+  async fn the_longest_keepalive_delay_is_the_longest_the_os_takes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let opts = TcpOptions {
+      keep_alive_delay: Some(u32::MAX),
+      ..Default::default()
+    };
+    set_stream_options(SockRef::from(&stream), &opts).unwrap();
+    let s = SockRef::from(&stream);
+    assert_eq!(
+      s.tcp_keepalive_time().unwrap(),
+      Duration::from_secs(MAX_KEEPALIVE_SECS)
+    );
   }
 
   #[tokio::test]

@@ -1,0 +1,59 @@
+// The WebIDL shape of the interfaces: attributes and operations enumerable on the
+// prototype, Symbol.toStringTag, and promise members that reject (not throw) when called
+// on the wrong object.
+import test from 'ava'
+import { TCPSocket, TCPServerSocket, UDPSocket, MulticastController } from '../index.js'
+
+const interfaces = [
+  [TCPSocket, 'TCPSocket', ['opened', 'closed', 'close']],
+  [TCPServerSocket, 'TCPServerSocket', ['opened', 'closed', 'close']],
+  [UDPSocket, 'UDPSocket', ['opened', 'closed', 'close']],
+  [MulticastController, 'MulticastController', ['joinGroup', 'leaveGroup', 'joinedGroups']],
+]
+
+for (const [cls, name, members] of interfaces) {
+  test(`${name}: attributes and operations are enumerable prototype members, toStringTag is '${name}'`, (t) => {
+    for (const member of members) {
+      const desc = Object.getOwnPropertyDescriptor(cls.prototype, member)
+      t.truthy(desc, member)
+      t.true(desc.enumerable, member)
+      t.true(desc.configurable, member)
+    }
+    t.is(cls.prototype[Symbol.toStringTag], name)
+    t.deepEqual(
+      Object.keys(cls.prototype).sort(),
+      [...members].sort(),
+      'nothing else is enumerable',
+    )
+  })
+}
+
+for (const [cls, name] of interfaces.slice(0, 3)) {
+  test(`${name}: opened, closed and close() on another object return a promise rejected with TypeError`, async (t) => {
+    const proto = cls.prototype
+    const calls = {
+      opened: (self) => Object.getOwnPropertyDescriptor(proto, 'opened').get.call(self),
+      closed: (self) => Object.getOwnPropertyDescriptor(proto, 'closed').get.call(self),
+      close: (self) => proto.close.call(self),
+    }
+    for (const [member, call] of Object.entries(calls)) {
+      for (const self of [{}, undefined, 5, Object.create(proto)]) {
+        let result
+        t.notThrows(() => (result = call(self)), `${member} on ${typeof self}`)
+        t.true(result instanceof Promise, member)
+        await t.throwsAsync(result, { instanceOf: TypeError }, member)
+      }
+    }
+  })
+}
+
+test('MulticastController: joinGroup and leaveGroup on another object reject with TypeError; joinedGroups throws', async (t) => {
+  for (const op of ['joinGroup', 'leaveGroup']) {
+    const result = MulticastController.prototype[op].call({}, '224.0.0.1')
+    t.true(result instanceof Promise)
+    await t.throwsAsync(result, { instanceOf: TypeError }, op)
+  }
+  t.throws(() => Object.getOwnPropertyDescriptor(MulticastController.prototype, 'joinedGroups').get.call({}), {
+    instanceOf: TypeError,
+  })
+})
