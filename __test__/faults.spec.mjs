@@ -95,10 +95,10 @@ test('peer reset mid-transfer: the write and the read reject with NetworkError, 
   await peer.close()
 })
 
-test('peer reset while our write waits on a full send buffer: the write rejects promptly', async (t) => {
+test('peer reset while our write waits on a full send buffer: the write rejects promptly; closed waits for the readable', async (t) => {
   const peer = await collectingPeer(t, { paused: true })
   const s = new TCPSocket('127.0.0.1', peer.port)
-  const { writable } = await s.opened
+  const { readable, writable } = await s.opened
   const sock = await peer.socket()
   const writer = writable.getWriter()
   const writing = (async () => {
@@ -111,7 +111,20 @@ test('peer reset while our write waits on a full send buffer: the write rejects 
   const err = await rejectsWith(t, within(writing, 5000, 'blocked write'), 'NetworkError')
   t.regex(err.cause.code, /^(ECONNRESET|EPIPE)$/)
   t.true(Date.now() - started < 2000, `rejected after ${Date.now() - started} ms`)
-  await rejectsWith(t, within(s.closed, 5000, 'closed'), 'NetworkError')
+  // Spec 1.3: a failed write errors the writable only; "handle closing the writable" waits
+  // while the readable is active, so closed settles once the readable ends too.
+  t.is(await stateAfter(s.closed, 200), PENDING, 'closed waits for the readable')
+  const reader = readable.getReader()
+  const read = await within(reader.read(), 5000, 'read after the reset').then(
+    ({ done }) => (done ? 'done' : 'data'),
+    (e) => e.name,
+  )
+  // Not a clean end: after a reset whose error the write took, the OS reads 0 bytes, and
+  // that must not pass for the peer's FIN.
+  t.is(read, 'NetworkError')
+  // The writable errored first, so its error is closed's.
+  const closedErr = await rejectsWith(t, within(s.closed, 5000, 'closed'), 'NetworkError')
+  t.is(closedErr, err)
   await peer.close()
 })
 
@@ -141,10 +154,10 @@ test('peer reset found by a read while a write waits: the pending write rejects 
   await peer.close()
 })
 
-test('peer reset while only a read is pending: the read rejects with NetworkError', async (t) => {
+test('peer reset while only a read is pending: the read rejects with NetworkError; the writable goes on until it fails too', async (t) => {
   const peer = await collectingPeer(t)
   const s = new TCPSocket('127.0.0.1', peer.port)
-  const { readable } = await s.opened
+  const { readable, writable } = await s.opened
   const sock = await peer.socket()
   const reader = readable.getReader()
   const pending = reader.read()
@@ -153,7 +166,15 @@ test('peer reset while only a read is pending: the read rejects with NetworkErro
   sock.resetAndDestroy()
   const err = await rejectsWith(t, within(pending, 5000, 'pending read'), 'NetworkError')
   t.is(err.cause.code, 'ECONNRESET')
-  await rejectsWith(t, within(s.closed, 5000, 'closed'), 'NetworkError')
+  // Spec 1.2: the read error errors the readable only; closed waits for the writable.
+  t.is(await stateAfter(s.closed, 200), PENDING, 'closed waits for the writable')
+  const writer = writable.getWriter()
+  t.is(writer.desiredSize, 1, 'the writable is still writable')
+  const writeErr = await rejectsWith(t, within(writer.write(new Uint8Array(1)), 5000, 'write after the reset'), 'NetworkError')
+  t.regex(writeErr.cause.code, /^(ECONNRESET|EPIPE)$/)
+  // The readable errored first: its error is closed's.
+  const closedErr = await rejectsWith(t, within(s.closed, 5000, 'closed'), 'NetworkError')
+  t.is(closedErr, err)
   await peer.close()
 })
 

@@ -301,7 +301,7 @@ test('the peer closing first ends the readable; writing goes on until we close',
   await t.context.srv.close()
 })
 
-test('a peer reset errors the readable with NetworkError and rejects closed', async (t) => {
+test('a peer reset errors the readable with NetworkError; closed rejects with it once the writable fails too', async (t) => {
   const { port, close } = await netServer((sock) => {
     sock.write('x')
     setTimeout(() => sock.resetAndDestroy(), 50)
@@ -312,10 +312,18 @@ test('a peer reset errors the readable with NetworkError and rejects closed', as
   t.is(Buffer.from((await reader.read()).value).toString(), 'x')
   const err = await rejectsWith(t, reader.read(), 'NetworkError', /ECONNRESET/)
   t.is(err.cause.code, 'ECONNRESET')
-  await rejectsWith(t, within(s.closed, 5000, 'closed'), 'NetworkError')
-  // A later write fails at once rather than hanging.
+  // Spec 1.2: "handle closing the readable" stops while the writable is active.
+  let settled = false
+  s.closed.then(
+    () => (settled = true),
+    () => (settled = true),
+  )
+  await new Promise((r) => setTimeout(r, 100))
+  t.false(settled, 'closed waits for the writable')
+  // A later write fails at once rather than hanging; then closed rejects with the first error.
   const w = writable.getWriter()
-  await t.throwsAsync(within(w.write(new Uint8Array([1])), 5000, 'write'), { any: true })
+  await rejectsWith(t, within(w.write(new Uint8Array([1])), 5000, 'write'), 'NetworkError')
+  t.is(await within(s.closed, 5000, 'closed').catch((e) => e), err)
   await close()
 })
 

@@ -38,10 +38,11 @@ function readIntoScratch(core) {
 }
 
 /**
- * Owns one native socket (a `TcpCore` External): makes its readable and writable and calls `settle(error)`
- * once both are closed or errored, with the spec's precedence (the error of the stream
- * that ended first wins). Cancelling the readable or aborting the writable is a graceful
- * end, as in Chromium: `closed` then resolves.
+ * Owns one native socket (a `TcpCore` External): makes its readable and writable and calls
+ * `settle(error)` once both are closed or errored, with the spec's precedence (the error of
+ * the stream that ended first wins). Each stream errors on its own operations' failures
+ * (spec 1.2, 1.3). Cancelling the readable or aborting the writable is a graceful end, as
+ * in Chromium: `closed` then resolves.
  */
 class TcpConnection {
   #core
@@ -51,9 +52,10 @@ class TcpConnection {
   #writeController
   #readWait = 0
   #writeWait = 0
-  #error
   #closing = false
   #pendingWrite = null
+  /** The error a write met: the connection failed (see #readOnce). */
+  #writeError
 
   constructor(core, settle) {
     this.#core = core
@@ -94,7 +96,7 @@ class TcpConnection {
       try {
         if (!(await this.#ready(false))) return
       } catch {
-        return // #ready has already errored both streams
+        return // #ready has already errored the readable
       }
       if (this.#readOnce(c)) return
     }
@@ -119,7 +121,7 @@ class TcpConnection {
         ;({ n, chunk } = readIntoScratch(core))
       }
     } catch (err) {
-      this.#fail(fromNative(err))
+      this.#failReadable(fromNative(err))
       return true
     }
     if (n > 0) {
@@ -128,6 +130,13 @@ class TcpConnection {
       return true
     }
     if (n === 0) {
+      // After a reset the first syscall takes the error and later reads see 0 bytes: when
+      // a write met it, this is not the peer's FIN but the same failure, and the readable
+      // errors with it rather than look like a clean end.
+      if (this.#writeError !== undefined) {
+        this.#failReadable(this.#writeError)
+        return true
+      }
       // The peer sent FIN: the readable closes, writing may go on.
       c.close()
       if (request) request.respond(0)
@@ -143,7 +152,8 @@ class TcpConnection {
     try {
       armed = wait.arm(tcpArm, this.#core, writable)
     } catch (err) {
-      throw this.#fail(fromNative(err))
+      const error = fromNative(err)
+      throw writable ? this.#failWritable(error) : this.#failReadable(error)
     }
     if (armed === true) return true
     if (writable) this.#writeWait = armed.token
@@ -182,8 +192,7 @@ class TcpConnection {
         const ready = await this.#ready(true)
         if (signal.aborted) throw signal.reason
         if (this.#closing) throw closedByClose()
-        // The connection failed meanwhile (a read met a reset): that error, as for every write.
-        if (!ready) throw this.#error ?? invalidState('The socket was closed.')
+        if (!ready) throw invalidState('The socket was closed.')
         const n = this.#writeOnce(bytes)
         if (n === bytes.byteLength) return
         if (n > 0) bytes = bytes.subarray(n)
@@ -199,7 +208,7 @@ class TcpConnection {
     try {
       return tcpTryWrite(this.#core, bytes)
     } catch (err) {
-      throw this.#fail(fromNative(err))
+      throw this.#failWritable(fromNative(err))
     }
   }
 
@@ -248,17 +257,26 @@ class TcpConnection {
     this.#ends.writableEnded(undefined)
   }
 
-  /** A network error: the connection is gone, so both streams error with it. */
-  #fail(error) {
-    this.#error ??= error
+  /**
+   * A read failed (spec 1.2: error the readable with a NetworkError, then "handle closing
+   * the readable"): the readable errors; the writable goes on until it ends on its own
+   * (after a reset, its next write fails with its own NetworkError).
+   */
+  #failReadable(error) {
     if (this.#ends.readableOpen) {
       this.#readController.error(error)
       this.#ends.readableEnded(error)
     }
-    if (this.#ends.writableOpen) {
-      this.#writeController.error(error)
-      this.#ends.writableEnded(error)
-    }
+    return error
+  }
+
+  /**
+   * A write failed (spec 1.3): the write rejects with `error` (the caller throws it, which
+   * errors the writable); the readable goes on.
+   */
+  #failWritable(error) {
+    this.#writeError ??= error
+    this.#ends.writableEnded(error)
     return error
   }
 
