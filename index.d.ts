@@ -14,7 +14,10 @@ export interface TCPSocketOptions {
   receiveBufferSize?: number
   /** Sets `TCP_NODELAY` (disables Nagle's algorithm). Default `false`. */
   noDelay?: boolean
-  /** Enables keep-alive; the idle time and probe interval, in ms (applied in whole seconds). At least 1000. */
+  /**
+   * Enables keep-alive; the idle time and probe interval, in ms (applied in whole seconds,
+   * at most the OS maximum: 32767 s on Linux). At least 1000.
+   */
   keepAliveDelay?: number
   /** Ask only for A (`"ipv4"`) or AAAA (`"ipv6"`) records when resolving `remoteAddress`. */
   dnsQueryType?: SocketDnsQueryType
@@ -51,7 +54,11 @@ export class TCPSocket {
   constructor(remoteAddress: string, remotePort: number, options?: TCPSocketOptions)
   /** Resolves once connected; rejects with `NetworkError` (cause: the OS error) or `NotAllowedError`. */
   readonly opened: Promise<TCPSocketOpenInfo>
-  /** Resolves when both streams have closed; rejects with the first stream error. */
+  /**
+   * Resolves when both streams have closed; rejects with the first stream error. Each
+   * stream ends on its own (a reset errors the readable when read, the writable when
+   * written), so after an error `closed` waits for the other stream, or for `close()`.
+   */
   readonly closed: Promise<void>
   /**
    * Cancels the readable and aborts the writable, then returns `closed`.

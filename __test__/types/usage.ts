@@ -1,0 +1,90 @@
+// Compiled (never run) by `npm run test:types`: the public types accept what the README
+// shows and reject what the API rejects.
+import {
+  TCPSocket,
+  TCPServerSocket,
+  UDPSocket,
+  MulticastController,
+  withPolicy,
+  type TCPSocketOpenInfo,
+  type UDPMessage,
+} from '../../index.js'
+
+async function tcp(): Promise<void> {
+  const socket = new TCPSocket('127.0.0.1', 7, { noDelay: true, keepAliveDelay: 5000, dnsQueryType: 'ipv4' })
+  const info: TCPSocketOpenInfo = await socket.opened
+  const writer = info.writable.getWriter()
+  await writer.write(new TextEncoder().encode('ping'))
+  await writer.write(new Uint8Array(4).buffer)
+  await writer.write(new DataView(new ArrayBuffer(2)))
+  writer.releaseLock()
+  const reader = info.readable.getReader({ mode: 'byob' })
+  const { value } = await reader.read(new Uint8Array(1024))
+  const n: number | undefined = value?.byteLength
+  void n
+  reader.releaseLock()
+  const port: number = info.remotePort
+  const address: string = info.localAddress
+  void port
+  void address
+  await socket.close()
+  await socket.closed
+  // @ts-expect-error dnsQueryType is 'ipv4' | 'ipv6'
+  new TCPSocket('127.0.0.1', 7, { dnsQueryType: 'ipv5' })
+}
+
+async function server(): Promise<void> {
+  const server = new TCPServerSocket('::', { localPort: 40000, backlog: 16, ipv6Only: false })
+  const { readable, localPort } = await server.opened
+  const reader = readable.getReader()
+  const { value: accepted } = await reader.read()
+  if (accepted) {
+    const { remoteAddress } = await accepted.opened
+    const text: string = remoteAddress
+    void text
+  }
+  void localPort
+  await server.close()
+}
+
+async function udp(): Promise<void> {
+  const bound = new UDPSocket({ localAddress: '0.0.0.0', localPort: 5353, multicastAllowAddressSharing: true })
+  const { readable, writable, multicastController } = await bound.opened
+  const writer = writable.getWriter()
+  const message: UDPMessage = { data: new Uint8Array([1]), remoteAddress: '127.0.0.1', remotePort: 9 }
+  await writer.write(message)
+  const { value } = await readable.getReader().read()
+  const from: string | undefined = value?.remoteAddress
+  void from
+  if (multicastController) {
+    const mc: MulticastController = multicastController
+    await mc.joinGroup('224.0.0.251')
+    await mc.joinGroup('232.1.1.1', { sourceAddress: '10.0.0.1' })
+    const groups = mc.joinedGroups
+    void groups
+  }
+  const connected = new UDPSocket({ remoteAddress: 'example.com', remotePort: 53, dnsQueryType: 'ipv6' })
+  await connected.opened
+}
+
+function policy(): void {
+  const restricted = withPolicy({
+    directSockets: true,
+    privateNetworkAccess: false,
+    multicast: false,
+    allow: ['203.0.113.0/24'],
+    deny: ['203.0.113.7'],
+    minServerPort: 32768,
+    minUdpBindPort: 1024,
+    dns: { servers: ['127.0.0.1:53'], timeout: 2000 },
+  })
+  const socket: InstanceType<typeof restricted.TCPSocket> = new restricted.TCPSocket('203.0.113.1', 80)
+  void socket
+  // @ts-expect-error unknown policy keys are rejected
+  withPolicy({ allowEverything: true })
+}
+
+void tcp
+void server
+void udp
+void policy
