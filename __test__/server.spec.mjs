@@ -190,7 +190,7 @@ test("an accepted connection's addresses are the two ends the client sees, on a 
     const { readable, localPort } = await server.opened
     const client = await connectNet(localPort, connectTo)
     const reader = readable.getReader()
-    const { value } = await reader.read()
+    const { value } = await within(reader.read(), 5000, `accept on ${bind}`)
     const info = await value.opened
     t.is(info.localAddress, local, bind)
     t.is(info.localPort, localPort, bind)

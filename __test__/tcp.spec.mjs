@@ -327,6 +327,32 @@ test('a peer reset errors the readable with NetworkError; closed rejects with it
   await close()
 })
 
+test("the peer's reply and FIN, then a reset our write draws: every byte reads, the readable ends cleanly, the write's rejection comes before closed", async (t) => {
+  const { port, close } = await netServer((sock) => {
+    sock.on('error', () => {})
+    sock.end('reply', () => sock.destroy())
+  })
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  await new Promise((r) => setTimeout(r, 100)) // the reply and FIN are here; the peer is gone
+  const writer = writable.getWriter()
+  await writer.write(new Uint8Array([1])) // taken by the kernel; the peer answers with RST
+  await new Promise((r) => setTimeout(r, 50))
+  const order = []
+  s.closed.catch((e) => order.push(`closed ${e.name}`))
+  const failed = await rejectsWith(t, within(writer.write(new Uint8Array([1])), 5000, 'write'), 'NetworkError')
+  order.push('write rejected')
+  t.is(failed.cause.code, 'EPIPE') // the FIN came first, so no ECONNRESET to hide from reads
+  // Spec 1.2: the OS reads the reply, then 0 bytes after a real FIN: a clean end.
+  const reader = readable.getReader()
+  const { value } = await within(reader.read(), 5000, 'read')
+  t.is(Buffer.from(value).toString(), 'reply')
+  t.true((await within(reader.read(), 5000, 'read')).done)
+  await t.throwsAsync(within(s.closed, 5000, 'closed'), { any: true })
+  t.deepEqual(order, ['write rejected', 'closed NetworkError'])
+  await close()
+})
+
 test('16 MiB of random bytes each way, in random chunk sizes, arrive intact', async (t) => {
   const size = 16 * 1024 * 1024
   const out = crypto.randomBytes(size)

@@ -5,7 +5,7 @@ import { WritableStream } from 'node:stream/web'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
 import { within } from './helpers.mjs'
-import { UDPSocket, MulticastController } from '../index.js'
+import { UDPSocket, MulticastController, withPolicy as classesWithPolicy } from '../index.js'
 
 const require = createRequire(import.meta.url)
 const { Sockets } = require('../binding.js')
@@ -501,6 +501,27 @@ test('close() while a write resolves its host name: the write rejects with Abort
   await within(socket.close(), 5000, 'close()')
   await t.throwsAsync(pending, { any: true, name: 'AbortError' })
   t.deepEqual(order, ['write AbortError', 'closed resolved'])
+})
+
+test('close() does not wait for a host name lookup that never answers; the write rejects with AbortError', async (t) => {
+  const silent = dgram.createSocket('udp4') // a DNS server that never replies
+  silent.bind(0, '127.0.0.1')
+  await once(silent, 'listening')
+  const { UDPSocket: Restricted } = classesWithPolicy({ dns: { servers: [`127.0.0.1:${silent.address().port}`], timeout: 10_000 } })
+  const socket = new Restricted({ localAddress: '127.0.0.1' })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  const pending = writer.write({ data: new Uint8Array(4), remoteAddress: 'never.answers.test', remotePort: 9 })
+  pending.catch(() => {})
+  writer.releaseLock()
+  await new Promise((r) => setTimeout(r, 100)) // the lookup is under way
+  const started = Date.now()
+  await within(socket.close(), 2000, 'close()')
+  t.true(Date.now() - started < 1000, `close() took ${Date.now() - started} ms`)
+  const err = await t.throwsAsync(within(pending, 2000, 'write'), { any: true })
+  t.true(err instanceof DOMException)
+  t.is(err.name, 'AbortError')
+  silent.close()
 })
 
 test('closed resolves when the readable is cancelled and the writable closed', async (t) => {

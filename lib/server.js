@@ -116,17 +116,17 @@ function defineTCPServerSocket(sockets, TCPSocket) {
 
     /** Resolves with `{ readable, localAddress, localPort }`. */
     get opened() {
-      return idl.promiseMember(() => this.#life.opened)
+      return idl.isObject(this) && #life in this ? this.#life.opened : idl.illegalInvocation()
     }
 
     /** Resolves once the readable is closed and the listener with it. */
     get closed() {
-      return idl.promiseMember(() => this.#life.closed)
+      return idl.isObject(this) && #life in this ? this.#life.closed : idl.illegalInvocation()
     }
 
     /** Cancels the readable (closing the listener; accepted sockets stay open) and returns `closed`. */
     close() {
-      return idl.promiseMember(() => this.#life.close())
+      return idl.isObject(this) && #life in this ? this.#life.close() : idl.illegalInvocation()
     }
   }
   idl.defineInterface(TCPServerSocket, 'TCPServerSocket', ['opened', 'closed', 'close'])

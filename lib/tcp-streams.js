@@ -54,7 +54,7 @@ class TcpConnection {
   #writeWait = 0
   #closing = false
   #pendingWrite = null
-  /** The error a write met: the connection failed (see #readOnce). */
+  /** A reset a write met first (ECONNRESET): later reads fail with it (see #readOnce). */
   #writeError
 
   constructor(core, settle) {
@@ -275,7 +275,9 @@ class TcpConnection {
    * errors the writable); the readable goes on.
    */
   #failWritable(error) {
-    this.#writeError ??= error
+    // Only a reset the write took first (ECONNRESET) hides from later reads; EPIPE means
+    // the peer's FIN had come before, and the readable may end cleanly.
+    if (error?.cause?.code === 'ECONNRESET') this.#writeError ??= error
     this.#ends.writableEnded(error)
     return error
   }
@@ -284,7 +286,9 @@ class TcpConnection {
     tcpClose(this.#core)
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
-    this.#settle(error)
+    // Spec 1.2/1.3: closing the socket queues a task that settles `closed`, so the
+    // rejection of a write that failed comes first.
+    setImmediate(() => this.#settle(error))
   }
 }
 

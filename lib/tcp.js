@@ -115,17 +115,17 @@ function defineTCPSocket(sockets) {
 
     /** Resolves with `{ readable, writable, remoteAddress, remotePort, localAddress, localPort }`. */
     get opened() {
-      return idl.promiseMember(() => this.#life.opened)
+      return idl.isObject(this) && #life in this ? this.#life.opened : idl.illegalInvocation()
     }
 
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
-      return idl.promiseMember(() => this.#life.closed)
+      return idl.isObject(this) && #life in this ? this.#life.closed : idl.illegalInvocation()
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */
     close() {
-      return idl.promiseMember(() => this.#life.close())
+      return idl.isObject(this) && #life in this ? this.#life.close() : idl.illegalInvocation()
     }
   }
   idl.defineInterface(TCPSocket, 'TCPSocket', ['opened', 'closed', 'close'])

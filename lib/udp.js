@@ -94,6 +94,8 @@ class UdpConnection {
   #writeController
   #closing = false
   #pendingWrite = null
+  /** Ends a write's wait for a host name lookup (close() or an abort came first). */
+  #stopLookup = null
 
   constructor(handle, connected, settle) {
     this.#handle = handle
@@ -229,7 +231,7 @@ class UdpConnection {
         if (n >= 0) return
         if (n === NEEDS_RESOLUTION) {
           if (attempts > 0) throw new TypeError(`Could not resolve '${msg.remoteAddress}' to an IP address.`)
-          address = await handle.resolveDestination(address, msg.dnsQueryType)
+          address = await this.#unlessStopped(handle.resolveDestination(address, msg.dnsQueryType), c.signal)
           if (c.signal.aborted) throw c.signal.reason
           if (this.#closing) throw closedByClose()
         } else {
@@ -241,11 +243,38 @@ class UdpConnection {
         n = this.#trySend(bytes, address, msg.remotePort)
       }
     } catch (err) {
-      if (this.#closing || (c.signal.aborted && err === c.signal.reason)) throw err
+      if (this.#closing) throw closedByClose()
+      if (c.signal.aborted && err === c.signal.reason) throw err
       throw this.#failWrite(fromNative(err))
     } finally {
       this.#pendingWrite = null
     }
+  }
+
+  /**
+   * `lookup`'s result, or undefined as soon as close() or an abort cuts the write short: a
+   * lookup cannot be cancelled, and neither may wait for it (its outcome is dropped).
+   */
+  #unlessStopped(lookup, signal) {
+    return new Promise((resolve, reject) => {
+      const stop = () => resolve(undefined)
+      const done = () => {
+        signal.removeEventListener('abort', stop)
+        this.#stopLookup = null
+      }
+      signal.addEventListener('abort', stop, { once: true })
+      this.#stopLookup = stop
+      lookup.then(
+        (address) => {
+          done()
+          resolve(address)
+        },
+        (err) => {
+          done()
+          reject(err)
+        },
+      )
+    })
   }
 
   /** Waits for room in the send buffer; `false` if the socket closed or `signal` aborted. */
@@ -280,6 +309,7 @@ class UdpConnection {
     // As for an abort, the abort steps run once the write in flight has settled.
     // After Node has settled the in-flight write (see TcpConnection#abortForClose).
     wait.cancel(this.#writeWait)
+    this.#stopLookup?.()
     const abort = () => setImmediate(() => this.#ends.writableEnded(undefined))
     pending.then(abort, abort)
   }
@@ -301,7 +331,9 @@ class UdpConnection {
     this.#handle.close()
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
-    this.#settle(error)
+    // Spec 2.2/2.3: closing the socket queues a task that settles `closed`, so the
+    // rejection of a write that failed comes first.
+    setImmediate(() => this.#settle(error))
   }
 }
 
@@ -439,17 +471,17 @@ function defineUDPSocket(sockets) {
 
     /** Resolves with `{ readable, writable, localAddress, localPort, ... }` (see UDPSocketOpenInfo). */
     get opened() {
-      return idl.promiseMember(() => this.#life.opened)
+      return idl.isObject(this) && #life in this ? this.#life.opened : idl.illegalInvocation()
     }
 
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
-      return idl.promiseMember(() => this.#life.closed)
+      return idl.isObject(this) && #life in this ? this.#life.closed : idl.illegalInvocation()
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */
     close() {
-      return idl.promiseMember(() => this.#life.close())
+      return idl.isObject(this) && #life in this ? this.#life.close() : idl.illegalInvocation()
     }
   }
   idl.defineInterface(UDPSocket, 'UDPSocket', ['opened', 'closed', 'close'])

@@ -128,18 +128,14 @@ function readMembers(dict, names) {
 /** The member names of a dictionary type, once, in the order `readMembers` reads them. */
 const memberNames = (...names) => Object.freeze(names.sort())
 
+/** Whether `value` is an object (one a private-field brand check can be asked of). */
+const isObject = (value) => (typeof value === 'object' && value !== null) || typeof value === 'function'
+
 /**
- * A promise-typed attribute or operation: called on an object that is not of its
- * interface (the private field read in `fn` throws) it returns a promise rejected with a
- * TypeError, as WebIDL says, instead of throwing.
+ * What a promise-typed attribute or operation returns when called on an object that is
+ * not of its interface: a promise rejected with a TypeError, as WebIDL says (not a throw).
  */
-function promiseMember(fn) {
-  try {
-    return fn()
-  } catch {
-    return Promise.reject(new TypeError('Illegal invocation'))
-  }
-}
+const illegalInvocation = () => Promise.reject(new TypeError('Illegal invocation'))
 
 /**
  * Gives `cls` the shape of a WebIDL interface: the listed attributes and operations
@@ -154,7 +150,8 @@ function defineInterface(cls, name, members) {
 }
 
 module.exports = {
-  promiseMember,
+  isObject,
+  illegalInvocation,
   defineInterface,
   requireArguments,
   toDOMString,
