@@ -93,6 +93,7 @@ class UdpConnection {
   #writeWait = 0
   #writeController
   #closing = false
+  #writeFailed = false
   #pendingWrite = null
   /** Ends a write's wait for a host name lookup (close() or an abort came first). */
   #stopLookup = null
@@ -316,6 +317,7 @@ class UdpConnection {
 
   /** A failed send: that write rejects and the writable is closed (spec 2.3). */
   #failWrite(error) {
+    this.#writeFailed = true
     this.#ends.writableEnded(error)
     return error
   }
@@ -331,9 +333,10 @@ class UdpConnection {
     this.#handle.close()
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
-    // Spec 2.2/2.3: closing the socket queues a task that settles `closed`, so the
-    // rejection of a write that failed comes first.
-    setImmediate(() => this.#settle(error))
+    // Spec 2.3: a failed write is rejected, then closing queues a task that settles
+    // `closed`: after Node's rejection of the write (see TcpConnection#finish).
+    if (this.#writeFailed) setImmediate(() => this.#settle(error))
+    else this.#settle(error)
   }
 }
 
