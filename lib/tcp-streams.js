@@ -10,7 +10,7 @@ const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require(
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes } = require('./webidl')
 const wait = require('./wait')
-const { StreamEnds } = require('./lifecycle')
+const { StreamEnds, abortWritableForClose } = require('./lifecycle')
 
 const WOULD_BLOCK = -1
 
@@ -223,28 +223,16 @@ class TcpConnection {
     this.#ends.writableEnded(undefined)
   }
 
-  /**
-   * close()'s "abort the writable" (spec 1.6), as the stream's own error with no reason:
-   * the same end state as `writable.abort()` (errored, no stored error; its abort
-   * algorithm is ours and runs here) without Node's AbortSignal and its event, which cost
-   * ~60 µs of every close. As for an abort, a write still waiting for room rejects with
-   * AbortError, and the abort steps run once it has settled.
-   */
+  /** close()'s "abort the writable" (see abortWritableForClose in lifecycle.js). */
   abortForClose() {
     if (!this.#ends.writableOpen) return
     this.#closing = true
-    this.#writeController.error(undefined)
-    const pending = this.#pendingWrite
-    if (pending === null) {
-      this.#abortWritable()
-      return
-    }
-    // Node settles the in-flight write a few microtask turns after our promise does: run
-    // the abort steps after those (setImmediate), so that the write's rejection comes
-    // before `closed` as it does for an abort.
-    wait.cancel(this.#writeWait)
-    const abort = () => setImmediate(() => this.#abortWritable())
-    pending.then(abort, abort)
+    abortWritableForClose(
+      this.#writeController,
+      this.#pendingWrite,
+      () => wait.cancel(this.#writeWait),
+      () => this.#abortWritable(),
+    )
   }
 
   #abortWritable() {

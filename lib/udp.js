@@ -15,7 +15,7 @@
 const { ReadableStream, WritableStream } = require('node:stream/web')
 const { udpTryRecvBatch, udpTrySend, udpTrySendTo } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
-const { Lifecycle, StreamEnds } = require('./lifecycle')
+const { Lifecycle, StreamEnds, abortWritableForClose } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const ip = require('./ip')
@@ -292,27 +292,19 @@ class UdpConnection {
     }
   }
 
-  /**
-   * close()'s "abort the writable" (spec 2.6), as the stream's own error with no reason:
-   * the same end state as `writable.abort()` without Node's AbortSignal and its event (see
-   * TcpConnection#abortForClose). A write still waiting rejects with AbortError, and the
-   * abort steps run once it has settled.
-   */
+  /** close()'s "abort the writable" (see abortWritableForClose in lifecycle.js). */
   abortForClose() {
     if (!this.#ends.writableOpen) return
     this.#closing = true
-    this.#writeController.error(undefined)
-    const pending = this.#pendingWrite
-    if (pending === null) {
-      this.#ends.writableEnded(undefined)
-      return
-    }
-    // As for an abort, the abort steps run once the write in flight has settled.
-    // After Node has settled the in-flight write (see TcpConnection#abortForClose).
-    wait.cancel(this.#writeWait)
-    this.#stopLookup?.()
-    const abort = () => setImmediate(() => this.#ends.writableEnded(undefined))
-    pending.then(abort, abort)
+    abortWritableForClose(
+      this.#writeController,
+      this.#pendingWrite,
+      () => {
+        wait.cancel(this.#writeWait)
+        this.#stopLookup?.()
+      },
+      () => this.#ends.writableEnded(undefined),
+    )
   }
 
   /** A failed send: that write rejects and the writable is closed (spec 2.3). */
