@@ -2,13 +2,10 @@ import test from 'ava'
 import net from 'node:net'
 import crypto from 'node:crypto'
 import { once } from 'node:events'
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { WritableStream } from 'node:stream/web'
 import { TCPSocket } from '../index.js'
 import { netServer, within, readAll, rejectsWith } from './helpers.mjs'
-
-const fixture = (name) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
+import { runChild, fixture } from './child.mjs'
 
 async function echoServer(host) {
   return netServer((s) => {
@@ -579,26 +576,9 @@ test('closed rejections are handled: a failed socket nobody awaits raises no unh
 
 // ---------------------------------------------------------------- lifetime
 
-function runChild(script, args, timeoutMs) {
-  const child = spawn(process.execPath, ['--expose-gc', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => (stdout += d))
-  child.stderr.on('data', (d) => (stderr += d))
-  const started = Date.now()
-  return within(
-    once(child, 'close').then(([code]) => ({ code, stdout, stderr, ms: Date.now() - started })),
-    timeoutMs,
-    'child exit',
-  ).catch((err) => {
-    child.kill('SIGKILL')
-    throw err
-  })
-}
-
 test('a process exits promptly once its socket is closed', async (t) => {
   const { port, close } = await echoServer()
-  const r = await runChild(fixture('close-and-exit.mjs'), [String(port)], 10000)
+  const r = await runChild(fixture('close-and-exit.mjs'), [port], { timeoutMs: 10000 })
   t.is(r.code, 0, r.stderr)
   t.regex(r.stdout, /closed/)
   await close()
@@ -606,7 +586,7 @@ test('a process exits promptly once its socket is closed', async (t) => {
 
 test('a pending read keeps the process alive until data arrives', async (t) => {
   const { port, close } = await netServer((sock) => setTimeout(() => sock.end('late'), 500))
-  const r = await runChild(fixture('pending-read.mjs'), [String(port)], 10000)
+  const r = await runChild(fixture('pending-read.mjs'), [port], { timeoutMs: 10000 })
   t.is(r.code, 0, r.stderr)
   t.is(r.stdout.trim(), 'late')
   t.true(r.ms >= 400)
@@ -619,7 +599,7 @@ test('a socket collected by the GC closes its descriptor', async (t) => {
     sock.on('error', () => {})
     sock.on('close', () => peerClosed++)
   })
-  const r = await runChild(fixture('gc-closes.mjs'), [String(port)], 20000)
+  const r = await runChild(fixture('gc-closes.mjs'), [port], { timeoutMs: 20000 })
   if (r.code !== 0) return t.fail(`child exited ${r.code}: ${r.stderr}`)
   const { before, opened, after } = JSON.parse(r.stdout)
   t.true(opened >= before + 50, `fds: before ${before}, opened ${opened}`)

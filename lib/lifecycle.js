@@ -76,11 +76,17 @@ class Lifecycle {
  * The readable and writable of one socket: calls `onBoth(error)` once both have ended
  * (closed or errored), with the spec's precedence: the error of the stream that ended
  * first wins (spec 1.2 / 1.3 / 2.2 / 2.3, "handle closing the ... stream").
+ *
+ * Once a write has failed, `onBoth` runs in a later task: the spec rejects the write,
+ * then closing queues a task that settles `closed`, and Node rejects the write a few
+ * microtasks after the sink throws. Otherwise it runs at once (a macrotask on every close
+ * costs ~30 µs of CPU per connection).
  */
 class StreamEnds {
   #onBoth
   #readable = { open: true, error: undefined }
   #writable = { open: true, error: undefined }
+  #writeFailed = false
 
   constructor(onBoth) {
     this.#onBoth = onBoth
@@ -104,12 +110,20 @@ class StreamEnds {
     this.#ended(this.#writable, this.#readable, error)
   }
 
+  /** A write failed with `error`, which errors the writable. */
+  writeFailed(error) {
+    this.#writeFailed = true
+    this.writableEnded(error)
+  }
+
   #ended(self, other, error) {
     if (!self.open) return
     self.open = false
     self.error = error
     if (other.open) return
-    this.#onBoth(other.error !== undefined ? other.error : self.error)
+    const first = other.error !== undefined ? other.error : self.error
+    if (this.#writeFailed) setImmediate(() => this.#onBoth(first))
+    else this.#onBoth(first)
   }
 }
 

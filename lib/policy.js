@@ -3,6 +3,8 @@
 // type or a malformed value is a TypeError naming the key, so a typo can never widen
 // access. Rust parses the values (CIDRs, server addresses) and checks them again.
 
+const { nativeCall } = require('./errors')
+
 const BOOLEAN_KEYS = ['directSockets', 'privateNetworkAccess', 'multicast']
 const LIST_KEYS = ['allow', 'deny']
 const PORT_KEYS = ['minServerPort', 'minUdpBindPort']
@@ -79,15 +81,9 @@ function dnsConfig(dns) {
  * NotAllowedError of a policy without `directSockets`. A policy never changes, so the
  * native side is asked once here rather than on every constructor call.
  */
-function constructorCheck(sockets, fromNative) {
+function constructorCheck(sockets) {
   if (sockets.constructorsAllowed) return () => {}
-  return () => {
-    try {
-      sockets.checkConstructor()
-    } catch (err) {
-      throw fromNative(err)
-    }
-  }
+  return () => nativeCall(() => sockets.checkConstructor())
 }
 
 module.exports = { toPolicyConfig, constructorCheck }

@@ -39,7 +39,7 @@ function checkValues(localAddress, opts) {
 
 /** Makes the TCPServerSocket class bound to one native `Sockets` and its TCPSocket class. */
 function defineTCPServerSocket(sockets, TCPSocket) {
-  const checkConstructor = constructorCheck(sockets, fromNative)
+  const checkConstructor = constructorCheck(sockets)
   class TCPServerSocket {
     #life = new Lifecycle('TCPServerSocket')
     #listener = null

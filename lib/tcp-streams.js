@@ -56,7 +56,6 @@ class TcpConnection {
   #pendingWrite = null
   /** A reset a write met first (ECONNRESET): later reads fail with it (see #readOnce). */
   #writeError
-  #writeFailed = false
 
   constructor(core, settle) {
     this.#core = core
@@ -112,12 +111,8 @@ class TcpConnection {
     let chunk = null
     try {
       if (request) {
-        const view = request.view
-        n = tcpTryRead(
-          core,
-          view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
-          wait.maySpin(),
-        )
+        // A byte stream's BYOB request view is always a Uint8Array (streams spec).
+        n = tcpTryRead(core, request.view, wait.maySpin())
       } else {
         ;({ n, chunk } = readIntoScratch(core))
       }
@@ -267,8 +262,7 @@ class TcpConnection {
     // Only a reset the write took first (ECONNRESET) hides from later reads; EPIPE means
     // the peer's FIN had come before, and the readable may end cleanly.
     if (error?.cause?.code === 'ECONNRESET') this.#writeError ??= error
-    this.#writeFailed = true
-    this.#ends.writableEnded(error)
+    this.#ends.writeFailed(error)
     return error
   }
 
@@ -276,11 +270,7 @@ class TcpConnection {
     tcpClose(this.#core)
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
-    // Spec 1.3: a failed write is rejected, then closing queues a task that settles
-    // `closed`. Node rejects the write a few microtasks after the sink throws, so settle
-    // after those; otherwise at once (a macrotask per close costs ~30 µs of CPU here).
-    if (this.#writeFailed) setImmediate(() => this.#settle(error))
-    else this.#settle(error)
+    this.#settle(error)
   }
 }
 

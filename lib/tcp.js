@@ -66,7 +66,7 @@ async function finishConnect(core) {
 
 /** Makes the TCPSocket class bound to one native `Sockets` (one policy). */
 function defineTCPSocket(sockets) {
-  const checkConstructor = constructorCheck(sockets, fromNative)
+  const checkConstructor = constructorCheck(sockets)
   class TCPSocket {
     #life = new Lifecycle('TCPSocket')
 

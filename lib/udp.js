@@ -93,7 +93,6 @@ class UdpConnection {
   #writeWait = 0
   #writeController
   #closing = false
-  #writeFailed = false
   #pendingWrite = null
   /** Ends a write's wait for a host name lookup (close() or an abort came first). */
   #stopLookup = null
@@ -309,8 +308,7 @@ class UdpConnection {
 
   /** A failed send: that write rejects and the writable is closed (spec 2.3). */
   #failWrite(error) {
-    this.#writeFailed = true
-    this.#ends.writableEnded(error)
+    this.#ends.writeFailed(error)
     return error
   }
 
@@ -325,10 +323,7 @@ class UdpConnection {
     this.#handle.close()
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
-    // Spec 2.3: a failed write is rejected, then closing queues a task that settles
-    // `closed`: after Node's rejection of the write (see TcpConnection#finish).
-    if (this.#writeFailed) setImmediate(() => this.#settle(error))
-    else this.#settle(error)
+    this.#settle(error)
   }
 }
 
@@ -423,7 +418,7 @@ function nativeOptions(o) {
 
 /** Makes the UDPSocket class bound to one native `Sockets` (one policy). */
 function defineUDPSocket(sockets) {
-  const checkConstructor = constructorCheck(sockets, fromNative)
+  const checkConstructor = constructorCheck(sockets)
   class UDPSocket {
     #life = new Lifecycle('UDPSocket')
 

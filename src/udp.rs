@@ -201,11 +201,14 @@ impl UdpCore {
     watch.arm(&self.runtime, fd, notifier, token, syscall)
   }
 
-  fn send_result(r: io::Result<usize>, detail: impl FnOnce() -> String) -> Result<i64> {
+  fn send_result(
+    r: io::Result<usize>,
+    detail: impl FnOnce() -> String,
+  ) -> std::result::Result<i64, SocketError> {
     match r {
       Ok(n) => Ok(n as i64),
       Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
-      Err(e) => Err(SocketError::io("send", &e, detail()).into()),
+      Err(e) => Err(SocketError::io("send", &e, detail())),
     }
   }
   /// Receives every datagram that is ready, up to `max`, into `buf`, describing each in
@@ -250,10 +253,11 @@ impl UdpCore {
 
   /// Connected mode: sends one datagram. The byte count, or -1 when the send buffer is full.
   pub fn try_send(&self, buf: &[u8]) -> Result<i64> {
-    let socket = self.current().ok_or_else(SocketError::closed)?;
-    Self::send_result(socket.send(buf), || {
-      self.info.remote_address.clone().unwrap_or_default()
-    })
+    Ok(self.with_socket(|socket| {
+      Self::send_result(socket.send(buf), || {
+        self.info.remote_address.clone().unwrap_or_default()
+      })
+    })?)
   }
 
   /// Bound mode: sends one datagram to `address` (an IP literal) and `port`, if the
@@ -266,8 +270,9 @@ impl UdpCore {
     let port = port(port_number)?;
     self.policy.check_destination(ip, Purpose::UdpSend)?;
     let target = self.target(ip, port);
-    let socket = self.current().ok_or_else(SocketError::closed)?;
-    Self::send_result(socket.send_to(buf, target), || target.to_string())
+    Ok(self.with_socket(|socket| {
+      Self::send_result(socket.send_to(buf, target), || target.to_string())
+    })?)
   }
 }
 

@@ -409,7 +409,9 @@ async fn side_idle_server(p: &Params) -> Res<()> {
   Ok(())
 }
 
-async fn side_udp_send(p: &Params) -> Res<()> {
+/// Sends `n` datagrams of `size` bytes to 127.0.0.1:`port` as fast as it can; returns
+/// datagrams per second.
+async fn send_datagrams(p: &Params) -> Res<f64> {
   let n = p.num("n")?;
   let data = vec![7u8; p.usize("size")?];
   let socket = udp_bound(0)?;
@@ -418,7 +420,11 @@ async fn side_udp_send(p: &Params) -> Res<()> {
   for _ in 0..n {
     socket.send(&data).await?;
   }
-  emit_result(&[("rate", n as f64 / t0.elapsed().as_secs_f64())]);
+  Ok(n as f64 / t0.elapsed().as_secs_f64())
+}
+
+async fn side_udp_send(p: &Params) -> Res<()> {
+  emit_result(&[("rate", send_datagrams(p).await?)]);
   Ok(())
 }
 
@@ -600,18 +606,11 @@ async fn peer_udp_sink(stdin: &mut mpsc::UnboundedReceiver<String>) -> Res<()> {
 /// Sends `n` datagrams of `size` bytes to 127.0.0.1:`port` as fast as it can, then relays
 /// "done" to the receiver.
 async fn peer_udp_blast(p: &Params) -> Res<()> {
+  let rate = send_datagrams(p).await?;
   let n = p.num("n")?;
-  let data = vec![7u8; p.usize("size")?];
-  let socket = udp_bound(0)?;
-  socket.connect(p.addr()?).await?;
-  let t0 = Instant::now();
-  for _ in 0..n {
-    socket.send(&data).await?;
-  }
-  let secs = t0.elapsed().as_secs_f64();
   emit(&format!(
     "{{\"info\":{{\"sent\":{n},\"rate\":{}}}}}",
-    json_number(n as f64 / secs)
+    json_number(rate)
   ));
   emit("{\"relay\":\"done\"}");
   Ok(())
