@@ -212,6 +212,40 @@ test('BYOB readers read straight into their view, of any view type', async (t) =
   await close()
 })
 
+test('several reads waiting at once (default and BYOB) are each answered, in order, as data comes', async (t) => {
+  const peers = []
+  const { port, close } = await netServer((s) => {
+    s.on('error', () => {})
+    peers.push(s)
+  })
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 20))
+  for (const mode of [undefined, 'byob']) {
+    const s = new TCPSocket('127.0.0.1', port)
+    const { readable } = await s.opened
+    for (let i = 0; i < 100 && peers.length === 0; i++) await pause()
+    const remote = peers.shift()
+    const reader = readable.getReader(mode && { mode })
+    const read = () => (mode ? reader.read(new Uint8Array(1)) : reader.read())
+    // Three reads wait before any byte is there; each byte is sent on its own.
+    const reads = [read(), read(), read()]
+    for (const byte of ['a', 'b', 'c']) {
+      await pause()
+      remote.write(byte)
+    }
+    const got = await within(Promise.all(reads), 5000, 'the waiting reads')
+    t.deepEqual(
+      got.map(({ value }) => Buffer.from(value).toString()),
+      ['a', 'b', 'c'],
+      `${mode ?? 'default'} reader`,
+    )
+    remote.end()
+    t.true((await within(read(), 5000, 'the end')).done)
+    reader.releaseLock()
+    await s.close()
+  }
+  await close()
+})
+
 test('every BufferSource kind is written; the bytes arrive in order', async (t) => {
   let received = Buffer.alloc(0)
   const gotAll = new Promise((resolve) => {

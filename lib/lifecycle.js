@@ -4,16 +4,25 @@
 
 const { invalidState } = require('./errors')
 
+const noop = () => {}
+
+/**
+ * `closed` is made on first use (most sockets are closed without anyone asking for it): a
+ * pending promise, its resolvers and the handler that keeps its rejection handled cost
+ * every idle socket ~0.4 KiB. Made after the socket has closed, it is made settled.
+ */
 class Lifecycle {
   #className
   #state = 'pending' // 'pending' | 'resolved' | 'rejected'
   #closedSettled = false
+  #closedError = undefined
+  #closed = null
   #resolveOpened
   #rejectOpened
-  #resolveClosed
-  #rejectClosed
+  #resolveClosed = null
+  #rejectClosed = null
   #info = null
-  #abortWritable = null
+  #connection = null
 
   constructor(className) {
     this.#className = className
@@ -21,30 +30,44 @@ class Lifecycle {
       this.#resolveOpened = resolve
       this.#rejectOpened = reject
     })
-    this.closed = new Promise((resolve, reject) => {
-      this.#resolveClosed = resolve
-      this.#rejectClosed = reject
-    })
     // Nobody has to listen to these: a failure must not become an unhandled rejection.
-    this.opened.catch(() => {})
-    this.closed.catch(() => {})
+    this.opened.catch(noop)
+  }
+
+  /** The `closed` promise: the same one every time. */
+  get closed() {
+    if (this.#closed !== null) return this.#closed
+    if (!this.#closedSettled) {
+      this.#closed = new Promise((resolve, reject) => {
+        this.#resolveClosed = resolve
+        this.#rejectClosed = reject
+      })
+    } else if (this.#closedError === undefined) {
+      this.#closed = Promise.resolve()
+    } else {
+      this.#closed = Promise.reject(this.#closedError)
+    }
+    this.#closed.catch(noop)
+    return this.#closed
   }
 
   /**
    * `opened` resolves with `info`, whose `readable` (and `writable`) `close()` acts on;
-   * `abortWritable()` is close()'s "abort the writable" (the socket's `abortForClose`).
+   * with a writable, `connection.abortForClose()` is close()'s "abort the writable".
    */
-  open(info, abortWritable = null) {
+  open(info, connection = null) {
     this.#state = 'resolved'
     this.#info = info
-    this.#abortWritable = abortWritable
+    this.#connection = connection
     this.#resolveOpened(info)
+    this.#resolveOpened = this.#rejectOpened = null
   }
 
   /** Opening failed: `opened` and `closed` reject with `error`. */
   fail(error) {
     this.#state = 'rejected'
     this.#rejectOpened(error)
+    this.#resolveOpened = this.#rejectOpened = null
     this.settleClosed(error)
   }
 
@@ -52,8 +75,13 @@ class Lifecycle {
   settleClosed(error) {
     if (this.#closedSettled) return
     this.#closedSettled = true
+    if (this.#closed === null) {
+      this.#closedError = error
+      return
+    }
     if (error === undefined) this.#resolveClosed()
     else this.#rejectClosed(error)
+    this.#resolveClosed = this.#rejectClosed = null
   }
 
   /** The spec's close() steps: cancel the readable, abort the writable, return `closed`. */
@@ -66,48 +94,54 @@ class Lifecycle {
     if (readable.locked || (writable !== undefined && writable.locked)) {
       return Promise.reject(invalidState(`close() called on a ${this.#className} while a stream is locked.`))
     }
-    readable.cancel().catch(() => {})
-    if (writable !== undefined) this.#abortWritable()
+    readable.cancel().catch(noop)
+    if (writable !== undefined) this.#connection.abortForClose()
     return this.closed
   }
 }
 
 /**
- * The readable and writable of one socket: calls `onBoth(error)` once both have ended
+ * The readable and writable of one socket: calls `owner.bothEnded(error)` once both have ended
  * (closed or errored), with the spec's precedence: the error of the stream that ended
  * first wins (spec 1.2 / 1.3 / 2.2 / 2.3, "handle closing the ... stream").
  *
- * Once a write has failed, `onBoth` runs in a later task: the spec rejects the write,
+ * Once a write has failed, `bothEnded` runs in a later task: the spec rejects the write,
  * then closing queues a task that settles `closed`, and Node rejects the write a few
  * microtasks after the sink throws. Otherwise it runs at once (a macrotask on every close
  * costs ~30 µs of CPU per connection).
  */
 class StreamEnds {
-  #onBoth
-  #readable = { open: true, error: undefined }
-  #writable = { open: true, error: undefined }
+  #owner
+  #readableOpen = true
+  #writableOpen = true
+  /** The error of the stream that ended first (undefined: it closed cleanly). */
+  #firstError = undefined
   #writeFailed = false
 
-  constructor(onBoth) {
-    this.#onBoth = onBoth
+  constructor(owner) {
+    this.#owner = owner
   }
 
   get readableOpen() {
-    return this.#readable.open
+    return this.#readableOpen
   }
 
   get writableOpen() {
-    return this.#writable.open
+    return this.#writableOpen
   }
 
   /** The readable closed (`error` undefined) or errored. */
   readableEnded(error) {
-    this.#ended(this.#readable, this.#writable, error)
+    if (!this.#readableOpen) return
+    this.#readableOpen = false
+    this.#ended(this.#writableOpen, error)
   }
 
   /** The writable closed (`error` undefined) or errored. */
   writableEnded(error) {
-    this.#ended(this.#writable, this.#readable, error)
+    if (!this.#writableOpen) return
+    this.#writableOpen = false
+    this.#ended(this.#readableOpen, error)
   }
 
   /** A write failed with `error`, which errors the writable. */
@@ -116,14 +150,14 @@ class StreamEnds {
     this.writableEnded(error)
   }
 
-  #ended(self, other, error) {
-    if (!self.open) return
-    self.open = false
-    self.error = error
-    if (other.open) return
-    const first = other.error !== undefined ? other.error : self.error
-    if (this.#writeFailed) setImmediate(() => this.#onBoth(first))
-    else this.#onBoth(first)
+  #ended(otherOpen, error) {
+    if (otherOpen) {
+      this.#firstError = error
+      return
+    }
+    const first = this.#firstError !== undefined ? this.#firstError : error
+    if (this.#writeFailed) setImmediate(() => this.#owner.bothEnded(first))
+    else this.#owner.bothEnded(first)
   }
 }
 

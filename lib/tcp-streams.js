@@ -13,6 +13,10 @@ const wait = require('./wait')
 const { StreamEnds, abortWritableForClose } = require('./lifecycle')
 
 const WOULD_BLOCK = -1
+// Queuing strategies, shared: the readable pulls only for a waiting read; the writable
+// takes one chunk at a time.
+const PULL_ON_READ = Object.freeze({ highWaterMark: 0 })
+const ONE_WRITE = Object.freeze({ highWaterMark: 1 })
 
 // Default readers (no BYOB view) read into one scratch buffer shared by every socket of
 // this thread, so an idle connection with a pending read holds no buffer of its own.
@@ -39,15 +43,19 @@ function readIntoScratch(core) {
 
 /**
  * Owns one native socket (a `TcpCore` External): makes its readable and writable and calls
- * `settle(error)` once both are closed or errored, with the spec's precedence (the error of
- * the stream that ended first wins). Each stream errors on its own operations' failures
- * (spec 1.2, 1.3). Cancelling the readable or aborting the writable is a graceful end, as
- * in Chromium: `closed` then resolves.
+ * `life.settleClosed(error)` (lib/lifecycle.js) once both are closed or errored, with the
+ * spec's precedence (the error of the stream that ended first wins). Each stream errors on
+ * its own operations' failures (spec 1.2, 1.3). Cancelling the readable or aborting the
+ * writable is a graceful end, as in Chromium: `closed` then resolves.
+ *
+ * The streams' underlying source and sink are small objects whose methods live on a
+ * prototype (not arrow functions per connection): an idle connection holds fewer closures.
  */
 class TcpConnection {
   #core
-  #settle
-  #ends = new StreamEnds((error) => this.#finish(error))
+  #life
+  #ends = new StreamEnds(this)
+  #source
   #readController
   #writeController
   #readWait = 0
@@ -57,49 +65,90 @@ class TcpConnection {
   /** A reset a write met first (ECONNRESET): later reads fail with it (see #readOnce). */
   #writeError
 
-  constructor(core, settle) {
+  static #Source = class {
+    constructor(connection) {
+      this.connection = connection
+    }
+
+    get type() {
+      return 'bytes'
+    }
+
+    start(c) {
+      this.connection.#readController = c
+    }
+
+    pull(c) {
+      return this.connection.#pull(c)
+    }
+
+    cancel() {
+      this.connection.#cancelReadable()
+    }
+
+    onReady(ready) {
+      this.connection.#readReady(ready)
+    }
+  }
+
+  static #Sink = class {
+    constructor(connection) {
+      this.connection = connection
+    }
+
+    start(c) {
+      this.connection.#writeController = c
+    }
+
+    write(chunk, c) {
+      return this.connection.#write(chunk, c)
+    }
+
+    close() {
+      this.connection.#closeWritable()
+    }
+
+    abort() {
+      this.connection.#abortWritable()
+    }
+  }
+
+  constructor(core, life) {
     this.#core = core
-    this.#settle = settle
-    this.readable = new ReadableStream(
-      {
-        type: 'bytes',
-        start: (c) => {
-          this.#readController = c
-        },
-        pull: (c) => this.#pull(c),
-        cancel: () => this.#cancelReadable(),
-      },
-      { highWaterMark: 0 },
-    )
-    this.writable = new WritableStream(
-      {
-        start: (c) => {
-          this.#writeController = c
-        },
-        write: (chunk, c) => this.#write(chunk, c),
-        close: () => this.#closeWritable(),
-        abort: () => this.#abortWritable(),
-      },
-      { highWaterMark: 1 },
-    )
+    this.#life = life
+    this.#source = new TcpConnection.#Source(this)
+    this.readable = new ReadableStream(this.#source, PULL_ON_READ)
+    this.writable = new WritableStream(new TcpConnection.#Sink(this), ONE_WRITE)
   }
 
   // Pull and write answer synchronously when the socket is ready (the common case): an
-  // async function would cost a promise and a microtask turn on every chunk.
+  // async function would cost a promise and a microtask turn on every chunk. A read that
+  // would block arms the socket and returns; the wait's callback (#Source's onReady)
+  // answers the read later with enqueue / respond, which pulls again for any read still
+  // waiting. A pull while that wait is armed (a second read) leaves it to the wait.
   #pull(c) {
-    if (this.#readOnce(c)) return
-    return this.#pullWhenReady(c)
+    if (this.#readWait !== 0 || this.#readOnce(c)) return
+    this.#armRead()
   }
 
-  async #pullWhenReady(c) {
+  #armRead() {
+    // Ready already: read now. Each arm clears tokio's cached readiness first
+    // (src/notify.rs), so this repeats only if new data came and went in between.
     for (;;) {
       try {
-        if (!(await this.#ready(false))) return
-      } catch {
-        return // #ready has already errored the readable
+        this.#readWait = wait.armFor(tcpArm, this.#core, false, this.#source)
+      } catch (err) {
+        this.#failReadable(fromNative(err))
+        return
       }
-      if (this.#readOnce(c)) return
+      if (this.#readWait !== 0 || this.#readOnce(this.#readController)) return
     }
+  }
+
+  /** The read wait ended: `ready`, or cancelled (close, cancel) when false. */
+  #readReady(ready) {
+    this.#readWait = 0
+    if (ready && !this.#readOnce(this.#readController)) this.#armRead()
   }
 
   /** One read attempt: true when the pull is answered (data, end or error). */
@@ -142,18 +191,16 @@ class TcpConnection {
     return false
   }
 
-  /** Waits until the socket may be ready for reading or writing; false if it closed. */
-  async #ready(writable) {
+  /** Waits until the socket may be ready for writing; false if it closed. */
+  async #writeReady() {
     let armed
     try {
-      armed = wait.arm(tcpArm, this.#core, writable)
+      armed = wait.arm(tcpArm, this.#core, true)
     } catch (err) {
-      const error = fromNative(err)
-      throw writable ? this.#failWritable(error) : this.#failReadable(error)
+      throw this.#failWritable(fromNative(err))
     }
     if (armed === true) return true
-    if (writable) this.#writeWait = armed.token
-    else this.#readWait = armed.token
+    this.#writeWait = armed.token
     return armed.promise
   }
 
@@ -185,7 +232,7 @@ class TcpConnection {
     signal.addEventListener('abort', onAbort, { once: true })
     try {
       for (;;) {
-        const ready = await this.#ready(true)
+        const ready = await this.#writeReady()
         if (signal.aborted) throw signal.reason
         if (this.#closing) throw closedByClose()
         if (!ready) throw invalidState('The socket was closed.')
@@ -266,11 +313,12 @@ class TcpConnection {
     return error
   }
 
-  #finish(error) {
+  /** Both streams have ended (StreamEnds): the descriptor closes and `closed` settles. */
+  bothEnded(error) {
     tcpClose(this.#core)
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
-    this.#settle(error)
+    this.#life.settleClosed(error)
   }
 }
 

@@ -64,6 +64,16 @@ async function finishConnect(core) {
   }
 }
 
+/**
+ * `opened` resolves: the streams of `core` (the native socket, src/tcp.rs, an External).
+ * Module-level, so that an open socket keeps no closure of its constructor alive.
+ */
+function openConnection(life, core, info = tcpInfo(core)) {
+  const connection = new TcpConnection(core, life)
+  const { readable, writable } = connection
+  life.open({ readable, writable, ...info }, connection)
+}
+
 /** Makes the TCPSocket class bound to one native `Sockets` (one policy). */
 function defineTCPSocket(sockets) {
   const checkConstructor = constructorCheck(sockets)
@@ -89,17 +99,11 @@ function defineTCPSocket(sockets) {
       }
 
       const life = this.#life
-      // `core`: the native socket (src/tcp.rs), an External.
-      const open = (core, info = tcpInfo(core)) => {
-        const connection = new TcpConnection(core, (error) => life.settleClosed(error))
-        const { readable, writable } = connection
-        life.open({ readable, writable, ...info }, () => connection.abortForClose())
-      }
-      const fail = (err) => life.fail(fromNative(err))
       if (adopting) {
-        open(remotePort)
+        openConnection(life, remotePort)
         return
       }
+      const fail = (err) => life.fail(fromNative(err))
       // IP literals connect from this thread (on loopback usually done at once); host
       // names are resolved and connected on tokio.
       let core
@@ -109,8 +113,8 @@ function defineTCPSocket(sockets) {
         Promise.resolve(err).then(fail)
         return
       }
-      if (core === null) sockets.connectTcp(host, port, opts).then(open, fail)
-      else finishConnect(core).then((info) => open(core, info), fail)
+      if (core === null) sockets.connectTcp(host, port, opts).then((c) => openConnection(life, c), fail)
+      else finishConnect(core).then((info) => openConnection(life, core, info), fail)
     }
 
     /** Resolves with `{ readable, writable, remoteAddress, remotePort, localAddress, localPort }`. */

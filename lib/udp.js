@@ -77,7 +77,7 @@ function convertMessage(chunk, connected) {
 }
 
 /**
- * Owns one native UdpHandle: makes its readable and writable and calls `settle(error)`
+ * Owns one native UdpHandle: makes its readable and writable and calls `life.settleClosed(error)`
  * once both are closed or errored, with the spec's precedence (the error of the stream
  * that ended first wins). Cancelling the readable or aborting the writable is a graceful
  * end: `closed` then resolves.
@@ -86,8 +86,8 @@ class UdpConnection {
   #handle
   #coreRef = null
   #connected
-  #settle
-  #ends = new StreamEnds((error) => this.#finish(error))
+  #life
+  #ends = new StreamEnds(this)
   #readController
   #readWait = 0
   #writeWait = 0
@@ -97,10 +97,10 @@ class UdpConnection {
   /** Ends a write's wait for a host name lookup (close() or an abort came first). */
   #stopLookup = null
 
-  constructor(handle, connected, settle) {
+  constructor(handle, connected, life) {
     this.#handle = handle
     this.#connected = connected
-    this.#settle = settle
+    this.#life = life
     this.readable = new ReadableStream(
       {
         start: (c) => {
@@ -319,11 +319,12 @@ class UdpConnection {
     this.#ends.readableEnded(error)
   }
 
-  #finish(error) {
+  /** Both streams have ended (StreamEnds): the socket closes and `closed` settles. */
+  bothEnded(error) {
     this.#handle.close()
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
-    this.#settle(error)
+    this.#life.settleClosed(error)
   }
 }
 
@@ -441,7 +442,7 @@ function defineUDPSocket(sockets) {
       const life = this.#life
       const connected = mode === 'connected'
       const open = (handle) => {
-        const connection = new UdpConnection(handle, connected, (error) => life.settleClosed(error))
+        const connection = new UdpConnection(handle, connected, life)
         const { localAddress, localPort, remoteAddress, remotePort } = handle.info()
         const info = { readable: connection.readable, writable: connection.writable }
         if (connected) Object.assign(info, { remoteAddress, remotePort })
@@ -449,7 +450,7 @@ function defineUDPSocket(sockets) {
         if (!connected && sockets.multicastAllowed) {
           info.multicastController = createMulticastController(handle)
         }
-        life.open(info, () => connection.abortForClose())
+        life.open(info, connection)
       }
       const fail = (err) => life.fail(fromNative(err))
       const native = nativeOptions(o)

@@ -26,11 +26,12 @@ function release() {
 }
 
 function settle(token, value) {
-  const resolve = waiters.get(token)
-  if (resolve === undefined) return
+  const waiter = waiters.get(token)
+  if (waiter === undefined) return
   waiters.delete(token)
   release()
-  resolve(value)
+  if (typeof waiter === 'function') waiter(value)
+  else waiter.onReady(value)
 }
 
 /**
@@ -52,6 +53,25 @@ function noDescriptorForWait(error) {
  * `cancel(token)` runs first. Throws the native error if the socket failed.
  */
 function arm(armFn, socket, writable) {
+  const token = armNative(armFn, socket, writable)
+  if (token === 0) return true
+  const promise = new Promise((resolve) => wait(token, resolve))
+  return { token, promise }
+}
+
+/**
+ * As `arm`, without a promise (an idle socket's pending read holds less): returns 0 when
+ * the socket is ready already, or the wait's token, and `target.onReady(ready)` runs later
+ * with `true` once ready, or `false` if `cancel(token)` runs first.
+ */
+function armFor(armFn, socket, writable, target) {
+  const token = armNative(armFn, socket, writable)
+  if (token !== 0) wait(token, target)
+  return token
+}
+
+/** Arms the socket under a fresh token; 0 if it is ready already. */
+function armNative(armFn, socket, writable) {
   const token = nextToken
   nextToken = nextToken >= 0xffffffff ? 1 : nextToken + 1
   let ready
@@ -63,10 +83,13 @@ function arm(armFn, socket, writable) {
     setTimeout(() => settle(token, true), POLL_MS)
     ready = false
   }
-  if (ready) return true
+  return ready ? 0 : token
+}
+
+/** `waiter`: a function or an object with `onReady`, called with the wait's outcome. */
+function wait(token, waiter) {
   if (waiters.size === 0) hold()
-  const promise = new Promise((resolve) => waiters.set(token, resolve))
-  return { token, promise }
+  waiters.set(token, waiter)
 }
 
 // DIRECT_SOCKETS_BUSY_POLL=0 turns off the short busy-poll for replies (src/tcp.rs, `Spin`).
@@ -90,4 +113,4 @@ function armHandle(handle, notifier, token, writable) {
   return writable ? handle.armWritable(notifier, token) : handle.armReadable(notifier, token)
 }
 
-module.exports = { arm, armHandle, cancel, maySpin }
+module.exports = { arm, armFor, armHandle, cancel, maySpin }
