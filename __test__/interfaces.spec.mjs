@@ -57,3 +57,51 @@ test('MulticastController: joinGroup and leaveGroup on another object reject wit
     instanceOf: TypeError,
   })
 })
+
+// WebIDL converts a dictionary member by member (read, then convert, in lexicographic
+// order): a bad member throws before any later member's getter runs.
+function logged(members, log) {
+  const dict = {}
+  for (const [key, value] of Object.entries(members)) {
+    Object.defineProperty(dict, key, {
+      enumerable: true,
+      get() {
+        log.push(key)
+        if (value instanceof Error) throw value
+        return value
+      },
+    })
+  }
+  return dict
+}
+
+test('dictionaries are converted member by member: the first bad member throws before later getters run', async (t) => {
+  const late = new RangeError('a later member was read')
+  const cases = [
+    ['TCPSocketOptions', (d) => new TCPSocket('127.0.0.1', 1, d), { dnsQueryType: 'bogus', keepAliveDelay: late }],
+    ['TCPSocketOptions', (d) => new TCPSocket('127.0.0.1', 1, d), { keepAliveDelay: -1, noDelay: late }],
+    ['TCPServerSocketOptions', (d) => new TCPServerSocket('127.0.0.1', d), { backlog: Infinity, ipv6Only: late }],
+    ['UDPSocketOptions', (d) => new UDPSocket(d), { dnsQueryType: 'bogus', sendBufferSize: late }],
+    ['UDPSocketOptions', (d) => new UDPSocket(d), { localPort: 70000, remoteAddress: late }],
+  ]
+  for (const [type, make, members] of cases) {
+    const log = []
+    t.throws(() => make(logged(members, log)), { instanceOf: TypeError }, type)
+    t.deepEqual(log, Object.keys(members).slice(0, 1), `${type}: no member after the bad one is read`)
+  }
+})
+
+test('UDPMessage is converted member by member: a bad data throws before dnsQueryType is read', async (t) => {
+  const sink = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { localPort } = await sink.opened
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: localPort })
+  const { writable } = await socket.opened
+  const log = []
+  const writer = writable.getWriter()
+  const error = await writer.write(logged({ data: 'not bytes', dnsQueryType: new RangeError('read') }, log)).catch((e) => e)
+  t.true(error instanceof TypeError)
+  t.deepEqual(log, ['data'])
+  writer.releaseLock()
+  await socket.close().catch(() => {})
+  await sink.close()
+})

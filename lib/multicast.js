@@ -12,14 +12,7 @@ const ip = require('./ip')
 
 const kCreate = Symbol('create MulticastController')
 
-const GROUP_OPTIONS = idl.memberNames('sourceAddress')
-
-function convertGroupOptions(options, ctx) {
-  const dict = idl.readMembers(idl.toDictionary(options, `${ctx}: MulticastGroupOptions`), GROUP_OPTIONS)
-  return dict.sourceAddress === undefined
-    ? {}
-    : { sourceAddress: idl.toDOMString(dict.sourceAddress, `${ctx}: sourceAddress`) }
-}
+const toGroupOptions = idl.dictionary('MulticastGroupOptions', { sourceAddress: idl.toDOMString })
 
 function membershipKey(groupAddress, sourceAddress) {
   return sourceAddress === undefined
@@ -79,7 +72,7 @@ class MulticastController {
     try {
       idl.requireArguments(arguments.length, 1, ctx)
       const group = idl.toDOMString(groupAddress, `${ctx}: groupAddress`)
-      const { sourceAddress } = convertGroupOptions(options, ctx)
+      const { sourceAddress } = toGroupOptions(options, ctx)
       checkJoinArguments(group, sourceAddress, ctx)
       const key = membershipKey(group, sourceAddress)
       if (this.#joining.has(key) || this.#joined.some((m) => m.key === key)) {
@@ -101,7 +94,7 @@ class MulticastController {
     try {
       idl.requireArguments(arguments.length, 1, ctx)
       const group = idl.toDOMString(groupAddress, `${ctx}: groupAddress`)
-      const { sourceAddress } = convertGroupOptions(options, ctx)
+      const { sourceAddress } = toGroupOptions(options, ctx)
       checkLeaveArguments(group, sourceAddress, ctx)
       const key = membershipKey(group, sourceAddress)
       if (this.#leaving.has(key) || !this.#joined.some((m) => m.key === key)) {

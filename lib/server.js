@@ -16,16 +16,11 @@ const CTX = "Failed to construct 'TCPServerSocket'"
 // when read (highWaterMark 0), so the rest wait in the kernel's backlog.
 const ACCEPT_BATCH = 64
 
-const SERVER_OPTIONS = idl.memberNames('backlog', 'ipv6Only', 'localPort')
-
-function convertOptions(options) {
-  const dict = idl.readMembers(idl.toDictionary(options, `${CTX}: TCPServerSocketOptions`), SERVER_OPTIONS)
-  const out = {}
-  if (dict.backlog !== undefined) out.backlog = idl.toEnforcedUnsignedLong(dict.backlog, `${CTX}: backlog`)
-  if (dict.ipv6Only !== undefined) out.ipv6Only = idl.toBoolean(dict.ipv6Only)
-  if (dict.localPort !== undefined) out.localPort = idl.toEnforcedUnsignedShort(dict.localPort, `${CTX}: localPort`)
-  return out
-}
+const toServerOptions = idl.dictionary('TCPServerSocketOptions', {
+  backlog: idl.toEnforcedUnsignedLong,
+  ipv6Only: idl.toBoolean,
+  localPort: idl.toEnforcedUnsignedShort,
+})
 
 function checkValues(localAddress, opts) {
   const version = ipVersion(localAddress)
@@ -50,7 +45,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
     constructor(localAddress, options = undefined) {
       idl.requireArguments(arguments.length, 1, CTX)
       const address = idl.toDOMString(localAddress, `${CTX}: localAddress`)
-      const opts = convertOptions(options)
+      const opts = toServerOptions(options, CTX)
       checkConstructor()
       checkValues(address, opts)
 

@@ -12,36 +12,24 @@ const { constructorCheck } = require('./policy')
 /** Lets a TCPServerSocket of the same class set hand over an accepted connection. */
 const kAdopt = Symbol('adopt accepted socket')
 
-const TCP_SOCKET_OPTIONS = idl.memberNames(
-  'dnsQueryType',
-  'keepAliveDelay',
-  'noDelay',
-  'receiveBufferSize',
-  'sendBufferSize',
-)
+const CTX = "Failed to construct 'TCPSocket'"
+
+const toTCPSocketOptions = idl.dictionary('TCPSocketOptions', {
+  dnsQueryType: idl.enumeration('SocketDnsQueryType', ['ipv4', 'ipv6']),
+  keepAliveDelay: idl.toEnforcedUnsignedLong,
+  noDelay: idl.toBoolean,
+  receiveBufferSize: idl.toEnforcedUnsignedLong,
+  sendBufferSize: idl.toEnforcedUnsignedLong,
+})
 
 function convertOptions(options) {
-  const ctx = "Failed to construct 'TCPSocket'"
-  const dict = idl.readMembers(idl.toDictionary(options, `${ctx}: TCPSocketOptions`), TCP_SOCKET_OPTIONS)
-  const out = { noDelay: false }
-  if (dict.dnsQueryType !== undefined) {
-    out.dnsQueryType = idl.toEnum(dict.dnsQueryType, ['ipv4', 'ipv6'], 'SocketDnsQueryType', `${ctx}: dnsQueryType`)
-  }
-  if (dict.keepAliveDelay !== undefined) {
-    out.keepAliveDelay = idl.toEnforcedUnsignedLong(dict.keepAliveDelay, `${ctx}: keepAliveDelay`)
-  }
-  if (dict.noDelay !== undefined) out.noDelay = idl.toBoolean(dict.noDelay)
-  if (dict.receiveBufferSize !== undefined) {
-    out.receiveBufferSize = idl.toEnforcedUnsignedLong(dict.receiveBufferSize, `${ctx}: receiveBufferSize`)
-  }
-  if (dict.sendBufferSize !== undefined) {
-    out.sendBufferSize = idl.toEnforcedUnsignedLong(dict.sendBufferSize, `${ctx}: sendBufferSize`)
-  }
+  const out = toTCPSocketOptions(options, CTX)
+  out.noDelay ??= false
   return out
 }
 
 function checkOptionValues(opts) {
-  const ctx = "Failed to construct 'TCPSocket'"
+  const ctx = CTX
   if (opts.keepAliveDelay !== undefined && opts.keepAliveDelay < 1000) {
     throw new TypeError(`${ctx}: keepAliveDelay must be at least 1000 ms, got ${opts.keepAliveDelay}.`)
   }

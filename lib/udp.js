@@ -55,14 +55,17 @@ function convertMessage(chunk, connected) {
   if (ArrayBuffer.isView(chunk) || chunk instanceof ArrayBuffer) {
     throw new TypeError(`${WRITE_CONTEXT}: write a UDPMessage ({ data }), not raw bytes.`)
   }
-  // Dictionary members in lexicographic order, as WebIDL reads them.
-  const { data, dnsQueryType, remoteAddress, remotePort } = chunk
+  // Each member read and converted in turn, in lexicographic order, as WebIDL does.
+  const data = chunk.data
   if (data === undefined) throw new TypeError(`${WRITE_CONTEXT}: UDPMessage.data is required.`)
   const msg = { data: idl.toBytes(data, `${WRITE_CONTEXT}: UDPMessage.data`) }
+  const dnsQueryType = chunk.dnsQueryType
   if (dnsQueryType !== undefined) {
     msg.dnsQueryType = idl.toEnum(dnsQueryType, ['ipv4', 'ipv6'], 'SocketDnsQueryType', `${WRITE_CONTEXT}: dnsQueryType`)
   }
+  const remoteAddress = chunk.remoteAddress
   if (remoteAddress !== undefined) msg.remoteAddress = idl.toDOMString(remoteAddress, `${WRITE_CONTEXT}: remoteAddress`)
+  const remotePort = chunk.remotePort
   if (remotePort !== undefined) msg.remotePort = idl.toUnsignedShort(remotePort, `${WRITE_CONTEXT}: remotePort`)
   if (connected) {
     if (msg.remoteAddress !== undefined || msg.remotePort !== undefined || msg.dnsQueryType !== undefined) {
@@ -330,40 +333,20 @@ class UdpConnection {
 
 const CTX = "Failed to construct 'UDPSocket'"
 
-/** WebIDL conversion of UDPSocketOptions, members in lexicographic order. */
-const UDP_SOCKET_OPTIONS = idl.memberNames(
-  'dnsQueryType',
-  'ipv6Only',
-  'localAddress',
-  'localPort',
-  'multicastAllowAddressSharing',
-  'multicastLoopback',
-  'multicastTimeToLive',
-  'receiveBufferSize',
-  'remoteAddress',
-  'remotePort',
-  'sendBufferSize',
-)
-
-function convertOptions(options) {
-  const dict = idl.readMembers(idl.toDictionary(options, `${CTX}: UDPSocketOptions`), UDP_SOCKET_OPTIONS)
-  const out = {}
-  const set = (name, convert) => {
-    if (dict[name] !== undefined) out[name] = convert(dict[name], `${CTX}: ${name}`)
-  }
-  set('dnsQueryType', (v, ctx) => idl.toEnum(v, ['ipv4', 'ipv6'], 'SocketDnsQueryType', ctx))
-  set('ipv6Only', idl.toBoolean)
-  set('localAddress', idl.toDOMString)
-  set('localPort', idl.toEnforcedUnsignedShort)
-  set('multicastAllowAddressSharing', idl.toBoolean)
-  set('multicastLoopback', idl.toBoolean)
-  set('multicastTimeToLive', idl.toEnforcedOctet)
-  set('receiveBufferSize', idl.toEnforcedUnsignedLong)
-  set('remoteAddress', idl.toDOMString)
-  set('remotePort', idl.toEnforcedUnsignedShort)
-  set('sendBufferSize', idl.toEnforcedUnsignedLong)
-  return out
-}
+/** WebIDL conversion of UDPSocketOptions. */
+const toUDPSocketOptions = idl.dictionary('UDPSocketOptions', {
+  dnsQueryType: idl.enumeration('SocketDnsQueryType', ['ipv4', 'ipv6']),
+  ipv6Only: idl.toBoolean,
+  localAddress: idl.toDOMString,
+  localPort: idl.toEnforcedUnsignedShort,
+  multicastAllowAddressSharing: idl.toBoolean,
+  multicastLoopback: idl.toBoolean,
+  multicastTimeToLive: idl.toEnforcedOctet,
+  receiveBufferSize: idl.toEnforcedUnsignedLong,
+  remoteAddress: idl.toDOMString,
+  remotePort: idl.toEnforcedUnsignedShort,
+  sendBufferSize: idl.toEnforcedUnsignedLong,
+})
 
 const isUnspecifiedV6 = (text) => ip.ipVersion(text) === 6 && ip.canonicalV6(text) === '::'
 
@@ -428,7 +411,7 @@ function defineUDPSocket(sockets) {
      * `{ localAddress, localPort? }`. Wait for `opened` for the streams.
      */
     constructor(options = undefined) {
-      const o = convertOptions(options)
+      const o = toUDPSocketOptions(options, CTX)
       checkConstructor()
       if (
         o.multicastTimeToLive !== undefined ||

@@ -116,17 +116,28 @@ function toBytes(value, context) {
 }
 
 /**
- * Reads the members of a dictionary in the order WebIDL prescribes (lexicographic);
- * `names` is a list made by `memberNames`.
+ * A dictionary type's converter: `members` maps each member name to its converter
+ * `(value, context) => idlValue`. As WebIDL converts a dictionary, each member is read
+ * and converted in turn, in lexicographic order, so the first bad member's error is the
+ * one thrown and no later member's getter runs. Members that are undefined are left out.
+ * Returns `(value, context) => object`.
  */
-function readMembers(dict, names) {
-  const out = {}
-  for (let i = 0; i < names.length; i++) out[names[i]] = dict[names[i]]
-  return out
+function dictionary(typeName, members) {
+  const names = Object.keys(members).sort()
+  const converters = names.map((name) => members[name])
+  return (value, context) => {
+    const dict = toDictionary(value, `${context}: ${typeName}`)
+    const out = {}
+    for (let i = 0; i < names.length; i++) {
+      const member = dict[names[i]]
+      if (member !== undefined) out[names[i]] = converters[i](member, `${context}: ${names[i]}`)
+    }
+    return out
+  }
 }
 
-/** The member names of a dictionary type, once, in the order `readMembers` reads them. */
-const memberNames = (...names) => Object.freeze(names.sort())
+/** An enumeration type's converter for `dictionary`. */
+const enumeration = (enumName, allowed) => (value, context) => toEnum(value, allowed, enumName, context)
 
 /** Whether `value` is an object (one a private-field brand check can be asked of). */
 const isObject = (value) => (typeof value === 'object' && value !== null) || typeof value === 'function'
@@ -163,6 +174,6 @@ module.exports = {
   toEnum,
   toDictionary,
   toBytes,
-  readMembers,
-  memberNames,
+  dictionary,
+  enumeration,
 }

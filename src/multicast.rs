@@ -85,13 +85,20 @@ impl Membership {
     }
   }
 
+  /// The socket option a join or leave sets (named in errors).
+  fn option_name(&self, join: bool) -> &'static str {
+    match (join, self.group.is_ipv6(), self.source.is_some()) {
+      (true, false, false) => "IP_ADD_MEMBERSHIP",
+      (false, false, false) => "IP_DROP_MEMBERSHIP",
+      (true, false, true) => "IP_ADD_SOURCE_MEMBERSHIP",
+      (false, false, true) => "IP_DROP_SOURCE_MEMBERSHIP",
+      (true, true, _) => "IPV6_ADD_MEMBERSHIP",
+      (false, true, _) => "IPV6_DROP_MEMBERSHIP",
+    }
+  }
+
   fn change(&self, handle: &UdpHandle, join: bool) -> std::result::Result<(), SocketError> {
-    let syscall = match (join, self.source) {
-      (true, None) => "IP_ADD_MEMBERSHIP",
-      (false, None) => "IP_DROP_MEMBERSHIP",
-      (true, Some(_)) => "IP_ADD_SOURCE_MEMBERSHIP",
-      (false, Some(_)) => "IP_DROP_SOURCE_MEMBERSHIP",
-    };
+    let syscall = self.option_name(join);
     let detail = match self.source {
       Some(s) => format!("{} from {s}", self.group),
       None => self.group.to_string(),
@@ -138,6 +145,23 @@ mod tests {
     assert!(Membership::parse("239.1.2.3", None).is_ok());
     assert!(Membership::parse("ff02::1", None).is_ok());
     assert!(Membership::parse("232.1.1.1", Some("192.0.2.100")).is_ok());
+  }
+
+  #[test]
+  fn errors_name_the_option_of_the_group_family() {
+    let name = |g, s, join| Membership::parse(g, s).unwrap().option_name(join);
+    assert_eq!(name("239.1.2.3", None, true), "IP_ADD_MEMBERSHIP");
+    assert_eq!(name("239.1.2.3", None, false), "IP_DROP_MEMBERSHIP");
+    assert_eq!(
+      name("232.1.1.1", Some("192.0.2.1"), true),
+      "IP_ADD_SOURCE_MEMBERSHIP"
+    );
+    assert_eq!(
+      name("232.1.1.1", Some("192.0.2.1"), false),
+      "IP_DROP_SOURCE_MEMBERSHIP"
+    );
+    assert_eq!(name("ff1e::1", None, true), "IPV6_ADD_MEMBERSHIP");
+    assert_eq!(name("ff1e::1", None, false), "IPV6_DROP_MEMBERSHIP");
   }
 
   #[test]
