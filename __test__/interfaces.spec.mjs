@@ -105,3 +105,31 @@ test('UDPMessage is converted member by member: a bad data throws before dnsQuer
   await socket.close().catch(() => {})
   await sink.close()
 })
+
+test('open info objects list their members in lexicographic order, as WebIDL dictionaries do', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1')
+  const serverInfo = await server.opened
+  t.deepEqual(Object.keys(serverInfo), ['localAddress', 'localPort', 'readable'])
+  const socket = new TCPSocket('127.0.0.1', serverInfo.localPort)
+  t.deepEqual(Object.keys(await socket.opened), [
+    'localAddress',
+    'localPort',
+    'readable',
+    'remoteAddress',
+    'remotePort',
+    'writable',
+  ])
+  const bound = new UDPSocket({ localAddress: '127.0.0.1' })
+  const boundInfo = await bound.opened
+  t.deepEqual(Object.keys(boundInfo), ['localAddress', 'localPort', 'multicastController', 'readable', 'writable'])
+  const connected = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: boundInfo.localPort })
+  t.deepEqual(Object.keys(await connected.opened), [
+    'localAddress',
+    'localPort',
+    'readable',
+    'remoteAddress',
+    'remotePort',
+    'writable',
+  ])
+  await Promise.all([socket.close(), server.close(), bound.close(), connected.close()])
+})

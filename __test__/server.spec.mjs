@@ -307,3 +307,33 @@ test('connections nobody reads stay in the kernel backlog, not in this process',
   await once(child, 'exit')
   await server.close()
 })
+
+test('close() also closes connections accepted in a batch but never handed to the app', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1')
+  const { readable, localPort } = await server.opened
+  const clients = []
+  for (let i = 0; i < 10; i++) {
+    const c = await connectNet(localPort)
+    c.resume()
+    clients.push(c)
+  }
+  // Let the kernel finish every handshake so that one accept batch takes them all.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const reader = readable.getReader()
+  const { value: first } = await within(reader.read(), 5000, 'the first accept')
+  const firstPort = (await first.opened).remotePort
+  reader.releaseLock()
+  await server.close()
+  // Every client the app never got is closed by the server (FIN or reset), not left open
+  // until a garbage collection.
+  const others = clients.filter((c) => c.localPort !== firstPort)
+  t.is(others.length, 9)
+  await within(
+    Promise.all(others.map((c) => (c.destroyed || c.readableEnded ? null : once(c, 'close')))),
+    5000,
+    'the undelivered connections to close',
+  )
+  t.true(others.every((c) => c.destroyed))
+  await first.close()
+  for (const c of clients) c.destroy()
+})

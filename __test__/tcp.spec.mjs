@@ -246,6 +246,94 @@ test('several reads waiting at once (default and BYOB) are each answered, in ord
   await close()
 })
 
+test('a default reader that follows a BYOB reader released mid-read gets the bytes (data later; data with FIN)', async (t) => {
+  const peers = []
+  const { port, close } = await netServer((s) => {
+    s.on('error', () => {})
+    peers.push(s)
+  })
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+  for (const withFin of [false, true]) {
+    const s = new TCPSocket('127.0.0.1', port)
+    const { readable } = await s.opened
+    for (let i = 0; i < 100 && peers.length === 0; i++) await pause(5)
+    const remote = peers.shift()
+    const byob = readable.getReader({ mode: 'byob' })
+    const released = byob.read(new Uint8Array(10)).catch((e) => e)
+    await pause(20)
+    byob.releaseLock()
+    t.true((await released) instanceof TypeError)
+    if (withFin) {
+      // The default reader's read starts before the bytes and the FIN arrive.
+      remote.end('hello')
+      const all = async () => {
+        let text = ''
+        for await (const chunk of readable) text += Buffer.from(chunk).toString()
+        return text
+      }
+      t.is(await within(all(), 5000, 'the bytes and the end'), 'hello')
+    } else {
+      const reader = readable.getReader()
+      const read = reader.read()
+      await pause(20)
+      remote.write('xyz')
+      const { value } = await within(read, 5000, 'the default read')
+      t.is(Buffer.from(value).toString(), 'xyz')
+      reader.releaseLock()
+      remote.destroy()
+    }
+    await s.close().catch(() => {})
+  }
+  await close()
+})
+
+test('closed settles after the stream operation that ended the socket: writer.close(), abort(), cancel()', async (t) => {
+  const peers = []
+  const { port, close } = await netServer((s) => {
+    s.on('error', () => {})
+    s.resume()
+    peers.push(s)
+  })
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+  const lastSteps = {
+    'writer.close()': ({ writer }) => writer.close(),
+    'writer.abort()': ({ writer }) => writer.abort(new Error('stop')).catch(() => {}),
+  }
+  for (const [name, last] of Object.entries(lastSteps)) {
+    const s = new TCPSocket('127.0.0.1', port)
+    const { readable, writable } = await s.opened
+    for (let i = 0; i < 100 && peers.length === 0; i++) await pause(5)
+    const remote = peers.shift()
+    const order = []
+    const reader = readable.getReader()
+    const writer = writable.getWriter()
+    reader.closed.then(() => order.push('reader.closed'))
+    writer.closed.then(
+      () => order.push('writer.closed'),
+      () => order.push('writer.closed'),
+    )
+    s.closed.then(() => order.push('socket.closed'))
+    // The readable ends first (the peer's FIN), then the writable by `last`.
+    remote.end()
+    t.true((await within(reader.read(), 5000, 'the end')).done)
+    await last({ writer })
+    await within(s.closed, 5000, 'closed')
+    await pause(10)
+    t.deepEqual(order, ['reader.closed', 'writer.closed', 'socket.closed'], name)
+  }
+  // The writable ends first (FIN sent), then the readable by cancel().
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  await writable.getWriter().close()
+  const order = []
+  const cancelled = readable.cancel().then(() => order.push('cancel()'))
+  s.closed.then(() => order.push('socket.closed'))
+  await cancelled
+  await within(s.closed, 5000, 'closed')
+  t.deepEqual(order, ['cancel()', 'socket.closed'], 'cancel()')
+  await close()
+})
+
 test('every BufferSource kind is written; the bytes arrive in order', async (t) => {
   let received = Buffer.alloc(0)
   const gotAll = new Promise((resolve) => {

@@ -105,10 +105,14 @@ class Lifecycle {
  * (closed or errored), with the spec's precedence: the error of the stream that ended
  * first wins (spec 1.2 / 1.3 / 2.2 / 2.3, "handle closing the ... stream").
  *
- * Once a write has failed, `bothEnded` runs in a later task: the spec rejects the write,
- * then closing queues a task that settles `closed`, and Node rejects the write a few
- * microtasks after the sink throws. Otherwise it runs at once (a macrotask on every close
- * costs ~30 µs of CPU per connection).
+ * The spec settles `closed` in a task queued by those steps, after the stream operation
+ * that ended the stream has settled its own promise. Node settles a readable's cancel and
+ * a writable's close, abort or failed write a few microtasks after the source or sink
+ * returns, so when one of those (`later`) ends the second stream, and always once a write
+ * has failed, `bothEnded` runs in a later task. Otherwise it runs at once: a readable's
+ * close and error settle their promises before our steps run, and close() (which cancels
+ * first, then ends the writable itself) leaves no reader or writer to observe the order (a
+ * macrotask on every close() costs ~30 µs of CPU per connection).
  */
 class StreamEnds {
   #owner
@@ -130,33 +134,39 @@ class StreamEnds {
     return this.#writableOpen
   }
 
-  /** The readable closed (`error` undefined) or errored. */
-  readableEnded(error) {
+  /**
+   * The readable closed (`error` undefined) or errored; `later`: by its cancel algorithm,
+   * whose promise Node settles after we return.
+   */
+  readableEnded(error, later = false) {
     if (!this.#readableOpen) return
     this.#readableOpen = false
-    this.#ended(this.#writableOpen, error)
+    this.#ended(this.#writableOpen, error, later)
   }
 
-  /** The writable closed (`error` undefined) or errored. */
-  writableEnded(error) {
+  /**
+   * The writable closed (`error` undefined) or errored; `later`: by the writable's own
+   * close or abort algorithm, whose promise Node settles after we return.
+   */
+  writableEnded(error, later = false) {
     if (!this.#writableOpen) return
     this.#writableOpen = false
-    this.#ended(this.#readableOpen, error)
+    this.#ended(this.#readableOpen, error, later)
   }
 
   /** A write failed with `error`, which errors the writable. */
   writeFailed(error) {
     this.#writeFailed = true
-    this.writableEnded(error)
+    this.writableEnded(error, true)
   }
 
-  #ended(otherOpen, error) {
+  #ended(otherOpen, error, later) {
     if (otherOpen) {
       this.#firstError = error
       return
     }
     const first = this.#firstError !== undefined ? this.#firstError : error
-    if (this.#writeFailed) setImmediate(() => this.#owner.bothEnded(first))
+    if (later || this.#writeFailed) setImmediate(() => this.#owner.bothEnded(first))
     else this.#owner.bothEnded(first)
   }
 }

@@ -3,6 +3,7 @@
 // and the readable of accepted connections.
 
 const { ReadableStream } = require('node:stream/web')
+const { tcpClose } = require('../binding.js')
 const { kAdopt } = require('./tcp')
 const { fromNative } = require('./errors')
 const { Lifecycle } = require('./lifecycle')
@@ -12,8 +13,11 @@ const { constructorCheck } = require('./policy')
 const wait = require('./wait')
 
 const CTX = "Failed to construct 'TCPServerSocket'"
-// At most this many connections are accepted in one crossing; the readable pulls only
-// when read (highWaterMark 0), so the rest wait in the kernel's backlog.
+// At most this many connections are accepted in one crossing. The readable pulls only when
+// a read waits (highWaterMark 0) and each pull hands over one connection: the rest of a
+// batch waits here as native sockets, with no streams made for them yet, and close()
+// closes them (the app never saw them); connections beyond a batch wait in the kernel's
+// backlog.
 const ACCEPT_BATCH = 64
 
 const toServerOptions = idl.dictionary('TCPServerSocketOptions', {
@@ -40,6 +44,9 @@ function defineTCPServerSocket(sockets, TCPSocket) {
     #listener = null
     #readableDone = false
     #waitToken = 0
+    /** Accepted native sockets not handed over yet: `#batch[#next]` onwards. */
+    #batch = []
+    #next = 0
 
     /** Listens on `localAddress` (an IP literal); `opened` resolves with the readable of connections. */
     constructor(localAddress, options = undefined) {
@@ -56,7 +63,9 @@ function defineTCPServerSocket(sockets, TCPSocket) {
             { pull: (c) => this.#pull(c), cancel: () => this.#finish() },
             { highWaterMark: 0 },
           )
-          this.#life.open({ readable, ...listener.info() })
+          const { localAddress, localPort } = listener.info()
+          // Members in lexicographic order, as WebIDL makes a dictionary's object.
+          this.#life.open({ localAddress, localPort, readable })
         },
         (err) => this.#life.fail(fromNative(err)),
       )
@@ -66,17 +75,20 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       const listener = this.#listener
       for (;;) {
         if (this.#readableDone) return
-        let handles
+        if (this.#next < this.#batch.length) {
+          const core = this.#batch[this.#next]
+          this.#batch[this.#next++] = undefined
+          c.enqueue(new TCPSocket(kAdopt, core))
+          return
+        }
         try {
-          handles = listener.tryAcceptBatch(ACCEPT_BATCH)
+          this.#batch = listener.tryAcceptBatch(ACCEPT_BATCH)
+          this.#next = 0
         } catch (err) {
           this.#fail(c, err)
           return
         }
-        if (handles.length > 0) {
-          for (const core of handles) c.enqueue(new TCPSocket(kAdopt, core))
-          return
-        }
+        if (this.#batch.length > 0) continue
         let armed
         try {
           armed = wait.arm(wait.armHandle, listener, false)
@@ -105,6 +117,10 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       if (this.#readableDone) return
       this.#readableDone = true
       this.#listener.close()
+      // Connections accepted but never handed over: nobody else can close them.
+      for (let i = this.#next; i < this.#batch.length; i++) tcpClose(this.#batch[i])
+      this.#batch = []
+      this.#next = 0
       wait.cancel(this.#waitToken)
       this.#life.settleClosed(undefined)
     }

@@ -64,6 +64,8 @@ class TcpConnection {
   #pendingWrite = null
   /** A reset a write met first (ECONNRESET): later reads fail with it (see #readOnce). */
   #writeError
+  /** Deliver the next read's bytes with enqueue, not the BYOB request (see #pull). */
+  #enqueueNext = false
 
   static #Source = class {
     constructor(connection) {
@@ -127,7 +129,16 @@ class TcpConnection {
   // answers the read later with enqueue / respond, which pulls again for any read still
   // waiting. A pull while that wait is armed (a second read) leaves it to the wait.
   #pull(c) {
-    if (this.#readWait !== 0 || this.#readOnce(c)) return
+    if (this.#readWait !== 0) {
+      // Another read came while one waits. It may be a default reader's read behind the
+      // pull-into of a BYOB reader that was released while waiting: the stream keeps that
+      // pull-into (reader type "none"), and bytes responded into it go to the queue
+      // without answering the default read. Enqueueing answers any kind of read (BYOB
+      // reads get a copy), so the next delivery enqueues.
+      this.#enqueueNext = true
+      return
+    }
+    if (this.#readOnce(c)) return
     this.#armRead()
   }
 
@@ -155,7 +166,7 @@ class TcpConnection {
   #readOnce(c) {
     if (!this.#ends.readableOpen) return true
     const core = this.#core
-    const request = c.byobRequest
+    const request = this.#enqueueNext ? null : c.byobRequest
     let n
     let chunk = null
     try {
@@ -170,6 +181,7 @@ class TcpConnection {
       return true
     }
     if (n > 0) {
+      this.#enqueueNext = false
       if (request) request.respond(n)
       else c.enqueue(chunk)
       return true
@@ -182,9 +194,10 @@ class TcpConnection {
         this.#failReadable(this.#writeError)
         return true
       }
-      // The peer sent FIN: the readable closes, writing may go on.
+      // The peer sent FIN: the readable closes, writing may go on. A BYOB read waiting
+      // (even one #enqueueNext passed over) is answered "done" by respond(0).
       c.close()
-      if (request) request.respond(0)
+      c.byobRequest?.respond(0)
       this.#ends.readableEnded(undefined)
       return true
     }
@@ -208,7 +221,7 @@ class TcpConnection {
     if (!this.#ends.readableOpen) return
     // A pending wait must not keep the process alive.
     wait.cancel(this.#readWait)
-    this.#ends.readableEnded(undefined)
+    this.#ends.readableEnded(undefined, true)
   }
 
   #write(chunk, c) {
@@ -216,7 +229,7 @@ class TcpConnection {
     try {
       bytes = toBytes(chunk, "Failed to execute 'write' on 'WritableStream'")
     } catch (err) {
-      this.#ends.writableEnded(err)
+      this.#ends.writeFailed(err)
       throw err
     }
     const n = this.#writeOnce(bytes)
@@ -259,10 +272,10 @@ class TcpConnection {
     try {
       nativeCall(() => tcpShutdownWrite(this.#core))
     } catch (err) {
-      this.#ends.writableEnded(err)
+      this.#ends.writableEnded(err, true)
       throw err
     }
-    this.#ends.writableEnded(undefined)
+    this.#ends.writableEnded(undefined, true)
   }
 
   /** close()'s "abort the writable" (see abortWritableForClose in lifecycle.js). */
@@ -273,11 +286,12 @@ class TcpConnection {
       this.#writeController,
       this.#pendingWrite,
       () => wait.cancel(this.#writeWait),
-      () => this.#abortWritable(),
+      () => this.#abortWritable(false),
     )
   }
 
-  #abortWritable() {
+  /** The abort algorithm (`later`: the sink's, for `writable.abort()`), or close()'s. */
+  #abortWritable(later = true) {
     // With the readable gone too (close()), the descriptor is about to be closed, which
     // sends FIN by itself: skip the shutdown call.
     if (this.#ends.readableOpen) {
@@ -285,7 +299,7 @@ class TcpConnection {
         tcpShutdownWrite(this.#core)
       } catch {}
     }
-    this.#ends.writableEnded(undefined)
+    this.#ends.writableEnded(undefined, later)
   }
 
   /**

@@ -59,7 +59,9 @@ async function finishConnect(core) {
 function openConnection(life, core, info = tcpInfo(core)) {
   const connection = new TcpConnection(core, life)
   const { readable, writable } = connection
-  life.open({ readable, writable, ...info }, connection)
+  // Members in lexicographic order, as WebIDL makes a dictionary's object.
+  const { localAddress, localPort, remoteAddress, remotePort } = info
+  life.open({ localAddress, localPort, readable, remoteAddress, remotePort, writable }, connection)
 }
 
 /** Makes the TCPSocket class bound to one native `Sockets` (one policy). */

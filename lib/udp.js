@@ -122,8 +122,8 @@ class UdpConnection {
           this.#writeController = c
         },
         write: (chunk, c) => this.#write(chunk, c),
-        close: () => this.#ends.writableEnded(undefined),
-        abort: () => this.#ends.writableEnded(undefined),
+        close: () => this.#ends.writableEnded(undefined, true),
+        abort: () => this.#ends.writableEnded(undefined, true),
       },
       { highWaterMark: 1 },
     )
@@ -198,7 +198,7 @@ class UdpConnection {
     if (!this.#ends.readableOpen) return
     // End a pending wait so that it does not keep the process alive. Sending goes on.
     wait.cancel(this.#readWait)
-    this.#ends.readableEnded(undefined)
+    this.#ends.readableEnded(undefined, true)
   }
 
   #write(chunk, c) {
@@ -206,7 +206,7 @@ class UdpConnection {
     try {
       msg = convertMessage(chunk, this.#connected)
     } catch (err) {
-      this.#ends.writableEnded(err)
+      this.#ends.writeFailed(err)
       throw err
     }
     let n
@@ -427,12 +427,14 @@ function defineUDPSocket(sockets) {
       const open = (handle) => {
         const connection = new UdpConnection(handle, connected, life)
         const { localAddress, localPort, remoteAddress, remotePort } = handle.info()
-        const info = { readable: connection.readable, writable: connection.writable }
-        if (connected) Object.assign(info, { remoteAddress, remotePort })
-        Object.assign(info, { localAddress, localPort })
+        // Members in lexicographic order, as WebIDL makes a dictionary's object.
+        const info = { localAddress, localPort }
         if (!connected && sockets.multicastAllowed) {
           info.multicastController = createMulticastController(handle)
         }
+        info.readable = connection.readable
+        if (connected) Object.assign(info, { remoteAddress, remotePort })
+        info.writable = connection.writable
         life.open(info, connection)
       }
       const fail = (err) => life.fail(fromNative(err))
