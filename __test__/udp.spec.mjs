@@ -548,3 +548,24 @@ test('opened and closed both reject with NotAllowedError for a denied destinatio
   await rejectsWith(t, socket.opened, 'NotAllowedError')
   await rejectsWith(t, socket.closed, 'NotAllowedError')
 })
+
+test('several reads waiting at once are each answered, in order, as datagrams come', async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { readable, localPort } = await socket.opened
+  const sender = dgram.createSocket('udp4')
+  const reader = readable.getReader()
+  const reads = [reader.read(), reader.read(), reader.read()]
+  for (const text of ['one', 'two', 'three']) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    sender.send(text, localPort, '127.0.0.1')
+  }
+  const got = await within(Promise.all(reads), 5000, 'the waiting reads')
+  t.deepEqual(
+    got.map(({ value }) => Buffer.from(value.data).toString()),
+    ['one', 'two', 'three'],
+  )
+  t.true(got.every(({ value }) => value.remotePort === sender.address().port))
+  reader.releaseLock()
+  sender.close()
+  await socket.close()
+})

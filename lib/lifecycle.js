@@ -6,6 +6,11 @@ const { invalidState } = require('./errors')
 
 const noop = () => {}
 
+// The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
+// writable takes one chunk at a time.
+const PULL_ON_READ = Object.freeze({ highWaterMark: 0 })
+const ONE_WRITE = Object.freeze({ highWaterMark: 1 })
+
 /**
  * `closed` is made on first use (most sockets are closed without anyone asking for it): a
  * pending promise, its resolvers and the handler that keeps its rejection handled cost
@@ -192,4 +197,4 @@ function abortWritableForClose(controller, pending, stopWrite, abortSteps) {
   pending.then(abort, abort)
 }
 
-module.exports = { Lifecycle, StreamEnds, abortWritableForClose }
+module.exports = { Lifecycle, StreamEnds, abortWritableForClose, PULL_ON_READ, ONE_WRITE }

@@ -6,7 +6,7 @@ const { ReadableStream } = require('node:stream/web')
 const { tcpClose } = require('../binding.js')
 const { kAdopt } = require('./tcp')
 const { fromNative } = require('./errors')
-const { Lifecycle } = require('./lifecycle')
+const { Lifecycle, PULL_ON_READ } = require('./lifecycle')
 const { ipVersion, canonicalV6 } = require('./ip')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
@@ -32,7 +32,7 @@ function checkValues(localAddress, opts) {
   if (opts.localPort === 0) throw new TypeError(`${CTX}: localPort must not be 0 (leave it out to let the OS choose).`)
   if (opts.backlog === 0) throw new TypeError(`${CTX}: backlog must not be 0.`)
   if (opts.ipv6Only === true && !(version === 6 && canonicalV6(localAddress) === '::')) {
-    throw new TypeError(`${CTX}: ipv6Only can only be set when localAddress is '::'.`)
+    throw new TypeError(`${CTX}: ipv6Only: true needs localAddress '::' (the IPv6 unspecified address).`)
   }
 }
 
@@ -61,7 +61,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
           this.#listener = listener
           const readable = new ReadableStream(
             { pull: (c) => this.#pull(c), cancel: () => this.#finish() },
-            { highWaterMark: 0 },
+            PULL_ON_READ,
           )
           const { localAddress, localPort } = listener.info()
           // Members in lexicographic order, as WebIDL makes a dictionary's object.

@@ -10,13 +10,9 @@ const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require(
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes } = require('./webidl')
 const wait = require('./wait')
-const { StreamEnds, abortWritableForClose } = require('./lifecycle')
+const { StreamEnds, abortWritableForClose, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
 
 const WOULD_BLOCK = -1
-// Queuing strategies, shared: the readable pulls only for a waiting read; the writable
-// takes one chunk at a time.
-const PULL_ON_READ = Object.freeze({ highWaterMark: 0 })
-const ONE_WRITE = Object.freeze({ highWaterMark: 1 })
 
 // Default readers (no BYOB view) read into one scratch buffer shared by every socket of
 // this thread, so an idle connection with a pending read holds no buffer of its own.

@@ -15,7 +15,7 @@
 const { ReadableStream, WritableStream } = require('node:stream/web')
 const { udpTryRecvBatch, udpTrySend, udpTrySendTo } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
-const { Lifecycle, StreamEnds, abortWritableForClose } = require('./lifecycle')
+const { Lifecycle, StreamEnds, abortWritableForClose, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const ip = require('./ip')
@@ -100,33 +100,62 @@ class UdpConnection {
   /** Ends a write's wait for a host name lookup (close() or an abort came first). */
   #stopLookup = null
 
+  #source
+
+  // Source and sink: small objects with prototype methods (see TcpConnection).
+  static #Source = class {
+    constructor(connection) {
+      this.connection = connection
+    }
+
+    start(c) {
+      this.connection.#readController = c
+    }
+
+    // Called when a read waits on an empty queue: one call drains a whole batch, and the
+    // reads after it are served from the queue.
+    pull() {
+      this.connection.#pull()
+    }
+
+    cancel() {
+      this.connection.#cancelReadable()
+    }
+
+    onReady(ready) {
+      this.connection.#readReady(ready)
+    }
+  }
+
+  static #Sink = class {
+    constructor(connection) {
+      this.connection = connection
+    }
+
+    start(c) {
+      this.connection.#writeController = c
+    }
+
+    write(chunk, c) {
+      return this.connection.#write(chunk, c)
+    }
+
+    close() {
+      this.connection.#ends.writableEnded(undefined, true)
+    }
+
+    abort() {
+      this.connection.#ends.writableEnded(undefined, true)
+    }
+  }
+
   constructor(handle, connected, life) {
     this.#handle = handle
     this.#connected = connected
     this.#life = life
-    this.readable = new ReadableStream(
-      {
-        start: (c) => {
-          this.#readController = c
-        },
-        // Called when a read waits on an empty queue: one call drains a whole batch,
-        // and the reads after it are served from the queue.
-        pull: (c) => this.#pull(c),
-        cancel: () => this.#cancelReadable(),
-      },
-      { highWaterMark: 0 },
-    )
-    this.writable = new WritableStream(
-      {
-        start: (c) => {
-          this.#writeController = c
-        },
-        write: (chunk, c) => this.#write(chunk, c),
-        close: () => this.#ends.writableEnded(undefined, true),
-        abort: () => this.#ends.writableEnded(undefined, true),
-      },
-      { highWaterMark: 1 },
-    )
+    this.#source = new UdpConnection.#Source(this)
+    this.readable = new ReadableStream(this.#source, PULL_ON_READ)
+    this.writable = new WritableStream(new UdpConnection.#Sink(this), ONE_WRITE)
   }
 
   /** The native socket for the data-path functions, made on the first read or write. */
@@ -134,9 +163,14 @@ class UdpConnection {
     return (this.#coreRef ??= this.#handle.core())
   }
 
-  /** Drains what is ready into the queue; waits only when nothing is. */
-  async #pull(c) {
-    const handle = this.#handle
+  // A read that finds nothing arms the socket and returns; the wait's callback (#Source's
+  // onReady) receives then. A pull while that wait is armed leaves it to the wait.
+  #pull() {
+    if (this.#readWait === 0) this.#receive()
+  }
+
+  /** Drains what is ready into the queue; arms the socket when nothing is. */
+  #receive() {
     scratchBuffers()
     for (;;) {
       if (!this.#ends.readableOpen) return
@@ -148,21 +182,23 @@ class UdpConnection {
         return
       }
       if (n > 0) {
-        this.#deliver(c, n)
+        this.#deliver(this.#readController, n)
         return
       }
-      let armed
       try {
-        armed = wait.arm(wait.armHandle, handle, false)
+        this.#readWait = wait.armFor(wait.armHandle, this.#handle, false, this.#source)
       } catch (err) {
         this.#failReadable(fromNative(err))
         return
       }
-      if (armed !== true) {
-        this.#readWait = armed.token
-        if (!(await armed.promise)) return
-      }
+      if (this.#readWait !== 0) return
     }
+  }
+
+  /** The read wait ended: `ready`, or cancelled (close, cancel) when false. */
+  #readReady(ready) {
+    this.#readWait = 0
+    if (ready) this.#receive()
   }
 
   #deliver(c, n) {
