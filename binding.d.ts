@@ -23,10 +23,17 @@ export declare class Notifier {
 }
 
 export declare class Sockets {
-  /** Opens a listening socket (`TCPServerSocket`). `localPort` 0 lets the OS choose. */
-  listenTcp(localAddress: string, localPort: number, backlog?: number | undefined | null, ipv6Only?: boolean | undefined | null): Promise<TcpListenerHandle>
+  /**
+   * Opens a listening socket (`TCPServerSocket`). `localPort` 0 lets the OS choose.
+   * Resolves with the key `takeListener` gives the listener for (see `Parking`).
+   */
+  listenTcp(localAddress: string, localPort: number, backlog?: number | undefined | null, ipv6Only?: boolean | undefined | null): Promise<number>
   /** Builds the native side of a policy; malformed values throw an encoded `TypeError`. */
   constructor(config?: PolicyConfig | undefined | null)
+  /** The UDP socket a `connectUdp` / `bindUdp` promise resolved the key of. */
+  takeUdp(key: number): UdpHandle
+  /** The listener a `listenTcp` promise resolved the key of. */
+  takeListener(key: number): TcpListenerHandle
   /** Throws an encoded `NotAllowedError` unless constructors are allowed. */
   checkConstructor(): void
   /**
@@ -52,10 +59,16 @@ export declare class Sockets {
    * and the future owns everything it uses.
    */
   connectTcp(host: string, portNumber: number, options: TcpOptions): Promise<ExternalObject<'TcpCore'>>
-  /** Opens a connected-mode UDP socket (`new UDPSocket({ remoteAddress, remotePort })`). */
-  connectUdp(host: string, portNumber: number, options: UdpOptions): Promise<UdpHandle>
-  /** Opens a bound-mode UDP socket (`new UDPSocket({ localAddress, localPort })`). */
-  bindUdp(localAddress: string, localPort: number | undefined | null, options: UdpOptions): Promise<UdpHandle>
+  /**
+   * Opens a connected-mode UDP socket (`new UDPSocket({ remoteAddress, remotePort })`).
+   * Resolves with the key `takeUdp` gives the socket for (see `Parking`).
+   */
+  connectUdp(host: string, portNumber: number, options: UdpOptions): Promise<number>
+  /**
+   * Opens a bound-mode UDP socket (`new UDPSocket({ localAddress, localPort })`);
+   * resolves with the key `takeUdp` gives it for.
+   */
+  bindUdp(localAddress: string, localPort: number | undefined | null, options: UdpOptions): Promise<number>
 }
 
 export declare class TcpListenerHandle {

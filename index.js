@@ -5,6 +5,8 @@
 // `withPolicy(policy)` returns a frozen class set bound to a restricted one.
 
 const { Sockets } = require('./binding.js')
+// Captured now: a class set made later must not depend on what code did to Object since.
+const { freeze } = Object
 const { fromNative } = require('./lib/errors')
 const { toPolicyConfig } = require('./lib/policy')
 const { defineTCPSocket } = require('./lib/tcp')
@@ -23,7 +25,7 @@ function createClassSet(config) {
   const TCPSocket = defineTCPSocket(sockets)
   const TCPServerSocket = defineTCPServerSocket(sockets, TCPSocket)
   const UDPSocket = defineUDPSocket(sockets)
-  return Object.freeze({ TCPSocket, TCPServerSocket, UDPSocket, MulticastController })
+  return freeze({ TCPSocket, TCPServerSocket, UDPSocket, MulticastController })
 }
 
 /**

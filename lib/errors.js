@@ -9,6 +9,14 @@ const { getSystemErrorName } = require('node:util')
 
 const SEP = '\x1f'
 
+// Captured when the module loads, so that code that runs later and replaces them cannot
+// garble the errors of policy refusals (which must say NotAllowedError, whatever else ran).
+const { apply } = Reflect
+const { split, includes } = String.prototype
+const DOMExceptionCtor = DOMException
+const TypeErrorCtor = TypeError
+const ErrorCtor = Error
+
 function systemErrorName(errno) {
   try {
     return getSystemErrorName(-errno)
@@ -19,20 +27,27 @@ function systemErrorName(errno) {
 
 /** Builds a DOMException, with `cause` when there is one. */
 function domException(message, name, cause) {
-  return cause === undefined ? new DOMException(message, name) : new DOMException(message, { name, cause })
+  return cause === undefined
+    ? new DOMExceptionCtor(message, name)
+    : new DOMExceptionCtor(message, { __proto__: null, name, cause })
 }
 
 /** Decodes an error thrown or rejected by the native binding. */
 function fromNative(err) {
-  if (!err || typeof err.message !== 'string' || !err.message.includes(SEP)) return err
-  const [name, codeField, errnoField, syscall, ...rest] = err.message.split(SEP)
-  const detail = rest.join(SEP)
-  if (name === 'TypeError') return new TypeError(detail)
-  const errno = Number(errnoField) || 0
+  if (!err || typeof err.message !== 'string' || !apply(includes, err.message, [SEP])) return err
+  const fields = apply(split, err.message, [SEP])
+  const name = fields[0]
+  const codeField = fields[1]
+  const syscall = fields[3]
+  let detail = fields[4] ?? ''
+  for (let i = 5; i < fields.length; i++) detail += SEP + fields[i]
+  if (name === 'TypeError') return new TypeErrorCtor(detail)
+  const errno = Number(fields[2]) || 0
   const code = codeField || (errno ? systemErrorName(errno) : '')
   if (!code) return domException(detail, name)
-  const message = [syscall, code, detail].filter(Boolean).join(' ')
-  const cause = new Error(message)
+  let message = syscall ? `${syscall} ${code}` : code
+  if (detail) message += ` ${detail}`
+  const cause = new ErrorCtor(message)
   cause.code = code
   if (errno) cause.errno = -errno
   if (syscall) cause.syscall = syscall

@@ -3,8 +3,8 @@
 // 2.4-2.6, 4.3-4.5), in one place.
 
 const { invalidState } = require('./errors')
+const { then, handled } = require('./primordials')
 
-const noop = () => {}
 
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
 // writable takes one chunk at a time.
@@ -36,7 +36,7 @@ class Lifecycle {
       this.#rejectOpened = reject
     })
     // Nobody has to listen to these: a failure must not become an unhandled rejection.
-    this.opened.catch(noop)
+    handled(this.opened)
   }
 
   /** The `closed` promise: the same one every time. */
@@ -52,7 +52,7 @@ class Lifecycle {
     } else {
       this.#closed = Promise.reject(this.#closedError)
     }
-    this.#closed.catch(noop)
+    handled(this.#closed)
     return this.#closed
   }
 
@@ -99,7 +99,7 @@ class Lifecycle {
     if (readable.locked || (writable !== undefined && writable.locked)) {
       return Promise.reject(invalidState(`close() called on a ${this.#className} while a stream is locked.`))
     }
-    readable.cancel().catch(noop)
+    handled(readable.cancel())
     if (writable !== undefined) this.#connection.abortForClose()
     return this.closed
   }
@@ -194,7 +194,7 @@ function abortWritableForClose(controller, pending, stopWrite, abortSteps) {
   }
   stopWrite()
   const abort = () => setImmediate(abortSteps)
-  pending.then(abort, abort)
+  then(pending, abort, abort)
 }
 
 module.exports = { Lifecycle, StreamEnds, abortWritableForClose, PULL_ON_READ, ONE_WRITE }

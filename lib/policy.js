@@ -5,75 +5,95 @@
 
 const { nativeCall } = require('./errors')
 
-const BOOLEAN_KEYS = ['directSockets', 'privateNetworkAccess', 'multicast']
+// Built-ins captured when the module loads: a policy made later must not depend on what
+// code that ran in between did to Object, Array or Number.
+const { getOwnPropertyNames, getOwnPropertySymbols } = Object
+const { isArray } = Array
+const { isInteger } = Number
+
+const BOOLEAN_KEYS = ['directSockets', 'multicast', 'privateNetworkAccess']
 const LIST_KEYS = ['allow', 'deny']
 const PORT_KEYS = ['minServerPort', 'minUdpBindPort']
+const KNOWN = ['allow', 'deny', 'directSockets', 'dns', 'minServerPort', 'minUdpBindPort', 'multicast', 'privateNetworkAccess']
 const DNS_KEYS = ['servers', 'timeout']
-const KNOWN = new Set([...BOOLEAN_KEYS, ...LIST_KEYS, ...PORT_KEYS, 'dns'])
 
 const fail = (message) => {
   throw new TypeError(`withPolicy: ${message}`)
 }
-const describe = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v)
-const isPlainObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v)
+const describe = (v) => (v === null ? 'null' : isArray(v) ? 'an array' : typeof v)
+const isObjectNotArray = (v) => ((typeof v === 'object' && v !== null) || typeof v === 'function') && !isArray(v)
+const includes = (list, item) => {
+  for (let i = 0; i < list.length; i++) if (list[i] === item) return true
+  return false
+}
 
+/** A list of strings, read by index (holes are undefined, so they fail). */
 function stringList(value, name) {
-  if (!Array.isArray(value)) fail(`${name} must be an array of strings, got ${describe(value)}.`)
-  return value.map((item, i) => {
+  if (!isArray(value)) fail(`${name} must be an array of strings, got ${describe(value)}.`)
+  const out = []
+  const length = value.length
+  for (let i = 0; i < length; i++) {
+    const item = value[i]
     if (typeof item !== 'string') fail(`${name}[${i}] must be a string, got ${describe(item)}.`)
-    return item
-  })
+    out[i] = item
+  }
+  return out
 }
 
-function ownKeys(object, name) {
-  const symbols = Object.getOwnPropertySymbols(object)
-  if (symbols.length) fail(`${name} has a symbol key, which is not a policy key.`)
-  return Object.keys(object)
+/** Every own key of `object` (enumerable or not) must be one of `known`. */
+function checkOwnKeys(object, known, name) {
+  if (getOwnPropertySymbols(object).length) fail(`${name} has a symbol key, which is not a policy key.`)
+  const keys = getOwnPropertyNames(object)
+  for (let i = 0; i < keys.length; i++) {
+    if (!includes(known, keys[i])) fail(`unknown ${name === 'the policy' ? 'policy' : name} key '${keys[i]}'.`)
+  }
 }
 
-/** Validates `policy` and returns the native `PolicyConfig`. */
+/**
+ * Validates `policy` and returns the native `PolicyConfig`. Like a WebIDL dictionary,
+ * each known key is read once, in lexicographic order, whether it is an own property,
+ * inherited or a getter; an own key that is not a policy key is a TypeError.
+ */
 function toPolicyConfig(policy) {
-  if (!isPlainObject(policy)) fail(`the policy must be an object, got ${describe(policy)}.`)
-  const config = {}
-  for (const key of ownKeys(policy, 'the policy')) {
-    if (!KNOWN.has(key)) fail(`unknown policy key '${key}'.`)
+  if (!isObjectNotArray(policy)) fail(`the policy must be an object, got ${describe(policy)}.`)
+  checkOwnKeys(policy, KNOWN, 'the policy')
+  const config = { __proto__: null }
+  for (let i = 0; i < KNOWN.length; i++) {
+    const key = KNOWN[i]
     const value = policy[key]
     if (value === undefined) continue
-    if (BOOLEAN_KEYS.includes(key)) {
+    if (includes(BOOLEAN_KEYS, key)) {
       if (typeof value !== 'boolean') fail(`${key} must be a boolean, got ${describe(value)}.`)
       config[key] = value
-    } else if (LIST_KEYS.includes(key)) {
+    } else if (includes(LIST_KEYS, key)) {
       config[key] = stringList(value, key)
-    } else if (PORT_KEYS.includes(key)) {
-      if (!Number.isInteger(value) || value < 0 || value > 65535) {
+    } else if (includes(PORT_KEYS, key)) {
+      if (!isInteger(value) || value < 0 || value > 65535) {
         fail(`${key} must be an integer from 0 to 65535, got ${String(value)}.`)
       }
       config[key] = value
     } else {
-      Object.assign(config, dnsConfig(value))
+      dnsConfig(value, config)
     }
   }
   return config
 }
 
-function dnsConfig(dns) {
-  if (!isPlainObject(dns)) fail(`dns must be an object, got ${describe(dns)}.`)
-  const out = {}
-  for (const key of ownKeys(dns, 'dns')) {
-    if (!DNS_KEYS.includes(key)) fail(`unknown dns key '${key}'.`)
+function dnsConfig(dns, config) {
+  if (!isObjectNotArray(dns)) fail(`dns must be an object, got ${describe(dns)}.`)
+  checkOwnKeys(dns, DNS_KEYS, 'dns')
+  const servers = dns.servers
+  if (servers !== undefined) {
+    config.dnsServers = stringList(servers, 'dns.servers')
+    if (config.dnsServers.length === 0) fail('dns.servers must name at least one "ip:port" server.')
   }
-  if (dns.servers !== undefined) {
-    out.dnsServers = stringList(dns.servers, 'dns.servers')
-    if (out.dnsServers.length === 0) fail('dns.servers must name at least one "ip:port" server.')
-  }
-  if (dns.timeout !== undefined) {
-    const t = dns.timeout
-    if (!Number.isInteger(t) || t <= 0 || t > 2 ** 32 - 1) {
-      fail(`dns.timeout must be a positive whole number of milliseconds, got ${String(t)}.`)
+  const timeout = dns.timeout
+  if (timeout !== undefined) {
+    if (!isInteger(timeout) || timeout <= 0 || timeout > 2 ** 32 - 1) {
+      fail(`dns.timeout must be a positive whole number of milliseconds, got ${String(timeout)}.`)
     }
-    out.dnsTimeout = t
+    config.dnsTimeout = timeout
   }
-  return out
 }
 
 /**

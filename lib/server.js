@@ -11,6 +11,7 @@ const { ipVersion, canonicalV6 } = require('./ip')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const wait = require('./wait')
+const { then } = require('./primordials')
 
 const CTX = "Failed to construct 'TCPServerSocket'"
 // At most this many connections are accepted in one crossing. The readable pulls only when
@@ -56,8 +57,10 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       checkConstructor()
       checkValues(address, opts)
 
-      sockets.listenTcp(address, opts.localPort ?? 0, opts.backlog, opts.ipv6Only).then(
-        (listener) => {
+      then(
+        sockets.listenTcp(address, opts.localPort ?? 0, opts.backlog, opts.ipv6Only),
+        (key) => {
+          const listener = sockets.takeListener(key)
           this.#listener = listener
           const readable = new ReadableStream(
             { pull: (c) => this.#pull(c), cancel: () => this.#finish() },

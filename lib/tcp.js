@@ -8,6 +8,7 @@ const { fromNative } = require('./errors')
 const { Lifecycle } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
+const { then, microtask } = require('./primordials')
 
 /** Lets a TCPServerSocket of the same class set hand over an accepted connection. */
 const kAdopt = Symbol('adopt accepted socket')
@@ -100,11 +101,11 @@ function defineTCPSocket(sockets) {
       try {
         core = sockets.connectTcpStart(host, port, opts)
       } catch (err) {
-        Promise.resolve(err).then(fail)
+        microtask(() => fail(err))
         return
       }
-      if (core === null) sockets.connectTcp(host, port, opts).then((c) => openConnection(life, c), fail)
-      else finishConnect(core).then((info) => openConnection(life, core, info), fail)
+      if (core === null) then(sockets.connectTcp(host, port, opts), (c) => openConnection(life, c), fail)
+      else then(finishConnect(core), (info) => openConnection(life, core, info), fail)
     }
 
     /** Resolves with `{ readable, writable, remoteAddress, remotePort, localAddress, localPort }`. */

@@ -21,6 +21,7 @@ const { constructorCheck } = require('./policy')
 const ip = require('./ip')
 const { createMulticastController } = require('./multicast')
 const wait = require('./wait')
+const { then } = require('./primordials')
 
 const WOULD_BLOCK = -1
 const NEEDS_RESOLUTION = -2
@@ -303,7 +304,8 @@ class UdpConnection {
       }
       signal.addEventListener('abort', stop, { once: true })
       this.#stopLookup = stop
-      lookup.then(
+      then(
+        lookup,
         (address) => {
           done()
           resolve(address)
@@ -478,7 +480,7 @@ function defineUDPSocket(sockets) {
       const opening = connected
         ? sockets.connectUdp(o.remoteAddress, o.remotePort, native)
         : sockets.bindUdp(o.localAddress, o.localPort, native)
-      opening.then(open, fail)
+      then(opening, (key) => open(sockets.takeUdp(key)), fail)
     }
 
     /** Resolves with `{ readable, writable, localAddress, localPort, ... }` (see UDPSocketOpenInfo). */

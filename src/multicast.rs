@@ -124,6 +124,8 @@ impl UdpHandle {
   /// addresses, `InvalidStateError` once closed, `NetworkError` when the OS refuses.
   #[napi]
   pub fn join_group(&self, group: String, source: Option<String>) -> Result<()> {
+    // Checked here too, not only by the JavaScript that offers a MulticastController.
+    self.policy().check_multicast()?;
     let m = Membership::parse(&group, source.as_deref())?;
     Ok(m.change(self, true)?)
   }

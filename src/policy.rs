@@ -65,19 +65,37 @@ impl Default for Policy {
   }
 }
 
+/// CIDR ranges (or single addresses). A range written in IPv4-mapped or IPv4-compatible
+/// form (`::ffff:10.0.0.0/104`) also covers the plain IPv4 addresses it stands for.
 fn parse_nets(key: &str, values: &[String]) -> Result<Vec<IpNet>, SocketError> {
-  values
-    .iter()
-    .map(|v| {
-      v.parse::<IpNet>()
-        .or_else(|_| v.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| {
-          SocketError::type_error(format!(
-            "policy.{key}: '{v}' is not an IP address or CIDR range."
-          ))
-        })
-    })
-    .collect()
+  let mut nets = Vec::with_capacity(values.len());
+  for v in values {
+    let net = v
+      .parse::<IpNet>()
+      .or_else(|_| v.parse::<IpAddr>().map(IpNet::from))
+      .map_err(|_| {
+        SocketError::type_error(format!(
+          "policy.{key}: '{v}' is not an IP address or CIDR range."
+        ))
+      })?
+      .trunc();
+    nets.push(net);
+    if let IpNet::V6(v6) = net {
+      let s = v6.network().segments();
+      // Mapped ranges of any length; compatible forms as single addresses only (a
+      // compatible range would start at `::` and `::1`, which are not IPv4 at all).
+      let mapped = s[..6] == [0, 0, 0, 0, 0, 0xffff] && v6.prefix_len() >= 96;
+      let compatible = v6.prefix_len() == 128 && canonical_v4(IpAddr::V6(v6.addr())).is_some();
+      if mapped || compatible {
+        let o = v6.network().octets();
+        let v4 = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+        if let Ok(v4net) = IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96) {
+          nets.push(v4net);
+        }
+      }
+    }
+  }
+  Ok(nets)
 }
 
 fn parse_port(key: &str, value: Option<u32>) -> Result<u16, SocketError> {
@@ -102,12 +120,11 @@ impl Policy {
       .map(|list| {
         list
           .iter()
-          .map(|s| {
-            s.parse::<SocketAddr>().map_err(|_| {
-              SocketError::type_error(format!(
-                "policy.dns.servers: '{s}' is not an \"ip:port\" address."
-              ))
-            })
+          .map(|s| match s.parse::<SocketAddr>() {
+            Ok(addr) if addr.port() != 0 => Ok(addr),
+            _ => Err(SocketError::type_error(format!(
+              "policy.dns.servers: '{s}' is not an \"ip:port\" address (port 1-65535)."
+            ))),
           })
           .collect::<Result<Vec<_>, _>>()
       })
@@ -156,16 +173,24 @@ impl Policy {
   }
 
   /// After resolution: may `ip` be reached? The one function every destination passes.
-  pub fn check_destination(&self, ip: IpAddr, _purpose: Purpose) -> Result<(), SocketError> {
-    if !self.private_network_access && is_private(ip) {
+  /// Judged on every address a connection to `ip` reaches (see `reached`): the private
+  /// check and the deny list refuse it if any of them is refused; the allow list lets it
+  /// through if any of them is allowed.
+  pub fn check_destination(&self, ip: IpAddr, purpose: Purpose) -> Result<(), SocketError> {
+    let forms = reached(ip);
+    if !self.private_network_access && forms.iter().any(|&f| is_private(f)) {
       return Err(SocketError::not_allowed(format!(
         "{ip} is in the private or local address space (privateNetworkAccess: false)."
       )));
     }
-    let forms = match canonical_v4(ip) {
-      Some(v4) => [ip, IpAddr::V4(v4)],
-      None => [ip, ip],
-    };
+    if !self.multicast
+      && matches!(purpose, Purpose::UdpSend | Purpose::UdpConnect)
+      && forms.iter().any(|f| f.is_multicast())
+    {
+      return Err(SocketError::not_allowed(format!(
+        "{ip} is a multicast group (multicast: false)."
+      )));
+    }
     if forms
       .iter()
       .any(|f| self.deny.iter().any(|n| n.contains(f)))
@@ -240,6 +265,39 @@ pub fn canonical_v4(ip: IpAddr) -> Option<Ipv4Addr> {
   }
 }
 
+/// The addresses a connection to `ip` reaches, `ip` first (repeated to fill the array):
+/// - the unspecified address (`0.0.0.0`, `::`, `::ffff:0.0.0.0`) reaches this host's
+///   loopback (`127.0.0.1` / `::1`), which is what the kernel connects to;
+/// - IPv4-mapped and IPv4-compatible forms reach their IPv4 address (`canonical_v4`);
+/// - NAT64 (`64:ff9b::/96`, RFC 6052) and 6to4 (`2002::/16`, RFC 3056) addresses reach
+///   the IPv4 address embedded in them, through a translator or relay.
+pub fn reached(ip: IpAddr) -> [IpAddr; 3] {
+  let v4 = canonical_v4(ip).or_else(|| match ip {
+    IpAddr::V6(v6) => embedded_v4(v6),
+    IpAddr::V4(_) => None,
+  });
+  let loopback = match (ip, v4) {
+    (_, Some(v4)) if v4.is_unspecified() => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    (IpAddr::V6(v6), None) if v6.is_unspecified() => Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+    _ => None,
+  };
+  let v4 = v4.map(IpAddr::V4);
+  [ip, v4.unwrap_or(ip), loopback.unwrap_or(ip)]
+}
+
+/// The IPv4 address inside a NAT64 well-known-prefix or 6to4 address.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+  let s = ip.segments();
+  let word = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+  if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    Some(word(s[6], s[7]))
+  } else if s[0] == 0x2002 {
+    Some(word(s[1], s[2]))
+  } else {
+    None
+  }
+}
+
 fn is_private_v4(ip: Ipv4Addr) -> bool {
   let o = ip.octets();
   o[0] == 0 // 0.0.0.0/8, "this network", reaches this host
@@ -252,14 +310,17 @@ fn is_private_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_private_v6(ip: Ipv6Addr) -> bool {
-  let first = ip.segments()[0];
+  let s = ip.segments();
   ip.is_loopback()
     || ip.is_unspecified()
-    || (first & 0xfe00) == 0xfc00 // unique local, fc00::/7
-    || (first & 0xffc0) == 0xfe80 // link-local, fe80::/10
+    || (s[0] & 0xfe00) == 0xfc00 // unique local, fc00::/7
+    || (s[0] & 0xffc0) == 0xfe80 // link-local, fe80::/10
+    || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated), fec0::/10
+    || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64, 64:ff9b:1::/48
 }
 
-/// Is `ip` in the private or local address space, judged by what it really reaches?
+/// Is `ip` itself in the private or local address space? (`check_destination` asks this
+/// of every address in `reached(ip)`.)
 pub fn is_private(ip: IpAddr) -> bool {
   match (ip, canonical_v4(ip)) {
     (_, Some(v4)) => is_private_v4(v4),
@@ -330,7 +391,8 @@ mod tests {
       "1::",
       "fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
       "fe00::",
-      "fec0::",
+      "ff00::",
+      "64:ff9b:2::1",
       "2001:db8::1",
       "::ffff:8.8.8.8",
       "::8.8.8.8",
@@ -341,6 +403,79 @@ mod tests {
 
   fn policy(c: PolicyConfig) -> Policy {
     Policy::from_config(c).unwrap()
+  }
+
+  #[test]
+  fn destinations_are_judged_by_what_they_reach() {
+    let reaches = |s: &str, to: &str| assert!(reached(ip(s)).contains(&ip(to)), "{s} reaches {to}");
+    reaches("0.0.0.0", "127.0.0.1");
+    reaches("::", "::1");
+    reaches("::ffff:0.0.0.0", "127.0.0.1");
+    reaches("64:ff9b::a01:203", "10.1.2.3");
+    reaches("2002:a01:203::1", "10.1.2.3");
+    reaches("::ffff:7f00:1", "127.0.0.1");
+    assert!(is_private(ip("fec0::1")));
+    assert!(is_private(ip("64:ff9b:1::a")));
+
+    let deny_loopback = policy(PolicyConfig {
+      deny: Some(vec!["127.0.0.0/8".into(), "::1".into()]),
+      ..Default::default()
+    });
+    for s in [
+      "0.0.0.0",
+      "::",
+      "::ffff:0.0.0.0",
+      "64:ff9b::7f00:1",
+      "2002:7f00:1::",
+    ] {
+      let e = deny_loopback
+        .check_destination(ip(s), Purpose::TcpConnect)
+        .unwrap_err();
+      assert_eq!(e.name, crate::error::ErrorName::NotAllowed, "{s}");
+    }
+    assert!(deny_loopback
+      .check_destination(ip("64:ff9b::808:808"), Purpose::TcpConnect)
+      .is_ok());
+
+    let no_private = policy(PolicyConfig {
+      private_network_access: Some(false),
+      ..Default::default()
+    });
+    for s in ["0.0.0.0", "::", "64:ff9b::a01:203", "2002:c0a8:101::1"] {
+      assert!(
+        no_private
+          .check_destination(ip(s), Purpose::UdpSend)
+          .is_err(),
+        "{s}"
+      );
+    }
+
+    let no_multicast = policy(PolicyConfig {
+      multicast: Some(false),
+      ..Default::default()
+    });
+    for s in [
+      "224.0.0.251",
+      "239.255.255.250",
+      "ff02::fb",
+      "::ffff:224.0.0.251",
+    ] {
+      assert!(
+        no_multicast
+          .check_destination(ip(s), Purpose::UdpSend)
+          .is_err(),
+        "{s}"
+      );
+      assert!(
+        no_multicast
+          .check_destination(ip(s), Purpose::UdpConnect)
+          .is_err(),
+        "{s}"
+      );
+    }
+    assert!(no_multicast
+      .check_destination(ip("192.0.2.1"), Purpose::UdpSend)
+      .is_ok());
   }
 
   #[test]

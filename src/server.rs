@@ -165,7 +165,8 @@ fn bind_listener(
 #[napi]
 impl Sockets {
   /// Opens a listening socket (`TCPServerSocket`). `localPort` 0 lets the OS choose.
-  #[napi(ts_return_type = "Promise<TcpListenerHandle>")]
+  /// Resolves with the key `takeListener` gives the listener for (see `Parking`).
+  #[napi(ts_return_type = "Promise<number>")]
   pub fn listen_tcp<'env>(
     &self,
     env: &'env Env,
@@ -173,10 +174,14 @@ impl Sockets {
     local_port: u32,
     backlog: Option<u32>,
     ipv6_only: Option<bool>,
-  ) -> Result<PromiseRaw<'env, TcpListenerHandle>> {
+  ) -> Result<PromiseRaw<'env, u32>> {
     // The future owns what it uses (see `Sockets::connect_tcp`).
     let policy = Arc::clone(&self.policy);
-    env.spawn_future(async move { listen(&policy, &local_address, local_port, backlog, ipv6_only) })
+    let parked = Arc::clone(&self.parked_listeners);
+    env.spawn_future(async move {
+      let listener = listen(&policy, &local_address, local_port, backlog, ipv6_only)?;
+      Ok(parked.park(listener))
+    })
   }
 }
 

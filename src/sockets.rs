@@ -3,7 +3,9 @@
 //! JavaScript holds one per class set (`withPolicy`); every open goes through its methods,
 //! so no socket can be opened without the policy having been asked.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::PromiseRaw;
 use napi::{Env, Result};
@@ -11,12 +13,53 @@ use napi_derive::napi;
 
 use crate::error::SocketError;
 use crate::policy::{Policy, PolicyConfig};
+use crate::server::TcpListenerHandle;
 use crate::sockopt::TcpOptions;
 use crate::tcp::{self, TcpExternal};
+use crate::udp::UdpHandle;
 
 #[napi]
 pub struct Sockets {
   pub(crate) policy: Arc<Policy>,
+  pub(crate) parked_udp: Arc<Parking<UdpHandle>>,
+  pub(crate) parked_listeners: Arc<Parking<TcpListenerHandle>>,
+}
+
+/// Native objects that async work made, kept under a number until JavaScript takes them.
+/// Async opens resolve with that number, not the object: a promise resolved with an object
+/// looks up its `then`, and a getter user code put on `Object.prototype` would be handed
+/// the native socket (and every method it has, policy checks aside).
+pub(crate) struct Parking<T> {
+  next: AtomicU32,
+  slots: Mutex<HashMap<u32, T>>,
+}
+
+impl<T> Parking<T> {
+  fn new() -> Self {
+    Parking {
+      next: AtomicU32::new(1),
+      slots: Mutex::new(HashMap::new()),
+    }
+  }
+
+  fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<u32, T>> {
+    self.slots.lock().unwrap_or_else(|p| p.into_inner())
+  }
+
+  /// Keeps `value`; the number to take it back with.
+  pub(crate) fn park(&self, value: T) -> u32 {
+    let key = self.next.fetch_add(1, Ordering::Relaxed);
+    self.slots().insert(key, value);
+    key
+  }
+
+  /// The value parked under `key`, once.
+  pub(crate) fn take(&self, key: u32) -> Result<T> {
+    self
+      .slots()
+      .remove(&key)
+      .ok_or_else(|| SocketError::invalid_state("No socket is waiting under that key.").into())
+  }
 }
 
 /// A port number from JavaScript (already range-checked by the WebIDL layer; checked again).
@@ -32,7 +75,21 @@ impl Sockets {
     let policy = Policy::from_config(config.unwrap_or_default())?;
     Ok(Sockets {
       policy: Arc::new(policy),
+      parked_udp: Arc::new(Parking::new()),
+      parked_listeners: Arc::new(Parking::new()),
     })
+  }
+
+  /// The UDP socket a `connectUdp` / `bindUdp` promise resolved the key of.
+  #[napi]
+  pub fn take_udp(&self, key: u32) -> Result<UdpHandle> {
+    self.parked_udp.take(key)
+  }
+
+  /// The listener a `listenTcp` promise resolved the key of.
+  #[napi]
+  pub fn take_listener(&self, key: u32) -> Result<TcpListenerHandle> {
+    self.parked_listeners.take(key)
   }
 
   /// Throws an encoded `NotAllowedError` unless constructors are allowed.

@@ -429,8 +429,8 @@ async fn resolve_destination(
   )
 }
 
-/// Connected mode: resolves `host`, checks the first candidate with the policy, and
-/// connects to that checked address (connected UDP uses the first one, as Chromium does).
+/// Connected mode: resolves `host` and connects to the first candidate the policy allows
+/// (that checked address itself), as TCP and bound-mode sends pick theirs.
 pub async fn connect(
   policy: Arc<Policy>,
   host: &str,
@@ -440,10 +440,21 @@ pub async fn connect(
   policy.check_host(host, Purpose::UdpConnect)?;
   let query = QueryType::parse(opts.dns_query_type.as_deref())?;
   let candidates = policy.resolver().resolve(host, query).await?;
-  let ip = *candidates
-    .first()
-    .ok_or_else(|| SocketError::network_code("ENOTFOUND", "getaddrinfo", host))?;
-  policy.check_destination(ip, Purpose::UdpConnect)?;
+  let mut refused = None;
+  let ip = candidates
+    .into_iter()
+    .find(
+      |&ip| match policy.check_destination(ip, Purpose::UdpConnect) {
+        Ok(()) => true,
+        Err(e) => {
+          refused.get_or_insert(e);
+          false
+        }
+      },
+    )
+    .ok_or_else(|| {
+      refused.unwrap_or_else(|| SocketError::network_code("ENOTFOUND", "getaddrinfo", host))
+    })?;
   let addr = SocketAddr::new(ip, port);
   let io_err = |syscall, e: &io::Error| SocketError::io(syscall, e, addr.to_string());
   let sock = new_socket(ip, opts).map_err(|e| io_err("socket", &e))?;
@@ -473,38 +484,49 @@ pub async fn bind(
   UdpHandle::new(into_std(sock), policy, false)
 }
 
+impl UdpHandle {
+  /// The policy this socket was opened under.
+  pub(crate) fn policy(&self) -> &Policy {
+    &self.policy
+  }
+}
+
 #[napi]
 impl Sockets {
   /// Opens a connected-mode UDP socket (`new UDPSocket({ remoteAddress, remotePort })`).
-  #[napi(ts_return_type = "Promise<UdpHandle>")]
+  /// Resolves with the key `takeUdp` gives the socket for (see `Parking`).
+  #[napi(ts_return_type = "Promise<number>")]
   pub fn connect_udp<'env>(
     &self,
     env: &'env Env,
     host: String,
     port_number: u32,
     options: UdpOptions,
-  ) -> Result<PromiseRaw<'env, UdpHandle>> {
+  ) -> Result<PromiseRaw<'env, u32>> {
     // The future owns what it uses (see `Sockets::connect_tcp`).
     let policy = Arc::clone(&self.policy);
+    let parked = Arc::clone(&self.parked_udp);
     env.spawn_future(async move {
       let port = port(port_number)?;
-      Ok(connect(policy, &host, port, &options).await?)
+      Ok(parked.park(connect(policy, &host, port, &options).await?))
     })
   }
 
-  /// Opens a bound-mode UDP socket (`new UDPSocket({ localAddress, localPort })`).
-  #[napi(ts_return_type = "Promise<UdpHandle>")]
+  /// Opens a bound-mode UDP socket (`new UDPSocket({ localAddress, localPort })`);
+  /// resolves with the key `takeUdp` gives it for.
+  #[napi(ts_return_type = "Promise<number>")]
   pub fn bind_udp<'env>(
     &self,
     env: &'env Env,
     local_address: String,
     local_port: Option<u32>,
     options: UdpOptions,
-  ) -> Result<PromiseRaw<'env, UdpHandle>> {
+  ) -> Result<PromiseRaw<'env, u32>> {
     let policy = Arc::clone(&self.policy);
+    let parked = Arc::clone(&self.parked_udp);
     env.spawn_future(async move {
       let port = port(local_port.unwrap_or(0))?;
-      Ok(bind(policy, &local_address, port, &options).await?)
+      Ok(parked.park(bind(policy, &local_address, port, &options).await?))
     })
   }
 }

@@ -72,6 +72,10 @@ test('unknown keys, wrong types and malformed values throw TypeError naming the 
     [{ dns: { servers: [] } }, /dns.servers/],
     [{ dns: { timeout: 0 } }, /dns.timeout/],
     [{ dns: { timeout: Infinity } }, /dns.timeout/],
+    [{ dns: { servers: ['127.0.0.1:0'] } }, /dns.servers/],
+    // eslint-disable-next-line no-sparse-arrays
+    [{ deny: ['127.0.0.0/8', , '10.0.0.0/8'] }, /deny\[1\]/],
+    [Object.defineProperty({}, 'privateNetworkAcess', { value: false }), /privateNetworkAcess/],
   ]
   for (const [policy, message] of cases) {
     t.throws(() => withPolicy(policy), { instanceOf: TypeError, message }, JSON.stringify(policy) ?? String(policy))
@@ -174,6 +178,72 @@ test('deny wins over allow, and matches IPv4-mapped IPv6 forms', async (t) => {
   await rejectsWith(t, new set.TCPSocket('127.0.0.1', port).opened, 'NotAllowedError', /denied/)
   await rejectsWith(t, new set.TCPSocket('::ffff:127.0.0.1', port).opened, 'NotAllowedError', /denied/)
   await close()
+})
+
+test('policy keys are read like a WebIDL dictionary: inherited, getter and non-enumerable keys count', async (t) => {
+  const { port, close } = await echo()
+  class Restricted {
+    get privateNetworkAccess() {
+      return false
+    }
+  }
+  const policies = {
+    'a getter on a class': new Restricted(),
+    inherited: Object.create({ privateNetworkAccess: false }),
+    'non-enumerable': Object.defineProperty({}, 'privateNetworkAccess', { value: false }),
+  }
+  for (const [name, policy] of Object.entries(policies)) {
+    const set = withPolicy(policy)
+    await rejectsWith(t, new set.TCPSocket('127.0.0.1', port).opened, 'NotAllowedError', undefined, name)
+  }
+  await close()
+})
+
+test('the unspecified address is judged as the loopback it reaches (0.0.0.0, ::, ::ffff:0.0.0.0)', async (t) => {
+  const v4 = await echo('127.0.0.1')
+  const v6 = await echo('::1')
+  const deny = withPolicy({ deny: ['127.0.0.0/8', '::1'] })
+  const noPrivate = withPolicy({ privateNetworkAccess: false })
+  for (const [host, port] of [
+    ['0.0.0.0', v4.port],
+    ['::ffff:0.0.0.0', v4.port],
+    ['::', v6.port],
+  ]) {
+    await rejectsWith(t, new deny.TCPSocket(host, port).opened, 'NotAllowedError', /denied/)
+    await rejectsWith(t, new noPrivate.TCPSocket(host, port).opened, 'NotAllowedError')
+    const udp = new deny.UDPSocket({ remoteAddress: host, remotePort: port })
+    await rejectsWith(t, udp.opened, 'NotAllowedError')
+  }
+  // The default policy still connects there, to loopback.
+  const s = new TCPSocket('0.0.0.0', v4.port)
+  t.is((await s.opened).remoteAddress, '127.0.0.1')
+  await s.close()
+  await v4.close()
+  await v6.close()
+})
+
+test('NAT64 and 6to4 addresses are judged by the IPv4 address inside them', async (t) => {
+  const noPrivate = withPolicy({ privateNetworkAccess: false })
+  for (const host of ['64:ff9b::a01:203', '64:ff9b::7f00:1', '2002:a01:203::1', '2002:7f00:1::1', '64:ff9b:1::1']) {
+    await rejectsWith(t, new noPrivate.TCPSocket(host, 9).opened, 'NotAllowedError', /private/, host)
+  }
+  const deny = withPolicy({ deny: ['203.0.113.0/24'] })
+  await rejectsWith(t, new deny.TCPSocket('64:ff9b::cb00:7105', 9).opened, 'NotAllowedError', /denied/)
+  // A deny range written in IPv4-mapped form covers the plain IPv4 addresses too.
+  const mapped = withPolicy({ deny: ['::ffff:127.0.0.0/104'] })
+  await rejectsWith(t, new mapped.TCPSocket('127.0.0.1', 9).opened, 'NotAllowedError', /denied/)
+})
+
+test('multicast: false refuses UDP destinations that are multicast groups', async (t) => {
+  const set = withPolicy({ multicast: false })
+  await rejectsWith(t, new set.UDPSocket({ remoteAddress: '239.255.255.250', remotePort: 1900 }).opened, 'NotAllowedError')
+  const bound = new set.UDPSocket({ localAddress: '127.0.0.1' })
+  const { writable } = await bound.opened
+  const writer = writable.getWriter()
+  const error = await writer.write({ data: new Uint8Array(1), remoteAddress: '224.0.0.251', remotePort: 5353 }).catch((e) => e)
+  t.is(error?.name, 'NotAllowedError')
+  writer.releaseLock()
+  await bound.close().catch(() => {})
 })
 
 test('deny applies to IPv6 ranges', async (t) => {
