@@ -197,4 +197,71 @@ function abortWritableForClose(controller, pending, stopWrite, abortSteps) {
   then(pending, abort, abort)
 }
 
-module.exports = { Lifecycle, StreamEnds, abortWritableForClose, PULL_ON_READ, ONE_WRITE }
+/**
+ * A socket's underlying source and sink: small objects whose methods live on a prototype
+ * (not arrow functions made per socket), so an idle socket holds fewer closures. They
+ * call the socket's stream steps: `readStarted(c)`, `pullReadable(c)`, `cancelReadable()`,
+ * `readReady(ready)` (the end of a read wait, lib/wait.js `armFor`), and `writeStarted(c)`,
+ * `writeChunk(chunk, c)`, `closeWritable()`, `abortWritable()`.
+ */
+class Source {
+  constructor(socket) {
+    this.socket = socket
+  }
+
+  start(c) {
+    this.socket.readStarted(c)
+  }
+
+  pull(c) {
+    return this.socket.pullReadable(c)
+  }
+
+  cancel() {
+    this.socket.cancelReadable()
+  }
+
+  onReady(ready) {
+    this.socket.readReady(ready)
+  }
+}
+
+/** A `Source` for a readable byte stream. */
+class ByteSource extends Source {
+  get type() {
+    return 'bytes'
+  }
+}
+
+class Sink {
+  constructor(socket) {
+    this.socket = socket
+  }
+
+  start(c) {
+    this.socket.writeStarted(c)
+  }
+
+  write(chunk, c) {
+    return this.socket.writeChunk(chunk, c)
+  }
+
+  close() {
+    this.socket.closeWritable()
+  }
+
+  abort() {
+    this.socket.abortWritable()
+  }
+}
+
+module.exports = {
+  Lifecycle,
+  StreamEnds,
+  abortWritableForClose,
+  Source,
+  ByteSource,
+  Sink,
+  PULL_ON_READ,
+  ONE_WRITE,
+}

@@ -10,7 +10,7 @@ const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require(
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes } = require('./webidl')
 const wait = require('./wait')
-const { StreamEnds, abortWritableForClose, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
+const { StreamEnds, abortWritableForClose, ByteSource, Sink, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
 
 const WOULD_BLOCK = -1
 
@@ -44,8 +44,7 @@ function readIntoScratch(core) {
  * its own operations' failures (spec 1.2, 1.3). Cancelling the readable or aborting the
  * writable is a graceful end, as in Chromium: `closed` then resolves.
  *
- * The streams' underlying source and sink are small objects whose methods live on a
- * prototype (not arrow functions per connection): an idle connection holds fewer closures.
+ * Its source and sink are lib/lifecycle.js's `ByteSource` and `Sink`.
  */
 class TcpConnection {
   #core
@@ -60,71 +59,32 @@ class TcpConnection {
   #pendingWrite = null
   /** A reset a write met first (ECONNRESET): later reads fail with it (see #readOnce). */
   #writeError
-  /** Deliver the next read's bytes with enqueue, not the BYOB request (see #pull). */
+  /** Deliver the next read's bytes with enqueue, not the BYOB request (see pullReadable). */
   #enqueueNext = false
-
-  static #Source = class {
-    constructor(connection) {
-      this.connection = connection
-    }
-
-    get type() {
-      return 'bytes'
-    }
-
-    start(c) {
-      this.connection.#readController = c
-    }
-
-    pull(c) {
-      return this.connection.#pull(c)
-    }
-
-    cancel() {
-      this.connection.#cancelReadable()
-    }
-
-    onReady(ready) {
-      this.connection.#readReady(ready)
-    }
-  }
-
-  static #Sink = class {
-    constructor(connection) {
-      this.connection = connection
-    }
-
-    start(c) {
-      this.connection.#writeController = c
-    }
-
-    write(chunk, c) {
-      return this.connection.#write(chunk, c)
-    }
-
-    close() {
-      this.connection.#closeWritable()
-    }
-
-    abort() {
-      this.connection.#abortWritable()
-    }
-  }
 
   constructor(core, life) {
     this.#core = core
     this.#life = life
-    this.#source = new TcpConnection.#Source(this)
+    this.#source = new ByteSource(this)
     this.readable = new ReadableStream(this.#source, PULL_ON_READ)
-    this.writable = new WritableStream(new TcpConnection.#Sink(this), ONE_WRITE)
+    this.writable = new WritableStream(new Sink(this), ONE_WRITE)
+  }
+
+  // The stream steps the source and sink call (lib/lifecycle.js).
+  readStarted(c) {
+    this.#readController = c
+  }
+
+  writeStarted(c) {
+    this.#writeController = c
   }
 
   // Pull and write answer synchronously when the socket is ready (the common case): an
   // async function would cost a promise and a microtask turn on every chunk. A read that
-  // would block arms the socket and returns; the wait's callback (#Source's onReady)
+  // would block arms the socket and returns; the wait's callback (Source's onReady)
   // answers the read later with enqueue / respond, which pulls again for any read still
   // waiting. A pull while that wait is armed (a second read) leaves it to the wait.
-  #pull(c) {
+  pullReadable(c) {
     if (this.#readWait !== 0) {
       // Another read came while one waits. It may be a default reader's read behind the
       // pull-into of a BYOB reader that was released while waiting: the stream keeps that
@@ -153,7 +113,7 @@ class TcpConnection {
   }
 
   /** The read wait ended: `ready`, or cancelled (close, cancel) when false. */
-  #readReady(ready) {
+  readReady(ready) {
     this.#readWait = 0
     if (ready && !this.#readOnce(this.#readController)) this.#armRead()
   }
@@ -213,14 +173,14 @@ class TcpConnection {
     return armed.promise
   }
 
-  #cancelReadable() {
+  cancelReadable() {
     if (!this.#ends.readableOpen) return
     // A pending wait must not keep the process alive.
     wait.cancel(this.#readWait)
     this.#ends.readableEnded(undefined, true)
   }
 
-  #write(chunk, c) {
+  writeChunk(chunk, c) {
     let bytes
     try {
       bytes = toBytes(chunk, "Failed to execute 'write' on 'WritableStream'")
@@ -264,7 +224,7 @@ class TcpConnection {
     }
   }
 
-  #closeWritable() {
+  closeWritable() {
     try {
       nativeCall(() => tcpShutdownWrite(this.#core))
     } catch (err) {
@@ -282,12 +242,12 @@ class TcpConnection {
       this.#writeController,
       this.#pendingWrite,
       () => wait.cancel(this.#writeWait),
-      () => this.#abortWritable(false),
+      () => this.abortWritable(false),
     )
   }
 
   /** The abort algorithm (`later`: the sink's, for `writable.abort()`), or close()'s. */
-  #abortWritable(later = true) {
+  abortWritable(later = true) {
     // With the readable gone too (close()), the descriptor is about to be closed, which
     // sends FIN by itself: skip the shutdown call.
     if (this.#ends.readableOpen) {

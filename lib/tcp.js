@@ -16,7 +16,7 @@ const kAdopt = Symbol('adopt accepted socket')
 const CTX = "Failed to construct 'TCPSocket'"
 
 const toTCPSocketOptions = idl.dictionary('TCPSocketOptions', {
-  dnsQueryType: idl.enumeration('SocketDnsQueryType', ['ipv4', 'ipv6']),
+  dnsQueryType: idl.toDnsQueryType,
   keepAliveDelay: idl.toEnforcedUnsignedLong,
   noDelay: idl.toBoolean,
   receiveBufferSize: idl.toEnforcedUnsignedLong,

@@ -15,7 +15,7 @@
 const { ReadableStream, WritableStream } = require('node:stream/web')
 const { udpTryRecvBatch, udpTrySend, udpTrySendTo } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
-const { Lifecycle, StreamEnds, abortWritableForClose, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
+const { Lifecycle, StreamEnds, abortWritableForClose, Source, Sink, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const ip = require('./ip')
@@ -62,7 +62,7 @@ function convertMessage(chunk, connected) {
   const msg = { data: idl.toBytes(data, `${WRITE_CONTEXT}: UDPMessage.data`) }
   const dnsQueryType = chunk.dnsQueryType
   if (dnsQueryType !== undefined) {
-    msg.dnsQueryType = idl.toEnum(dnsQueryType, ['ipv4', 'ipv6'], 'SocketDnsQueryType', `${WRITE_CONTEXT}: dnsQueryType`)
+    msg.dnsQueryType = idl.toDnsQueryType(dnsQueryType, `${WRITE_CONTEXT}: dnsQueryType`)
   }
   const remoteAddress = chunk.remoteAddress
   if (remoteAddress !== undefined) msg.remoteAddress = idl.toDOMString(remoteAddress, `${WRITE_CONTEXT}: remoteAddress`)
@@ -103,60 +103,32 @@ class UdpConnection {
 
   #source
 
-  // Source and sink: small objects with prototype methods (see TcpConnection).
-  static #Source = class {
-    constructor(connection) {
-      this.connection = connection
-    }
-
-    start(c) {
-      this.connection.#readController = c
-    }
-
-    // Called when a read waits on an empty queue: one call drains a whole batch, and the
-    // reads after it are served from the queue.
-    pull() {
-      this.connection.#pull()
-    }
-
-    cancel() {
-      this.connection.#cancelReadable()
-    }
-
-    onReady(ready) {
-      this.connection.#readReady(ready)
-    }
-  }
-
-  static #Sink = class {
-    constructor(connection) {
-      this.connection = connection
-    }
-
-    start(c) {
-      this.connection.#writeController = c
-    }
-
-    write(chunk, c) {
-      return this.connection.#write(chunk, c)
-    }
-
-    close() {
-      this.connection.#ends.writableEnded(undefined, true)
-    }
-
-    abort() {
-      this.connection.#ends.writableEnded(undefined, true)
-    }
-  }
-
   constructor(handle, connected, life) {
     this.#handle = handle
     this.#connected = connected
     this.#life = life
-    this.#source = new UdpConnection.#Source(this)
+    this.#source = new Source(this)
     this.readable = new ReadableStream(this.#source, PULL_ON_READ)
-    this.writable = new WritableStream(new UdpConnection.#Sink(this), ONE_WRITE)
+    this.writable = new WritableStream(new Sink(this), ONE_WRITE)
+  }
+
+  // The stream steps the source and sink call (lib/lifecycle.js). A pull comes when a read
+  // waits on an empty queue: one receive drains a whole batch, and the reads after it are
+  // served from the queue.
+  readStarted(c) {
+    this.#readController = c
+  }
+
+  writeStarted(c) {
+    this.#writeController = c
+  }
+
+  closeWritable() {
+    this.#ends.writableEnded(undefined, true)
+  }
+
+  abortWritable() {
+    this.#ends.writableEnded(undefined, true)
   }
 
   /** The native socket for the data-path functions, made on the first read or write. */
@@ -164,9 +136,9 @@ class UdpConnection {
     return (this.#coreRef ??= this.#handle.core())
   }
 
-  // A read that finds nothing arms the socket and returns; the wait's callback (#Source's
+  // A read that finds nothing arms the socket and returns; the wait's callback (Source's
   // onReady) receives then. A pull while that wait is armed leaves it to the wait.
-  #pull() {
+  pullReadable() {
     if (this.#readWait === 0) this.#receive()
   }
 
@@ -197,7 +169,7 @@ class UdpConnection {
   }
 
   /** The read wait ended: `ready`, or cancelled (close, cancel) when false. */
-  #readReady(ready) {
+  readReady(ready) {
     this.#readWait = 0
     if (ready) this.#receive()
   }
@@ -231,14 +203,14 @@ class UdpConnection {
     }
   }
 
-  #cancelReadable() {
+  cancelReadable() {
     if (!this.#ends.readableOpen) return
     // End a pending wait so that it does not keep the process alive. Sending goes on.
     wait.cancel(this.#readWait)
     this.#ends.readableEnded(undefined, true)
   }
 
-  #write(chunk, c) {
+  writeChunk(chunk, c) {
     let msg
     try {
       msg = convertMessage(chunk, this.#connected)
@@ -373,7 +345,7 @@ const CTX = "Failed to construct 'UDPSocket'"
 
 /** WebIDL conversion of UDPSocketOptions. */
 const toUDPSocketOptions = idl.dictionary('UDPSocketOptions', {
-  dnsQueryType: idl.enumeration('SocketDnsQueryType', ['ipv4', 'ipv6']),
+  dnsQueryType: idl.toDnsQueryType,
   ipv6Only: idl.toBoolean,
   localAddress: idl.toDOMString,
   localPort: idl.toEnforcedUnsignedShort,

@@ -139,6 +139,9 @@ function dictionary(typeName, members) {
 /** An enumeration type's converter for `dictionary`. */
 const enumeration = (enumName, allowed) => (value, context) => toEnum(value, allowed, enumName, context)
 
+/** `SocketDnsQueryType`. */
+const toDnsQueryType = enumeration('SocketDnsQueryType', ['ipv4', 'ipv6'])
+
 /** Whether `value` is an object (one a private-field brand check can be asked of). */
 const isObject = (value) => (typeof value === 'object' && value !== null) || typeof value === 'function'
 
@@ -175,5 +178,5 @@ module.exports = {
   toDictionary,
   toBytes,
   dictionary,
-  enumeration,
+  toDnsQueryType,
 }
