@@ -334,6 +334,36 @@ test('closed settles after the stream operation that ended the socket: writer.cl
   await close()
 })
 
+test('a Buffer written whole may be changed once the write began: a write that waits sends a copy', async (t) => {
+  const SIZE = 8 * 1024 * 1024
+  const chunks = []
+  let ended
+  const done = new Promise((resolve) => (ended = resolve))
+  const { port, close } = await netServer((s) => {
+    s.on('error', () => {})
+    s.on('data', (d) => chunks.push(d))
+    s.on('end', () => {
+      ended()
+      s.end()
+    })
+  })
+  const socket = new TCPSocket('127.0.0.1', port)
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  const buffer = Buffer.alloc(SIZE, 0x11)
+  const write = writer.write(buffer)
+  // More than a send buffer's worth: the kernel takes part now, the rest waits.
+  buffer.fill(0x22)
+  await within(write, 20000, 'the write')
+  await writer.close()
+  await within(done, 20000, 'the peer to read everything')
+  const all = Buffer.concat(chunks)
+  t.is(all.length, SIZE)
+  t.is(all.indexOf(0x22), -1, 'bytes changed after write() were sent')
+  await socket.close().catch(() => {})
+  await close()
+})
+
 test('every BufferSource kind is written; the bytes arrive in order', async (t) => {
   let received = Buffer.alloc(0)
   const gotAll = new Promise((resolve) => {

@@ -8,7 +8,7 @@
 const { ReadableStream, WritableStream } = require('node:stream/web')
 const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
-const { toBytes } = require('./webidl')
+const { toBytes, copyBytes } = require('./webidl')
 const wait = require('./wait')
 const { StreamEnds, abortWritableForClose, ByteSource, Sink, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
 
@@ -191,7 +191,7 @@ class TcpConnection {
     const n = this.#writeOnce(bytes)
     if (n === bytes.byteLength) return
     // The spec writes a copy: keep the rest safe from the caller while we wait.
-    return (this.#pendingWrite = this.#writeWhenReady(n > 0 ? bytes.slice(n) : bytes.slice(), c))
+    return (this.#pendingWrite = this.#writeWhenReady(copyBytes(bytes, n > 0 ? n : 0), c))
   }
 
   async #writeWhenReady(bytes, c) {

@@ -236,7 +236,7 @@ class UdpConnection {
   async #writeLater(msg, n, c) {
     const handle = this.#handle
     // The spec sends a copy: keep the bytes safe from the caller while we wait.
-    const bytes = msg.data.slice()
+    const bytes = idl.copyBytes(msg.data)
     let address = msg.remoteAddress
     try {
       for (let attempts = 0; ; attempts++) {

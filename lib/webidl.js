@@ -96,6 +96,17 @@ function describeValue(value) {
 }
 
 /**
+ * A copy of `bytes` (a Uint8Array, maybe a Buffer) from `start` on, as a plain Uint8Array
+ * over a fresh ArrayBuffer. Not `bytes.slice()`: a Buffer's `slice` shares its memory.
+ */
+function copyBytes(bytes, start = 0) {
+  const length = bytes.byteLength - start
+  const copy = new Uint8Array(length)
+  copy.set(start === 0 ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset + start, length))
+  return copy
+}
+
+/**
  * `BufferSource` (an ArrayBuffer, a TypedArray or a DataView) as a Uint8Array over the
  * same bytes; the value itself when it already is one. As WebIDL says: shared memory and
  * resizable buffers (no [AllowResizable] in the spec's IDL) are TypeErrors, and a
@@ -177,6 +188,7 @@ module.exports = {
   toEnum,
   toDictionary,
   toBytes,
+  copyBytes,
   dictionary,
   toDnsQueryType,
 }
