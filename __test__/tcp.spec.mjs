@@ -1,6 +1,7 @@
 import test from 'ava'
 import net from 'node:net'
 import crypto from 'node:crypto'
+import { readdirSync, readlinkSync } from 'node:fs'
 import { once } from 'node:events'
 import { WritableStream } from 'node:stream/web'
 import { TCPSocket } from '../index.js'
@@ -889,4 +890,30 @@ test('an IP literal whose port refuses fails fast from the JS thread, and the pr
   t.regex(err.message, /ECONNREFUSED/)
   t.true(performance.now() - started < 1000)
   await rejectsWith(t, s.closed, 'NetworkError')
+})
+
+test('a connect that had to wait leaves one descriptor per socket, not a duplicate', async (t) => {
+  // A listener (ours, which accepts only when read) with a backlog of 1: later SYNs are
+  // dropped and retried, so those connects wait for writability until we accept.
+  const { TCPServerSocket } = await import('../index.js')
+  const server = new TCPServerSocket('127.0.0.1', { backlog: 1 })
+  const { readable, localPort } = await server.opened
+  const sockets = Array.from({ length: 4 }, () => new TCPSocket('127.0.0.1', localPort))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const reader = readable.getReader()
+  const accepted = []
+  for (let i = 0; i < sockets.length; i++) accepted.push((await within(reader.read(), 15000, 'an accept')).value)
+  await within(Promise.all(sockets.map((s) => s.opened)), 15000, 'the connects')
+  const perSocket = new Map()
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const link = readlinkSync(`/proc/self/fd/${fd}`)
+      if (link.startsWith('socket:')) perSocket.set(link, (perSocket.get(link) ?? 0) + 1)
+    } catch {}
+  }
+  const duplicated = [...perSocket.values()].filter((n) => n > 1).length
+  t.is(duplicated, 0, `${duplicated} sockets have more than one descriptor`)
+  reader.releaseLock()
+  await Promise.all([...sockets, ...accepted].map((s) => s.close()))
+  await server.close()
 })

@@ -310,7 +310,13 @@ impl TcpCore {
       return Ok(Some(info.clone()));
     }
     self.with_stream(|s| match connected_info(s) {
-      Ok(info) => Ok(Some(self.info.get_or_init(|| info).clone())),
+      Ok(info) => {
+        // A connect that waited registered a duplicate descriptor for writing (see
+        // `notify::Watch`): let it go now, or every such socket holds two descriptors
+        // while open. A write that blocks later registers again.
+        self.write_watch.clear();
+        Ok(Some(self.info.get_or_init(|| info).clone()))
+      }
       // Not connected (yet): a failed connect left its error in SO_ERROR; otherwise it is
       // still in progress (arm for writing and ask again).
       Err(_) => match s.take_error() {
