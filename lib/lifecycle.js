@@ -4,7 +4,6 @@
 
 const { invalidState } = require('./errors')
 const { then, handled } = require('./primordials')
-const { soon } = require('./turns')
 
 
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
@@ -61,31 +60,20 @@ class Lifecycle {
    * `opened` resolves with `info`, whose `readable` (and `writable`) `close()` acts on;
    * with a writable, `connection.abortForClose()` is close()'s "abort the writable".
    */
-  open(info, connection = null, now = false) {
-    const open = () => {
-      this.#state = 'resolved'
-      this.#info = info
-      this.#connection = connection
-      this.#resolveOpened(info)
-      this.#resolveOpened = this.#rejectOpened = null
-    }
-    // `now`: an accepted socket, which is open when handed over. Otherwise in a macrotask
-    // of its own, as node:net's 'connect' is: a loopback connect is done at once, and a
-    // loop of them must let the event loop turn between them (a node:net server in this
-    // process accepts one connection per turn; with fewer turns its backlog fills and a
-    // connect waits a second for a SYN retry). Measured: no cost in connections per second.
-    if (now) open()
-    else setImmediate(open)
+  open(info, connection = null) {
+    this.#state = 'resolved'
+    this.#info = info
+    this.#connection = connection
+    this.#resolveOpened(info)
+    this.#resolveOpened = this.#rejectOpened = null
   }
 
   /** Opening failed: `opened` and `closed` reject with `error`. */
   fail(error) {
-    soon(() => {
-      this.#state = 'rejected'
-      this.#rejectOpened(error)
-      this.#resolveOpened = this.#rejectOpened = null
-      this.settleClosed(error)
-    })
+    this.#state = 'rejected'
+    this.#rejectOpened(error)
+    this.#resolveOpened = this.#rejectOpened = null
+    this.settleClosed(error)
   }
 
   /** Resolves `closed` (no error) or rejects it; only the first call counts. */

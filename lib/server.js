@@ -11,7 +11,6 @@ const { ipVersion, canonicalV6 } = require('./ip')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const wait = require('./wait')
-const turns = require('./turns')
 const { then } = require('./primordials')
 
 const CTX = "Failed to construct 'TCPServerSocket'"
@@ -77,8 +76,6 @@ function defineTCPServerSocket(sockets, TCPSocket) {
 
     async #pull(c) {
       const listener = this.#listener
-      // An accept loop that always finds connections must let the event loop turn too.
-      if (turns.mustYield()) await turns.nextTurn()
       for (;;) {
         if (this.#readableDone) return
         if (this.#next < this.#batch.length) {

@@ -57,12 +57,12 @@ async function finishConnect(core) {
  * `opened` resolves: the streams of `core` (the native socket, src/tcp.rs, an External).
  * Module-level, so that an open socket keeps no closure of its constructor alive.
  */
-function openConnection(life, core, info = tcpInfo(core), accepted = false) {
+function openConnection(life, core, info = tcpInfo(core)) {
   const connection = new TcpConnection(core, life)
   const { readable, writable } = connection
   // Members in lexicographic order, as WebIDL makes a dictionary's object.
   const { localAddress, localPort, remoteAddress, remotePort } = info
-  life.open({ localAddress, localPort, readable, remoteAddress, remotePort, writable }, connection, accepted)
+  life.open({ localAddress, localPort, readable, remoteAddress, remotePort, writable }, connection)
 }
 
 /** Makes the TCPSocket class bound to one native `Sockets` (one policy). */
@@ -91,7 +91,7 @@ function defineTCPSocket(sockets) {
 
       const life = this.#life
       if (adopting) {
-        openConnection(life, remotePort, undefined, true)
+        openConnection(life, remotePort)
         return
       }
       const fail = (err) => life.fail(fromNative(err))
