@@ -74,27 +74,36 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       )
     }
 
-    async #pull(c) {
-      const listener = this.#listener
-      for (;;) {
-        if (this.#readableDone) return
-        if (this.#next < this.#batch.length) {
-          const core = this.#batch[this.#next]
-          this.#batch[this.#next++] = undefined
-          c.enqueue(new TCPSocket(kAdopt, core))
-          return
-        }
+    // Answers at once when a connection is ready (one accept batch serves many reads);
+    // waits for one otherwise.
+    #pull(c) {
+      if (!this.#handOver(c)) return this.#pullWhenReady(c)
+    }
+
+    /** Enqueues one accepted connection if one is ready; false if none is. */
+    #handOver(c) {
+      if (this.#readableDone) return true
+      if (this.#next === this.#batch.length) {
         try {
-          this.#batch = listener.tryAcceptBatch(ACCEPT_BATCH)
-          this.#next = 0
+          this.#batch = this.#listener.tryAcceptBatch(ACCEPT_BATCH)
         } catch (err) {
           this.#fail(c, err)
-          return
+          return true
         }
-        if (this.#batch.length > 0) continue
+        this.#next = 0
+        if (this.#batch.length === 0) return false
+      }
+      const core = this.#batch[this.#next]
+      this.#batch[this.#next++] = undefined
+      c.enqueue(new TCPSocket(kAdopt, core))
+      return true
+    }
+
+    async #pullWhenReady(c) {
+      for (;;) {
         let armed
         try {
-          armed = wait.arm(wait.armHandle, listener, false)
+          armed = wait.arm(wait.armHandle, this.#listener, false)
         } catch (err) {
           this.#fail(c, err)
           return
@@ -103,6 +112,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
           this.#waitToken = armed.token
           if (!(await armed.promise)) return
         }
+        if (this.#handOver(c)) return
       }
     }
 
