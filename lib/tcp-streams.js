@@ -10,6 +10,7 @@ const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require(
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes, copyBytes } = require('./webidl')
 const wait = require('./wait')
+const turns = require('./turns')
 const { StreamEnds, abortWritableForClose, ByteSource, Sink, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
 
 const WOULD_BLOCK = -1
@@ -94,6 +95,12 @@ class TcpConnection {
       this.#enqueueNext = true
       return
     }
+    // A read loop that always finds data would never let the event loop turn (lib/turns.js).
+    if (turns.mustYield()) return turns.nextTurn(() => this.#pullNow(c))
+    this.#pullNow(c)
+  }
+
+  #pullNow(c) {
     if (this.#readOnce(c)) return
     this.#armRead()
   }
@@ -189,7 +196,8 @@ class TcpConnection {
       throw err
     }
     const n = this.#writeOnce(bytes)
-    if (n === bytes.byteLength) return
+    // Written whole: done, in a later macrotask if the event loop has waited too long.
+    if (n === bytes.byteLength) return turns.mustYield() ? turns.nextTurn() : undefined
     // The spec writes a copy: keep the rest safe from the caller while we wait.
     return (this.#pendingWrite = this.#writeWhenReady(copyBytes(bytes, n > 0 ? n : 0), c))
   }

@@ -21,6 +21,7 @@ const { constructorCheck } = require('./policy')
 const ip = require('./ip')
 const { createMulticastController } = require('./multicast')
 const wait = require('./wait')
+const turns = require('./turns')
 const { then } = require('./primordials')
 
 const WOULD_BLOCK = -1
@@ -139,7 +140,10 @@ class UdpConnection {
   // A read that finds nothing arms the socket and returns; the wait's callback (Source's
   // onReady) receives then. A pull while that wait is armed leaves it to the wait.
   pullReadable() {
-    if (this.#readWait === 0) this.#receive()
+    if (this.#readWait !== 0) return
+    // A receive loop that always finds datagrams would never let the event loop turn.
+    if (turns.mustYield()) return turns.nextTurn(() => this.#readWait === 0 && this.#receive())
+    this.#receive()
   }
 
   /** Drains what is ready into the queue; arms the socket when nothing is. */
@@ -224,7 +228,8 @@ class UdpConnection {
     } catch (err) {
       throw this.#failWrite(fromNative(err))
     }
-    if (n >= 0) return undefined
+    // Sent: done, in a later macrotask if the event loop has waited too long (lib/turns.js).
+    if (n >= 0) return turns.mustYield() ? turns.nextTurn() : undefined
     return (this.#pendingWrite = this.#writeLater(msg, n, c))
   }
 

@@ -9,6 +9,7 @@
 
 const { Notifier } = require('../binding.js')
 const { fromNative } = require('./errors')
+const turns = require('./turns')
 
 const waiters = new Map()
 let nextToken = 1
@@ -26,6 +27,8 @@ function release() {
 }
 
 function settle(token, value) {
+  // Notifications are macrotasks: the event loop has turned (lib/turns.js).
+  if (value) turns.turned()
   const waiter = waiters.get(token)
   if (waiter === undefined) return
   waiters.delete(token)
