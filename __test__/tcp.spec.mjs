@@ -910,8 +910,12 @@ test('a connect that had to wait leaves one descriptor per socket, not a duplica
   const found = new Set()
   for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
     const f = line.trim().split(/\s+/)
-    const established = f[3] === '01'
-    if (f.length > 9 && established && f[9] !== '0' && ours.has(parseInt(f[1].split(':')[1], 16))) {
+    if (f.length <= 9 || f[3] !== '01' || f[9] === '0') continue // established, with an inode
+    // Local 127.0.0.1:<one of our ports>, remote 127.0.0.1:<the listener's port>.
+    const [localIp, localHex] = f[1].split(':')
+    const [remoteIp, remoteHex] = f[2].split(':')
+    const loopback = localIp === '0100007F' && remoteIp === '0100007F'
+    if (loopback && ours.has(parseInt(localHex, 16)) && parseInt(remoteHex, 16) === localPort) {
       found.add(`socket:[${f[9]}]`)
     }
   }
