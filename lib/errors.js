@@ -63,9 +63,9 @@ function nativeCall(fn) {
   }
 }
 
-const invalidState = (message) => new DOMException(message, 'InvalidStateError')
+const invalidState = (message) => new DOMExceptionCtor(message, 'InvalidStateError')
 
 /** The error of a write that close() cut short (as an abort would reject it). */
-const closedByClose = () => new DOMException('The socket was closed.', 'AbortError')
+const closedByClose = () => new DOMExceptionCtor('The socket was closed.', 'AbortError')
 
 module.exports = { fromNative, nativeCall, invalidState, closedByClose }

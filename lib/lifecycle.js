@@ -5,7 +5,6 @@
 const { invalidState } = require('./errors')
 const { then, handled } = require('./primordials')
 
-
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
 // writable takes one chunk at a time.
 const PULL_ON_READ = Object.freeze({ highWaterMark: 0 })

@@ -14,7 +14,8 @@ const { isInteger } = Number
 const BOOLEAN_KEYS = ['directSockets', 'multicast', 'privateNetworkAccess']
 const LIST_KEYS = ['allow', 'deny']
 const PORT_KEYS = ['minServerPort', 'minUdpBindPort']
-const KNOWN = ['allow', 'deny', 'directSockets', 'dns', 'minServerPort', 'minUdpBindPort', 'multicast', 'privateNetworkAccess']
+// Every key, in the order a WebIDL dictionary reads them (lexicographic).
+const KNOWN = [...BOOLEAN_KEYS, ...LIST_KEYS, ...PORT_KEYS, 'dns'].sort()
 const DNS_KEYS = ['servers', 'timeout']
 
 const fail = (message) => {

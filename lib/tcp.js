@@ -30,12 +30,11 @@ function convertOptions(options) {
 }
 
 function checkOptionValues(opts) {
-  const ctx = CTX
   if (opts.keepAliveDelay !== undefined && opts.keepAliveDelay < 1000) {
-    throw new TypeError(`${ctx}: keepAliveDelay must be at least 1000 ms, got ${opts.keepAliveDelay}.`)
+    throw new TypeError(`${CTX}: keepAliveDelay must be at least 1000 ms, got ${opts.keepAliveDelay}.`)
   }
-  if (opts.sendBufferSize === 0) throw new TypeError(`${ctx}: sendBufferSize must not be 0.`)
-  if (opts.receiveBufferSize === 0) throw new TypeError(`${ctx}: receiveBufferSize must not be 0.`)
+  if (opts.sendBufferSize === 0) throw new TypeError(`${CTX}: sendBufferSize must not be 0.`)
+  if (opts.receiveBufferSize === 0) throw new TypeError(`${CTX}: receiveBufferSize must not be 0.`)
 }
 
 /** Waits until a connect begun by `connectTcpStart` is done; resolves its addresses. */
@@ -81,9 +80,9 @@ function defineTCPSocket(sockets) {
       let port
       let opts
       if (!adopting) {
-        idl.requireArguments(arguments.length, 2, "Failed to construct 'TCPSocket'")
-        host = idl.toDOMString(remoteAddress, "Failed to construct 'TCPSocket': remoteAddress")
-        port = idl.toUnsignedShort(remotePort, "Failed to construct 'TCPSocket': remotePort")
+        idl.requireArguments(arguments.length, 2, CTX)
+        host = idl.toDOMString(remoteAddress, `${CTX}: remoteAddress`)
+        port = idl.toUnsignedShort(remotePort, `${CTX}: remotePort`)
         opts = convertOptions(options)
         checkConstructor()
         checkOptionValues(opts)

@@ -19,6 +19,9 @@ const BUDGET_MS = 10
 
 /** `performance.now()` of the first completion since a turn was last seen; 0: none. */
 let since = 0
+/** Completions since then; the clock is read only every CHECK_EVERY of them. */
+let count = 0
+const CHECK_EVERY = 32
 
 /** A macrotask of ours is running: the event loop has turned. */
 function turned() {
@@ -30,12 +33,13 @@ function turned() {
  * in a later macrotask instead (see `nextTurn`).
  */
 function mustYield() {
-  const now = performance.now()
   if (since === 0) {
-    since = now
+    since = performance.now()
+    count = 0
     return false
   }
-  return now - since > BUDGET_MS
+  if (++count % CHECK_EVERY !== 0) return false
+  return performance.now() - since > BUDGET_MS
 }
 
 /** A promise that resolves in a later macrotask, after `fn()` (if given) has run. */

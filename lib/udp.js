@@ -101,7 +101,6 @@ class UdpConnection {
   #pendingWrite = null
   /** Ends a write's wait for a host name lookup (close() or an abort came first). */
   #stopLookup = null
-
   #source
 
   constructor(handle, connected, life) {
@@ -129,7 +128,7 @@ class UdpConnection {
   }
 
   abortWritable() {
-    this.#ends.writableEnded(undefined, true)
+    this.closeWritable()
   }
 
   /** The native socket for the data-path functions, made on the first read or write. */
