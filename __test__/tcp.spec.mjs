@@ -227,13 +227,17 @@ test('several reads waiting at once (default and BYOB) are each answered, in ord
     const remote = peers.shift()
     const reader = readable.getReader(mode && { mode })
     const read = () => (mode ? reader.read(new Uint8Array(1)) : reader.read())
-    // Three reads wait before any byte is there; each byte is sent on its own.
+    // Three reads wait before any byte is there; each byte is sent on its own, once the
+    // read before it is answered (bytes sent close together may arrive as one segment, and
+    // a default read takes all there is: 'bc' would leave the third read waiting).
+    remote.setNoDelay(true)
     const reads = [read(), read(), read()]
-    for (const byte of ['a', 'b', 'c']) {
+    const got = []
+    for (const [i, byte] of ['a', 'b', 'c'].entries()) {
       await pause()
       remote.write(byte)
+      got.push(await within(reads[i], 5000, `waiting read ${i + 1}`))
     }
-    const got = await within(Promise.all(reads), 5000, 'the waiting reads')
     t.deepEqual(
       got.map(({ value }) => Buffer.from(value).toString()),
       ['a', 'b', 'c'],
