@@ -11,6 +11,7 @@ const { ipVersion, canonicalV6 } = require('./ip')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const wait = require('./wait')
+const turns = require('./turns')
 const { then } = require('./primordials')
 
 const CTX = "Failed to construct 'TCPServerSocket'"
@@ -77,6 +78,12 @@ function defineTCPServerSocket(sockets, TCPSocket) {
     // Answers at once when a connection is ready (one accept batch serves many reads);
     // waits for one otherwise.
     #pull(c) {
+      // A loop of accepts that find connections ready would never let the event loop turn.
+      if (turns.mustYield()) return turns.nextTurn(() => this.#pullNow(c))
+      return this.#pullNow(c)
+    }
+
+    #pullNow(c) {
       if (!this.#handOver(c)) return this.#pullWhenReady(c)
     }
 

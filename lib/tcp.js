@@ -4,6 +4,7 @@
 const { tcpArm, tcpClose, tcpFinishConnect, tcpInfo } = require('../binding.js')
 const { TcpConnection } = require('./tcp-streams')
 const wait = require('./wait')
+const turns = require('./turns')
 const { fromNative } = require('./errors')
 const { Lifecycle } = require('./lifecycle')
 const idl = require('./webidl')
@@ -42,7 +43,15 @@ async function finishConnect(core) {
   try {
     for (;;) {
       const info = tcpFinishConnect(core)
-      if (info !== null) return info
+      if (info !== null) {
+        // Done at once (loopback): `opened` still resolves in a later task, as node:net's
+        // 'connect' event comes (and Chromium's opened, after a round trip to its network
+        // service). A loop of opens would otherwise never let the event loop turn, and a
+        // node:net server in this process, which accepts one connection per turn, would
+        // fall behind until its backlog overflowed (docs/RELIABILITY.md, finding 9).
+        await turns.afterTurn()
+        return info
+      }
       const armed = wait.arm(tcpArm, core, true)
       if (armed !== true) await armed.promise
     }

@@ -13,9 +13,13 @@
 // or one of these deferred completions runs: both are macrotasks. Nothing is scheduled
 // just to find out (an immediate in every loop iteration cost ~35 µs of CPU per
 // connection in the open/close benchmark). Measured: a yield every 10 ms costs a UDP send
-// loop nothing measurable. `opened` is not deferred (see docs/RELIABILITY.md, finding 9).
+// loop nothing measurable. Connects done at once (`opened`) and accepts found ready defer
+// the same way (docs/RELIABILITY.md, finding 9).
 
 const BUDGET_MS = 10
+
+// Captured at load: code that runs later and replaces it cannot hold completions back.
+const later = globalThis.setImmediate
 
 /** `performance.now()` of the first completion since a turn was last seen; 0: none. */
 let since = 0
@@ -42,15 +46,37 @@ function mustYield() {
   return performance.now() - since > BUDGET_MS
 }
 
-/** A promise that resolves in a later macrotask, after `fn()` (if given) has run. */
+/**
+ * A promise that resolves in a later macrotask, after `fn()` (if given) has run, with what
+ * it returned (a promise it returned is followed).
+ */
 function nextTurn(fn) {
   return new Promise((resolve) =>
-    setImmediate(() => {
+    later(() => {
       since = 0
-      if (fn) fn()
-      resolve()
+      resolve(fn ? fn() : undefined)
     }),
   )
 }
 
-module.exports = { mustYield, nextTurn, turned }
+/** The promise of `afterTurn` for this turn of the event loop; null: none yet. */
+let turn = null
+
+/**
+ * A promise that resolves in the next macrotask, shared by everything that asks before
+ * then (one immediate for all of them).
+ */
+function afterTurn() {
+  if (turn === null) {
+    turn = new Promise((resolve) =>
+      later(() => {
+        turn = null
+        since = 0
+        resolve()
+      }),
+    )
+  }
+  return turn
+}
+
+module.exports = { afterTurn, mustYield, nextTurn, turned }
