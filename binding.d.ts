@@ -221,7 +221,7 @@ export interface UdpOptions {
  * `meta` (`META_STRIDE` words each). Returns the count, or -1 when nothing was ready.
  * An error after some datagrams were received is reported by the next call.
  */
-export declare function udpTryRecvBatch(core: ExternalObject<'UdpCore'>, buf: Uint8Array, meta: Uint32Array, max: number): number
+export declare function udpTryRecvBatch(core: ExternalObject<'UdpCore'>, buf: Uint8Array, meta: Uint32Array, max: number, maySpin: boolean): number
 
 /** Connected mode: sends one datagram. The byte count, or -1 when the send buffer is full. */
 export declare function udpTrySend(core: ExternalObject<'UdpCore'>, buf: Uint8Array): number

@@ -152,7 +152,7 @@ class UdpConnection {
       if (!this.#ends.readableOpen) return
       let n
       try {
-        n = udpTryRecvBatch(this.#core(), scratch, meta, RECEIVE_BATCH)
+        n = udpTryRecvBatch(this.#core(), scratch, meta, RECEIVE_BATCH, wait.maySpin())
       } catch (err) {
         this.#failReadable(fromNative(err))
         return

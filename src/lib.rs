@@ -29,6 +29,7 @@ pub mod resolve;
 pub mod server;
 pub mod sockets;
 pub mod sockopt;
+pub mod spin;
 pub mod tcp;
 pub mod udp;
 

@@ -17,9 +17,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::net::TcpStream as StdTcpStream;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::External;
 use napi::Result;
@@ -33,6 +31,7 @@ use crate::notify::{Notifier, Watch};
 use crate::policy::{Policy, Purpose};
 use crate::resolve::QueryType;
 use crate::sockopt::{self, TcpOptions};
+use crate::spin::Spin;
 
 /// Addresses of a connected socket, as the OS reports them.
 #[napi(object)]
@@ -74,77 +73,6 @@ pub struct TcpCore {
 
 /// How JavaScript holds a `TcpCore`.
 pub type TcpExternal = External<TcpCore>;
-
-/// Bounded busy-polling for request/response traffic (see `Spin::read`).
-///
-/// When a read would block right after this socket sent something, the reply is often a
-/// few tens of microseconds away. Waiting for it through tokio costs two thread wake-ups
-/// (tokio's driver, then the JS thread), which is most of a loopback round trip. Instead
-/// we retry the read for a short, bounded time, yielding the CPU between tries (so a peer
-/// on the same CPU runs). Spinning only happens when a write preceded the read and it
-/// pays: after `GIVE_UP_AFTER` spins in a row that found nothing, the socket stops
-/// spinning for `COOL_DOWN` would-blocks, then tries again. JavaScript allows it only
-/// while no other socket of this thread is waiting, so a busy server never spins.
-struct Spin {
-  wrote: AtomicBool,
-  misses: AtomicU32,
-  cool_down: AtomicU32,
-}
-
-const SPIN_BUDGET: Duration = Duration::from_micros(100);
-const GIVE_UP_AFTER: u32 = 3;
-const COOL_DOWN: u32 = 64;
-
-impl Spin {
-  fn new() -> Self {
-    Spin {
-      wrote: AtomicBool::new(false),
-      misses: AtomicU32::new(0),
-      cool_down: AtomicU32::new(0),
-    }
-  }
-
-  fn wrote(&self) {
-    self.wrote.store(true, Ordering::Relaxed);
-  }
-
-  /// Called after `read` would block: retries it for up to `SPIN_BUDGET` when a reply
-  /// may be imminent. Returns the read's last result (`WouldBlock` when nothing came).
-  fn read(&self, mut read: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
-    let nothing = || Err(io::ErrorKind::WouldBlock.into());
-    if !self.wrote.swap(false, Ordering::Relaxed) {
-      return nothing();
-    }
-    let cool = self.cool_down.load(Ordering::Relaxed);
-    if cool > 0 {
-      self.cool_down.store(cool - 1, Ordering::Relaxed);
-      return nothing();
-    }
-    let start = Instant::now();
-    loop {
-      std::thread::yield_now();
-      match read() {
-        Err(e) if would_block(&e) => {
-          if start.elapsed() >= SPIN_BUDGET {
-            let misses = self.misses.load(Ordering::Relaxed) + 1;
-            if misses >= GIVE_UP_AFTER {
-              self.misses.store(0, Ordering::Relaxed);
-              self.cool_down.store(COOL_DOWN, Ordering::Relaxed);
-            } else {
-              self.misses.store(misses, Ordering::Relaxed);
-            }
-            return Err(e);
-          }
-        }
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-        r => {
-          self.misses.store(0, Ordering::Relaxed);
-          return r;
-        }
-      }
-    }
-  }
-}
 
 fn would_block(e: &io::Error) -> bool {
   e.kind() == io::ErrorKind::WouldBlock
@@ -252,7 +180,7 @@ impl TcpCore {
       // The write registration stays once made (measured: dropping it after each full
       // write made bulk sends ~20% slower, registering again at every full buffer).
       Ok(n) => {
-        self.spin.wrote();
+        self.spin.prime();
         Ok(n as i64)
       }
       Err(e) if would_block(&e) => Ok(WOULD_BLOCK),

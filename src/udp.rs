@@ -38,6 +38,7 @@ use crate::policy::{Policy, Purpose};
 use crate::resolve::{parse_ip_literal, QueryType};
 use crate::sockets::{port, Sockets};
 use crate::sockopt::{self, UdpOptions};
+use crate::spin::Spin;
 
 /// Addresses of an open UDP socket; the remote pair only in connected mode.
 #[napi(object)]
@@ -81,6 +82,8 @@ pub struct UdpCore {
   connected: bool,
   ipv6: bool,
   info: UdpInfo,
+  /// Primed by a receive that got datagrams and by a send (a reply may follow).
+  spin: Spin,
 }
 
 #[napi]
@@ -151,6 +154,7 @@ impl UdpHandle {
           remote_address: remote.map(|r| r.ip().to_string()),
           remote_port: remote.map(|r| r.port().into()),
         },
+        spin: Spin::new(),
       }),
     })
   }
@@ -202,11 +206,16 @@ impl UdpCore {
   }
 
   fn send_result(
+    &self,
     r: io::Result<usize>,
     detail: impl FnOnce() -> String,
   ) -> std::result::Result<i64, SocketError> {
     match r {
-      Ok(n) => Ok(n as i64),
+      Ok(n) => {
+        // A reply may follow (request/response over UDP).
+        self.spin.prime();
+        Ok(n as i64)
+      }
       Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
       Err(e) => Err(SocketError::io("send", &e, detail())),
     }
@@ -214,7 +223,15 @@ impl UdpCore {
   /// Receives every datagram that is ready, up to `max`, into `buf`, describing each in
   /// `meta` (`META_STRIDE` words each). Returns the count, or -1 when nothing was ready.
   /// An error after some datagrams were received is reported by the next call.
-  pub fn try_recv_batch(&self, buf: &mut [u8], meta: &mut [u32], max: u32) -> Result<i64> {
+  /// `may_spin`: when nothing is ready, a short busy-poll (see `Spin`) may wait for the
+  /// next datagram of a stream, or a reply to a send, without a thread wake-up.
+  pub fn try_recv_batch(
+    &self,
+    buf: &mut [u8],
+    meta: &mut [u32],
+    max: u32,
+    may_spin: bool,
+  ) -> Result<i64> {
     let Some(socket) = self.current() else {
       return Err(SocketError::closed().into());
     };
@@ -222,7 +239,13 @@ impl UdpCore {
     let mut count = 0;
     let mut offset = 0;
     while count < max && buf.len() - offset >= MAX_DATAGRAM.min(buf.len()) {
-      match socket.recv_from(&mut buf[offset..]) {
+      let received = match socket.recv_from(&mut buf[offset..]) {
+        Err(e) if may_spin && count == 0 && would_block(&e) => {
+          self.spin.read(|| socket.recv_from(&mut buf[offset..]))
+        }
+        r => r,
+      };
+      match received {
         Ok((n, from)) => {
           let m = &mut meta[count * META_STRIDE..(count + 1) * META_STRIDE];
           m[0] = offset as u32;
@@ -243,6 +266,7 @@ impl UdpCore {
     if count > 0 {
       // A full batch means datagrams are streaming in (see `Watch::data_arrived`).
       self.read_watch.data_arrived(count == max);
+      self.spin.prime();
     }
     Ok(if count == 0 {
       WOULD_BLOCK
@@ -254,7 +278,7 @@ impl UdpCore {
   /// Connected mode: sends one datagram. The byte count, or -1 when the send buffer is full.
   pub fn try_send(&self, buf: &[u8]) -> Result<i64> {
     Ok(self.with_socket(|socket| {
-      Self::send_result(socket.send(buf), || {
+      self.send_result(socket.send(buf), || {
         self.info.remote_address.clone().unwrap_or_default()
       })
     })?)
@@ -270,9 +294,11 @@ impl UdpCore {
     let port = port(port_number)?;
     self.policy.check_destination(ip, Purpose::UdpSend)?;
     let target = self.target(ip, port);
-    Ok(self.with_socket(|socket| {
-      Self::send_result(socket.send_to(buf, target), || target.to_string())
-    })?)
+    Ok(
+      self.with_socket(|socket| {
+        self.send_result(socket.send_to(buf, target), || target.to_string())
+      })?,
+    )
   }
 }
 
@@ -355,8 +381,9 @@ pub fn udp_try_recv_batch(
   #[napi(ts_arg_type = "Uint8Array")] buf: BytesMut<'_>,
   #[napi(ts_arg_type = "Uint32Array")] meta: WordsMut<'_>,
   max: u32,
+  may_spin: bool,
 ) -> Result<i64> {
-  core.try_recv_batch(buf, meta, max)
+  core.try_recv_batch(buf, meta, max, may_spin)
 }
 
 /// Connected mode: sends one datagram. The byte count, or -1 when the send buffer is full.
