@@ -95,7 +95,7 @@ function wait(token, waiter) {
   waiters.set(token, waiter)
 }
 
-// DIRECT_SOCKETS_BUSY_POLL=0 turns off the short busy-poll for replies (src/tcp.rs, `Spin`).
+// DIRECT_SOCKETS_BUSY_POLL=0 turns off the short busy-poll for replies (src/spin.rs).
 const busyPoll = process.env.DIRECT_SOCKETS_BUSY_POLL !== '0'
 
 /**
