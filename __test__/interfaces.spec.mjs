@@ -121,3 +121,10 @@ test('open info objects list their members in lexicographic order, as WebIDL dic
   t.deepEqual(Object.keys(await connected.opened), connectedKeys)
   await Promise.all([socket.close(), server.close(), bound.close(), connected.close()])
 })
+
+test('interface objects have the length of their constructor operation (MulticastController has none: 0)', (t) => {
+  t.is(TCPSocket.length, 2)
+  t.is(TCPServerSocket.length, 1)
+  t.is(UDPSocket.length, 0)
+  t.is(MulticastController.length, 0)
+})

@@ -286,6 +286,20 @@ test('cancelling the readable by hand also closes the listener and resolves clos
   await within(server.closed, 5000, 'closed')
 })
 
+test('closed resolves in a later task than the cancel that closed the readable (spec 4.2)', async (t) => {
+  for (const how of ['readable.cancel()', 'reader.cancel()']) {
+    const server = new TCPServerSocket('127.0.0.1')
+    const { readable } = await server.opened
+    const order = []
+    server.closed.then(() => order.push('closed'))
+    const cancelled = how === 'reader.cancel()' ? readable.getReader().cancel() : readable.cancel()
+    cancelled.then(() => order.push('cancel'))
+    await within(server.closed, 5000, 'closed')
+    await new Promise((resolve) => setImmediate(resolve))
+    t.deepEqual(order, ['cancel', 'closed'], how)
+  }
+})
+
 test('connections nobody reads stay in the kernel backlog, not in this process', async (t) => {
   const server = new TCPServerSocket('127.0.0.1', { backlog: 512 })
   const { localPort } = await server.opened

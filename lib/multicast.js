@@ -138,6 +138,8 @@ class MulticastController {
   }
 }
 idl.defineInterface(MulticastController, 'MulticastController', ['joinGroup', 'leaveGroup', 'joinedGroups'])
+// An interface without a constructor: its interface object's length is 0 (WebIDL).
+Object.defineProperty(MulticastController, 'length', { value: 0 })
 
 const createMulticastController = (handle) => new MulticastController(kCreate, handle)
 

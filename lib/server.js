@@ -142,7 +142,9 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       this.#batch = []
       this.#next = 0
       wait.cancel(this.#waitToken)
-      this.#life.settleClosed(undefined)
+      // Spec 4.2: closing the socket queues a task that resolves `closed`, so the cancel's
+      // (or the failed read's) promise settles first.
+      setImmediate(() => this.#life.settleClosed(undefined))
     }
 
     /** Resolves with `{ readable, localAddress, localPort }`. */
