@@ -1,7 +1,31 @@
 // Type definitions for direct-sockets: the WICG Direct Sockets API for Node.js.
 // Shaped after the spec's IDL (https://wicg.github.io/direct-sockets/).
 
+/// <reference types="node" />
 import type { ReadableStream, WritableStream } from 'node:stream/web'
+
+/**
+ * Bytes a writable takes: any BufferSource (an ArrayBuffer, any TypedArray or DataView, a
+ * Buffer). Spelled out rather than `BufferSource`, which since TypeScript 5.7 leaves out
+ * views whose buffer type is `ArrayBufferLike` (every `Uint8Array` a stream hands you).
+ * Views of a SharedArrayBuffer or a resizable ArrayBuffer are rejected at run time.
+ */
+export type BytesLike = ArrayBufferView | ArrayBuffer
+
+/**
+ * The `cause` of a `NetworkError` `DOMException`: the OS error, Node-style.
+ *
+ * @example
+ * catch (err) { if ((err as DOMException).name === 'NetworkError') ((err as Error).cause as SocketErrorCause).code }
+ */
+export interface SocketErrorCause extends Error {
+  /** `ECONNREFUSED`, `EADDRINUSE`, `ENOTFOUND`, `ETIMEOUT`, ... */
+  code: string
+  /** The negative errno, as Node reports it (when there is one). */
+  errno?: number
+  /** `connect`, `bind`, `listen`, `read`, `write`, `getaddrinfo`, ... */
+  syscall: string
+}
 
 /** Which DNS records to ask for when a host name is resolved. */
 export type SocketDnsQueryType = 'ipv4' | 'ipv6'
@@ -28,7 +52,7 @@ export interface TCPSocketOpenInfo {
   /** Bytes from the peer: a byte stream (`getReader({ mode: 'byob' })` reads into your buffer). */
   readable: ReadableStream<Uint8Array>
   /** Bytes to the peer: any BufferSource (ArrayBuffer, TypedArray, DataView, Buffer). */
-  writable: WritableStream<BufferSource>
+  writable: WritableStream<BytesLike>
   /** The resolved address actually connected to. */
   remoteAddress: string
   remotePort: number
@@ -48,7 +72,9 @@ export interface TCPSocketOpenInfo {
 export class TCPSocket {
   /**
    * @param remoteAddress A host name or an IP address literal.
-   * @param remotePort The port (converted as a WebIDL `unsigned short`).
+   * @param remotePort The port, converted as the spec's IDL says (a WebIDL `unsigned short`
+   *   without `[EnforceRange]`): taken modulo 65536, so 70000 is port 4464. Check it first
+   *   if it comes from input. (UDPSocket's ports are `[EnforceRange]` and throw.)
    * @throws {TypeError} for invalid options; {DOMException} `NotAllowedError` when the policy forbids sockets.
    */
   constructor(remoteAddress: string, remotePort: number, options?: TCPSocketOptions)
@@ -125,7 +151,7 @@ export interface UDPSocketOptions {
 /** A datagram. Received messages carry `remoteAddress`/`remotePort` in bound mode. */
 export interface UDPMessage {
   /** Received: a `Uint8Array` with its own ArrayBuffer. Sent: any BufferSource. */
-  data: Uint8Array | BufferSource
+  data: BytesLike
   remoteAddress?: string
   remotePort?: number
   /** Sending in bound mode to a host name: which records to ask for. */
@@ -153,7 +179,11 @@ export interface UDPSocketOpenInfo {
 
 /** A UDP socket in connected or bound mode. */
 export class UDPSocket {
-  constructor(options?: UDPSocketOptions)
+  /**
+   * @param options `remoteAddress` + `remotePort` for connected mode, `localAddress` for bound mode.
+   * @throws {TypeError} for a mode that cannot be inferred or invalid options; {DOMException} `NotAllowedError` when the policy forbids it.
+   */
+  constructor(options: UDPSocketOptions)
   readonly opened: Promise<UDPSocketOpenInfo>
   readonly closed: Promise<void>
   close(): Promise<void>
@@ -188,9 +218,9 @@ export interface DirectSocketsPolicy {
   /** `false`: multicast options throw `NotAllowedError`; no `multicastController`. Default `true`. */
   multicast?: boolean
   /** CIDR ranges or addresses a destination must be in (when given). */
-  allow?: string[]
+  allow?: readonly string[]
   /** CIDR ranges or addresses a destination must not be in. Deny wins over allow. */
-  deny?: string[]
+  deny?: readonly string[]
   /** Lowest `localPort` a TCPServerSocket may ask for (0 is always allowed). */
   minServerPort?: number
   /** Lowest `localPort` a bound UDPSocket may ask for (0 is always allowed). */
@@ -198,7 +228,7 @@ export interface DirectSocketsPolicy {
   /** Resolver to use instead of the system's. */
   dns?: {
     /** `"ip:port"` name servers, asked over UDP (TCP on truncation). */
-    servers?: string[]
+    servers?: readonly string[]
     /** Milliseconds a lookup may take before it fails with `NetworkError`. */
     timeout?: number
   }

@@ -28,6 +28,8 @@ function builtAddonTime() {
   return Math.max(...addons.map((f) => fs.statSync(path.join(root, f)).mtimeMs))
 }
 
+// An installed package (no sources) uses the prebuilt addon of its platform package.
+if (!fs.existsSync(path.join(root, 'src')) || !fs.existsSync(path.join(root, 'Cargo.toml'))) process.exit(0)
 if (!force && builtAddonTime() >= newestSourceTime()) process.exit(0)
 
 const cli = path.join(path.dirname(require.resolve('@napi-rs/cli/package.json', { paths: [root] })), 'dist', 'cli.js')

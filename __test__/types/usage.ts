@@ -8,6 +8,7 @@ import {
   withPolicy,
   type TCPSocketOpenInfo,
   type UDPMessage,
+  type SocketErrorCause,
 } from '../../index.js'
 
 async function tcp(): Promise<void> {
@@ -31,6 +32,29 @@ async function tcp(): Promise<void> {
   await socket.closed
   // @ts-expect-error dnsQueryType is 'ipv4' | 'ipv6'
   new TCPSocket('127.0.0.1', 7, { dnsQueryType: 'ipv5' })
+}
+
+async function echo(): Promise<void> {
+  // What a readable yields can be written back, whole or piped (TypeScript 5.7+ types
+  // Uint8Array with an ArrayBufferLike buffer, which `BufferSource` no longer covers).
+  const { readable, writable } = await new TCPSocket('127.0.0.1', 7).opened
+  await readable.pipeTo(writable)
+  const other = await new TCPSocket('127.0.0.1', 7).opened
+  const writer = other.writable.getWriter()
+  for await (const chunk of other.readable) await writer.write(chunk)
+  const view: Uint8Array = Buffer.from('x')
+  await writer.write(view)
+}
+
+async function errors(): Promise<void> {
+  try {
+    await new TCPSocket('127.0.0.1', 1).opened
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'NetworkError') {
+      const code: string = (err.cause as SocketErrorCause).code
+      void code
+    }
+  }
 }
 
 async function server(): Promise<void> {
@@ -65,6 +89,8 @@ async function udp(): Promise<void> {
   }
   const connected = new UDPSocket({ remoteAddress: 'example.com', remotePort: 53, dnsQueryType: 'ipv6' })
   await connected.opened
+  // @ts-expect-error the options are required (connected or bound mode)
+  new UDPSocket()
 }
 
 function policy(): void {
@@ -72,8 +98,8 @@ function policy(): void {
     directSockets: true,
     privateNetworkAccess: false,
     multicast: false,
-    allow: ['203.0.113.0/24'],
-    deny: ['203.0.113.7'],
+    allow: ['203.0.113.0/24'] as const,
+    deny: Object.freeze(['203.0.113.7']),
     minServerPort: 32768,
     minUdpBindPort: 1024,
     dns: { servers: ['127.0.0.1:53'], timeout: 2000 },
@@ -85,6 +111,8 @@ function policy(): void {
 }
 
 void tcp
+void echo
+void errors
 void server
 void udp
 void policy
