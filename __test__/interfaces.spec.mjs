@@ -2,6 +2,7 @@
 // prototype, Symbol.toStringTag, and promise members that reject (not throw) when called
 // on the wrong object.
 import test from 'ava'
+import { inspect } from 'node:util'
 import { TCPSocket, TCPServerSocket, UDPSocket, MulticastController } from '../index.js'
 
 const interfaces = [
@@ -127,4 +128,28 @@ test('interface objects have the length of their constructor operation (Multicas
   t.is(TCPServerSocket.length, 1)
   t.is(UDPSocket.length, 0)
   t.is(MulticastController.length, 0)
+})
+
+test('util.inspect shows a socket state and, once open, its addresses', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1')
+  t.is(inspect(server), "TCPServerSocket { state: 'opening' }")
+  const { localPort } = await server.opened
+  t.is(inspect(server), `TCPServerSocket { state: 'open', localAddress: '127.0.0.1', localPort: ${localPort} }`)
+  const client = new TCPSocket('127.0.0.1', localPort)
+  const info = await client.opened
+  t.is(
+    inspect(client, { breakLength: Infinity }),
+    `TCPSocket { state: 'open', remoteAddress: '127.0.0.1', remotePort: ${localPort}, localAddress: '127.0.0.1', localPort: ${info.localPort} }`,
+  )
+  await client.close()
+  t.regex(inspect(client), /^TCPSocket \{ state: 'closed', /)
+  const refused = new TCPSocket('127.0.0.1', 1)
+  await t.throwsAsync(refused.opened)
+  t.is(inspect(refused), "TCPSocket { state: 'failed' }")
+  const udp = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { localPort: udpPort } = await udp.opened
+  t.is(inspect(udp), `UDPSocket { state: 'open', localAddress: '127.0.0.1', localPort: ${udpPort} }`)
+  await Promise.all([udp.close(), server.close()])
+  // The prototypes still inspect as plain objects.
+  t.regex(inspect(TCPSocket.prototype), /opened/)
 })

@@ -10,6 +10,10 @@ const { then, handled } = require('./primordials')
 const PULL_ON_READ = Object.freeze({ highWaterMark: 0 })
 const ONE_WRITE = Object.freeze({ highWaterMark: 1 })
 
+/** The symbol `util.inspect` calls (the classes show their state, not `{}`). */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom')
+const ADDRESS_KEYS = ['remoteAddress', 'remotePort', 'localAddress', 'localPort']
+
 /**
  * `closed` is made on first use (most sockets are closed without anyone asking for it): a
  * pending promise, its resolvers and the handler that keeps its rejection handled cost
@@ -86,6 +90,24 @@ class Lifecycle {
     if (error === undefined) this.#resolveClosed()
     else this.#rejectClosed(error)
     this.#resolveClosed = this.#rejectClosed = null
+  }
+
+  /**
+   * What `util.inspect` shows of a socket: its state ('opening', 'open', 'closed' or
+   * 'failed') and, once open, its addresses. Reading it creates nothing (`closed` stays
+   * unmade).
+   */
+  inspect(depth, options, inspect) {
+    let state = 'open'
+    if (this.#state === 'pending') state = 'opening'
+    else if (this.#state === 'rejected') state = 'failed'
+    else if (this.#closedSettled) state = 'closed'
+    const view = { state }
+    const info = this.#info
+    if (info !== null) {
+      for (const key of ADDRESS_KEYS) if (info[key] !== undefined) view[key] = info[key]
+    }
+    return `${this.#className} ${inspect(view, { ...options, depth: depth === null ? null : depth - 1 })}`
   }
 
   /** The spec's close() steps: cancel the readable, abort the writable, return `closed`. */
@@ -255,6 +277,7 @@ class Sink {
 }
 
 module.exports = {
+  INSPECT,
   Lifecycle,
   StreamEnds,
   abortWritableForClose,

@@ -6,7 +6,7 @@ const { ReadableStream } = require('node:stream/web')
 const { tcpClose } = require('../binding.js')
 const { kAdopt } = require('./tcp')
 const { fromNative } = require('./errors')
-const { Lifecycle, PULL_ON_READ } = require('./lifecycle')
+const { Lifecycle, PULL_ON_READ, INSPECT } = require('./lifecycle')
 const { ipVersion, canonicalV6 } = require('./ip')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
@@ -155,6 +155,11 @@ function defineTCPServerSocket(sockets, TCPSocket) {
     /** Resolves once the readable is closed and the listener with it. */
     get closed() {
       return idl.isObject(this) && #life in this ? this.#life.closed : idl.illegalInvocation()
+    }
+
+    /** For `util.inspect` / `console.log`: the state and, once open, the addresses. */
+    [INSPECT](depth, options, inspect) {
+      return idl.isObject(this) && #life in this ? this.#life.inspect(depth, options, inspect) : this
     }
 
     /** Cancels the readable (closing the listener; accepted sockets stay open) and returns `closed`. */

@@ -6,7 +6,7 @@ const { TcpConnection } = require('./tcp-streams')
 const wait = require('./wait')
 const turns = require('./turns')
 const { fromNative } = require('./errors')
-const { Lifecycle } = require('./lifecycle')
+const { Lifecycle, INSPECT } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const { then, microtask } = require('./primordials')
@@ -124,6 +124,11 @@ function defineTCPSocket(sockets) {
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
       return idl.isObject(this) && #life in this ? this.#life.closed : idl.illegalInvocation()
+    }
+
+    /** For `util.inspect` / `console.log`: the state and, once open, the addresses. */
+    [INSPECT](depth, options, inspect) {
+      return idl.isObject(this) && #life in this ? this.#life.inspect(depth, options, inspect) : this
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */

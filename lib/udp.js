@@ -15,7 +15,7 @@
 const { ReadableStream, WritableStream } = require('node:stream/web')
 const { udpTryRecvBatch, udpTrySend, udpTrySendTo } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
-const { Lifecycle, StreamEnds, abortWritableForClose, Source, Sink, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
+const { Lifecycle, StreamEnds, abortWritableForClose, Source, Sink, PULL_ON_READ, ONE_WRITE, INSPECT } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const ip = require('./ip')
@@ -467,6 +467,11 @@ function defineUDPSocket(sockets) {
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
       return idl.isObject(this) && #life in this ? this.#life.closed : idl.illegalInvocation()
+    }
+
+    /** For `util.inspect` / `console.log`: the state and, once open, the addresses. */
+    [INSPECT](depth, options, inspect) {
+      return idl.isObject(this) && #life in this ? this.#life.inspect(depth, options, inspect) : this
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */
