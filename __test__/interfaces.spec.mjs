@@ -142,7 +142,7 @@ test('util.inspect shows a socket state and, once open, its addresses', async (t
     `TCPSocket { state: 'open', remoteAddress: '127.0.0.1', remotePort: ${localPort}, localAddress: '127.0.0.1', localPort: ${info.localPort} }`,
   )
   await client.close()
-  t.regex(inspect(client), /^TCPSocket \{ state: 'closed', /)
+  t.regex(inspect(client, { breakLength: Infinity }), /^TCPSocket \{ state: 'closed', /)
   const refused = new TCPSocket('127.0.0.1', 1)
   await t.throwsAsync(refused.opened)
   t.is(inspect(refused), "TCPSocket { state: 'failed' }")
