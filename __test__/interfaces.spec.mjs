@@ -144,7 +144,7 @@ test('util.inspect shows a socket state and, once open, its addresses', async (t
   await client.close()
   t.regex(inspect(client, { breakLength: Infinity }), /^TCPSocket \{ state: 'closed', /)
   const refused = new TCPSocket('127.0.0.1', 1)
-  await t.throwsAsync(refused.opened)
+  await refused.opened.catch(() => {})
   t.is(inspect(refused), "TCPSocket { state: 'failed' }")
   const udp = new UDPSocket({ localAddress: '127.0.0.1' })
   const { localPort: udpPort } = await udp.opened
