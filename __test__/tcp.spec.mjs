@@ -937,3 +937,71 @@ test('a connect that had to wait leaves one descriptor per socket, not a duplica
   await Promise.all([...sockets, ...accepted].map((s) => s.close()))
   await server.close()
 })
+
+test('many connections doing request/response at once: every reply arrives (reads of a busy thread retry at the end of the turn)', async (t) => {
+  const { port, close } = await netServer((s) => {
+    s.setNoDelay(true)
+    s.on('error', () => {})
+    s.on('data', (d) => s.write(d))
+    s.on('end', () => s.end())
+  })
+  const CONNECTIONS = 200
+  const ROUNDS = 20
+  const one = async (id) => {
+    const socket = new TCPSocket('127.0.0.1', port, { noDelay: true })
+    const { readable, writable } = await socket.opened
+    const reader = readable.getReader()
+    const writer = writable.getWriter()
+    for (let round = 0; round < ROUNDS; round++) {
+      const message = `${id}:${round};`
+      await writer.write(Buffer.from(message))
+      let got = ''
+      while (got.length < message.length) {
+        const { value, done } = await reader.read()
+        if (done) throw new Error('ended early')
+        got += Buffer.from(value).toString()
+      }
+      if (got !== message) throw new Error(`connection ${id} got '${got}' for '${message}'`)
+    }
+    reader.releaseLock()
+    writer.releaseLock()
+    await socket.close()
+    return ROUNDS
+  }
+  const done = await within(
+    Promise.all(Array.from({ length: CONNECTIONS }, (_, id) => one(id))),
+    30000,
+    'the round trips',
+  )
+  t.is(
+    done.reduce((a, b) => a + b, 0),
+    CONNECTIONS * ROUNDS,
+  )
+  await close()
+})
+
+test('a read cancelled while it waits for the end of the turn (busy thread) ends cleanly; the other socket reads on', async (t) => {
+  const peers = []
+  const { port, close } = await netServer((s) => {
+    s.on('error', () => {})
+    peers.push(s)
+  })
+  const a = new TCPSocket('127.0.0.1', port)
+  const b = new TCPSocket('127.0.0.1', port)
+  const [ia, ib] = await Promise.all([a.opened, b.opened])
+  for (let i = 0; i < 100 && peers.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+  const ra = ia.readable.getReader()
+  const pendingA = ra.read() // armed: the thread now has a waiting read
+  const rb = ib.readable.getReader()
+  const pendingB = rb.read() // would block on a busy thread: deferred to the end of the turn
+  await rb.cancel()
+  t.true((await pendingB).done)
+  await new Promise((resolve) => setImmediate(resolve))
+  for (const p of peers) p.write('x')
+  const { value } = await within(pendingA, 5000, "a's read")
+  t.is(Buffer.from(value).toString(), 'x')
+  ra.releaseLock()
+  rb.releaseLock()
+  await Promise.all([a.close(), b.close()])
+  await close()
+})

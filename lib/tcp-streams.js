@@ -14,6 +14,8 @@ const turns = require('./turns')
 const { StreamEnds, abortWritableForClose, ByteSource, Sink, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
 
 const WOULD_BLOCK = -1
+/** `#readWait` while a read waits for the end of the turn (wait.deferRead), not armed. */
+const DEFERRED = -1
 
 // Default readers (no BYOB view) read into one scratch buffer shared by every socket of
 // this thread, so an idle connection with a pending read holds no buffer of its own.
@@ -102,7 +104,21 @@ class TcpConnection {
 
   #pullNow(c) {
     if (this.#readOnce(c)) return
+    // Other sockets wait too: try again at the end of this turn before arming (wait.js).
+    if (wait.busy()) {
+      this.#readWait = DEFERRED
+      wait.deferRead(this)
+      return
+    }
     this.#armRead()
+  }
+
+  /** The end of the turn in which a read would block (wait.deferRead). */
+  retryRead() {
+    // Cancelled or closed meanwhile: #readOnce answers nothing more.
+    if (this.#readWait !== DEFERRED) return
+    this.#readWait = 0
+    if (!this.#readOnce(this.#readController)) this.#armRead()
   }
 
   #armRead() {

@@ -26,6 +26,8 @@ const { then } = require('./primordials')
 
 const WOULD_BLOCK = -1
 const NEEDS_RESOLUTION = -2
+/** `#readWait` while a receive waits for the end of the turn (wait.deferRead), not armed. */
+const DEFERRED = -1
 const META_STRIDE = 8 // src/udp.rs
 const MAX_DATAGRAM = 64 * 1024
 const RECEIVE_BATCH = 32
@@ -145,8 +147,11 @@ class UdpConnection {
     this.#receive()
   }
 
-  /** Drains what is ready into the queue; arms the socket when nothing is. */
-  #receive() {
+  /**
+   * Drains what is ready into the queue; arms the socket when nothing is (`defer`: on a
+   * busy thread, first tries again at the end of the turn, see wait.deferRead).
+   */
+  #receive(defer = true) {
     scratchBuffers()
     for (;;) {
       if (!this.#ends.readableOpen) return
@@ -159,6 +164,11 @@ class UdpConnection {
       }
       if (n > 0) {
         this.#deliver(this.#readController, n)
+        return
+      }
+      if (defer && wait.busy()) {
+        this.#readWait = DEFERRED
+        wait.deferRead(this)
         return
       }
       try {
@@ -175,6 +185,14 @@ class UdpConnection {
   readReady(ready) {
     this.#readWait = 0
     if (ready) this.#receive()
+  }
+
+  /** The end of the turn in which a receive would block (wait.deferRead). */
+  retryRead() {
+    // Cancelled or closed meanwhile: #receive answers nothing more.
+    if (this.#readWait !== DEFERRED) return
+    this.#readWait = 0
+    this.#receive(false)
   }
 
   #deliver(c, n) {

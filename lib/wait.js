@@ -103,7 +103,42 @@ const busyPoll = process.env.DIRECT_SOCKETS_BUSY_POLL !== '0'
  * thread waits for readiness (so nobody else's data is delayed), unless turned off.
  */
 function maySpin() {
-  return busyPoll && waiters.size === 0
+  return busyPoll && !busy()
+}
+
+/**
+ * Reads that would block while other waits are pending (a busy thread: many connections)
+ * are not armed at once. Armed, a socket wakes tokio's driver thread the moment its data
+ * comes, and that thread hands it to this one: two context switches per message, while
+ * this thread is busy with other sockets anyway. Instead the read is tried once more at
+ * the end of this turn of the event loop (after every notification of the turn has been
+ * handled), when the data has often come, and armed only if it still would block; as
+ * node:net's single epoll loop gets many sockets' data from one wait.
+ */
+let deferred = []
+let deferredScheduled = false
+const later = globalThis.setImmediate
+
+/** Is this thread busy, with other reads or writes waiting? */
+function busy() {
+  return waiters.size !== 0 || deferred.length !== 0
+}
+
+/** `target.retryRead()` runs at the end of this turn (see `deferred`). */
+function deferRead(target) {
+  deferred.push(target)
+  if (!deferredScheduled) {
+    deferredScheduled = true
+    later(retryDeferred)
+  }
+}
+
+function retryDeferred() {
+  turns.turned()
+  deferredScheduled = false
+  const targets = deferred
+  deferred = []
+  for (let i = 0; i < targets.length; i++) targets[i].retryRead()
 }
 
 /** Resolves the waiter of `token` (if any) with `false`. */
@@ -116,4 +151,4 @@ function armHandle(handle, notifier, token, writable) {
   return writable ? handle.armWritable(notifier, token) : handle.armReadable(notifier, token)
 }
 
-module.exports = { arm, armFor, armHandle, cancel, maySpin }
+module.exports = { arm, armFor, armHandle, busy, cancel, deferRead, maySpin }

@@ -264,8 +264,9 @@ impl UdpCore {
       }
     }
     if count > 0 {
-      // A full batch means datagrams are streaming in (see `Watch::data_arrived`).
-      self.read_watch.data_arrived(count == max);
+      // A full batch means datagrams are streaming in (see `Watch::data_arrived`); a busy
+      // thread (no spin) retries its receives itself (lib/wait.js, `deferRead`).
+      self.read_watch.data_arrived(count == max || !may_spin);
       self.spin.prime();
     }
     Ok(if count == 0 {
