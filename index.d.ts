@@ -25,6 +25,11 @@ export interface SocketErrorCause extends Error {
   errno?: number
   /** `connect`, `bind`, `listen`, `read`, `write`, `getaddrinfo`, ... */
   syscall: string
+  /** The address connected, bound or sent to, when the error names one. */
+  address?: string
+  port?: number
+  /** The host name that failed to resolve. */
+  hostname?: string
 }
 
 /** Which DNS records to ask for when a host name is resolved. */

@@ -139,6 +139,9 @@ test('a refused connection rejects opened and closed with NetworkError carrying 
   const err = await rejectsWith(t, s.opened, 'NetworkError', /ECONNREFUSED/)
   t.is(err.cause.code, 'ECONNREFUSED')
   t.is(err.cause.syscall, 'connect')
+  // As node:net's errors: what was connected to.
+  t.is(err.cause.address, '127.0.0.1')
+  t.is(err.cause.port, port)
   const closedErr = await rejectsWith(t, s.closed, 'NetworkError', /ECONNREFUSED/)
   t.is(closedErr, err)
 })
@@ -147,6 +150,7 @@ test('an unresolvable host name rejects with NetworkError (ENOTFOUND)', async (t
   const s = new TCPSocket('no-such-host.invalid', 80)
   const err = await rejectsWith(t, s.opened, 'NetworkError', /ENOTFOUND/)
   t.is(err.cause.code, 'ENOTFOUND')
+  t.is(err.cause.hostname, 'no-such-host.invalid')
 })
 
 test('an IPv6 literal (::1) connects', async (t) => {

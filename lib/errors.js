@@ -51,7 +51,24 @@ function fromNative(err) {
   cause.code = code
   if (errno) cause.errno = -errno
   if (syscall) cause.syscall = syscall
+  describeTarget(cause, syscall, detail)
   return domException(message, name, cause)
+}
+
+// `address:port` or `[v6]:port`, as the native side writes a socket address.
+const SOCKET_ADDRESS = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/
+const { exec } = RegExp.prototype
+
+/** Node-style fields naming what failed: `address` and `port`, or `hostname` for a lookup. */
+function describeTarget(cause, syscall, detail) {
+  if (!detail) return
+  const m = apply(exec, SOCKET_ADDRESS, [detail])
+  if (m !== null) {
+    cause.address = m[1] ?? m[2]
+    cause.port = Number(m[3])
+  } else if (syscall === 'getaddrinfo' || syscall === 'queryA' || syscall === 'queryAaaa') {
+    cause.hostname = apply(split, detail, [' ('])[0]
+  }
 }
 
 /** Runs a synchronous native call, rethrowing its error decoded. */
