@@ -1,6 +1,7 @@
 // Shared test helpers: real peers over loopback, bounded waits.
 import net from 'node:net'
 import { once } from 'node:events'
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs'
 
 /**
  * A node:net server on 127.0.0.1 (or `host`); `onConnection(socket)` handles each client.
@@ -56,4 +57,33 @@ export async function rejectsWith(t, promise, name, message) {
   t.true(err instanceof DOMException, `expected a DOMException, got ${err?.constructor?.name}`)
   t.is(err.name, name)
   return err
+}
+
+/**
+ * How many listening TCP sockets of this process are on `port` (IPv4 and IPv6), found
+ * through /proc: unlike a connect, this does not count another process that took the
+ * port after ours let it go.
+ */
+export function ourListeners(port) {
+  const listening = new Set()
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = ''
+    try {
+      text = readFileSync(table, 'utf8')
+    } catch {
+      continue
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/)
+      if (f.length <= 9 || f[3] !== '0A') continue // LISTEN
+      if (parseInt(f[1].split(':').pop(), 16) === port) listening.add(`socket:[${f[9]}]`)
+    }
+  }
+  let count = 0
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (listening.has(readlinkSync(`/proc/self/fd/${fd}`))) count++
+    } catch {}
+  }
+  return count
 }
