@@ -569,3 +569,54 @@ test('several reads waiting at once are each answered, in order, as datagrams co
   sender.close()
   await socket.close()
 })
+
+test('several reads pending while a burst arrives: every datagram once, in order, intact (also on a busy thread)', async (t) => {
+  for (const busy of [false, true]) {
+    // busy: another socket of the thread waits too, so receives that would block are
+    // retried at the end of the turn.
+    let other = null
+    if (busy) {
+      other = new UDPSocket({ localAddress: '127.0.0.1' })
+      other.reader = (await other.opened).readable.getReader()
+      other.pending = other.reader.read().catch(() => {})
+    }
+    const rx = new UDPSocket({ localAddress: '127.0.0.1', receiveBufferSize: 4 << 20 })
+    const { readable, localPort } = await rx.opened
+    const tx = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: localPort })
+    const writer = (await tx.opened).writable.getWriter()
+    const reader = readable.getReader()
+    const COUNT = 300
+    const got = []
+    let bad = 0
+    const allIn = new Promise((resolve) => {
+      const issue = () =>
+        reader.read().then(({ value, done }) => {
+          if (done) return resolve()
+          const d = value.data
+          const seq = new DataView(d.buffer, d.byteOffset).getUint32(0)
+          if (d.byteLength !== 4 + (seq % 7) * 100 || d.some((b, j) => j >= 4 && b !== ((seq + j) & 255))) bad++
+          got.push(seq)
+          if (got.length === COUNT) resolve()
+          else issue()
+        }, () => {}) // the reads still pending at the end reject when the lock is released
+      for (let i = 0; i < 4; i++) issue() // four reads pending at once
+    })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    for (let seq = 0; seq < COUNT; seq++) {
+      const d = new Uint8Array(4 + (seq % 7) * 100)
+      new DataView(d.buffer).setUint32(0, seq)
+      for (let j = 4; j < d.length; j++) d[j] = (seq + j) & 255
+      await writer.write({ data: d })
+    }
+    await within(allIn, 10000, 'the burst')
+    t.is(bad, 0, `busy ${busy}: damaged datagrams`)
+    t.deepEqual(got.slice(0, COUNT), Array.from({ length: COUNT }, (_, i) => i), `busy ${busy}: order`)
+    reader.releaseLock()
+    writer.releaseLock()
+    await Promise.all([rx.close(), tx.close()])
+    if (other) {
+      other.reader.releaseLock()
+      await other.close()
+    }
+  }
+})

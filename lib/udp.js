@@ -104,6 +104,10 @@ class UdpConnection {
   /** Ends a write's wait for a host name lookup (close() or an abort came first). */
   #stopLookup = null
   #source
+  /** A batch is being enqueued (it lives in the shared scratch buffers until then). */
+  #delivering = false
+  /** The stream pulled while a batch was being enqueued: receive again after it. */
+  #pullAgain = false
 
   constructor(handle, connected, life) {
     this.#handle = handle
@@ -142,6 +146,13 @@ class UdpConnection {
   // onReady) receives then. A pull while that wait is armed leaves it to the wait.
   pullReadable() {
     if (this.#readWait !== 0) return
+    // Enqueueing a datagram answers a read, and the stream pulls at once for the next
+    // read still waiting: receiving now would overwrite the batch being delivered (the
+    // scratch buffers are shared) and put newer datagrams before its rest.
+    if (this.#delivering) {
+      this.#pullAgain = true
+      return
+    }
     // A receive loop that always finds datagrams would never let the event loop turn.
     if (turns.mustYield()) return turns.nextTurn(() => this.#readWait === 0 && this.#receive())
     this.#receive()
@@ -163,8 +174,17 @@ class UdpConnection {
         return
       }
       if (n > 0) {
-        this.#deliver(this.#readController, n)
-        return
+        this.#pullAgain = false
+        this.#delivering = true
+        try {
+          this.#deliver(this.#readController, n)
+        } finally {
+          this.#delivering = false
+        }
+        // More reads wait than the batch answered: receive for them.
+        if (!this.#pullAgain) return
+        this.#pullAgain = false
+        continue
       }
       if (defer && wait.busy()) {
         this.#readWait = DEFERRED
