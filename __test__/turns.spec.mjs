@@ -7,6 +7,7 @@ import test from 'ava'
 import net from 'node:net'
 import { once } from 'node:events'
 import { TCPSocket, TCPServerSocket, UDPSocket } from '../index.js'
+import { within } from './helpers.mjs'
 
 /** Runs `body(deadline)` while a 5 ms interval ticks; resolves the longest gap between ticks. */
 async function longestTimerGap(body) {
@@ -135,4 +136,56 @@ test.serial('an accept loop over connections already waiting lets timers run', a
   reader.releaseLock()
   for (const c of clients) c.destroy()
   await server.close()
+})
+
+test.serial('a BYOB read released while it waits for a turn of the event loop leaves no bytes behind for the next reader', async (t) => {
+  // A clock that jumps 20 ms per reading stands for a loop past the 10 ms budget: reads
+  // are answered in a later macrotask, and the BYOB reader is released before that.
+  const peers = []
+  const server = net.createServer((s) => {
+    peers.push(s)
+    s.on('error', () => {})
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  const a = await new TCPSocket('127.0.0.1', port).opened
+  for (let i = 0; i < 100 && peers.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+  const bSocket = new TCPSocket('127.0.0.1', port)
+  const b = await bSocket.opened
+  for (let i = 0; i < 100 && peers.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+  const LENGTH = 33
+  peers[0].write(Buffer.alloc(1 << 16, 1))
+  peers[1].end(Buffer.alloc(LENGTH, 2))
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const realNow = performance.now
+  let jump = 0
+  performance.now = () => realNow.call(performance) + (jump += 20)
+  let got = 0
+  try {
+    const ra = a.readable.getReader({ mode: 'byob' })
+    for (let loops = 0; loops < 1000; loops++) {
+      await ra.read(new Uint8Array(1))
+      const rb = b.readable.getReader({ mode: 'byob' })
+      const outcome = rb.read(new Uint8Array(1)).then(
+        (r) => (r.done ? 'done' : ((got += r.value.length), 'read')),
+        () => 'released',
+      )
+      rb.releaseLock()
+      if ((await outcome) !== 'read') break
+    }
+    ra.releaseLock()
+  } finally {
+    performance.now = realNow
+  }
+  const reader = b.readable.getReader()
+  for (let i = 0; i < 100; i++) {
+    const { value, done } = await within(reader.read(), 2000, 'a read after the release')
+    if (done) break
+    got += value.length
+  }
+  t.is(got, LENGTH)
+  reader.releaseLock()
+  server.close()
+  for (const p of peers) p.destroy()
 })

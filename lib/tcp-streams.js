@@ -98,7 +98,13 @@ class TcpConnection {
       return
     }
     // A read loop that always finds data would never let the event loop turn (lib/turns.js).
-    if (turns.mustYield()) return turns.nextTurn(() => this.#pullNow(c))
+    // While the pull waits for that turn the stream does not pull again, so a BYOB reader
+    // released meanwhile would leave its pull-into to be answered instead of the next
+    // reader's read (see above): deliver with enqueue, which answers any kind of read.
+    if (turns.mustYield()) {
+      this.#enqueueNext = true
+      return turns.nextTurn(() => this.#pullNow(c))
+    }
     this.#pullNow(c)
   }
 
