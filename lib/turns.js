@@ -16,6 +16,8 @@
 // loop nothing measurable. Connects done at once (`opened`) and accepts found ready defer
 // the same way (docs/RELIABILITY.md, finding 9).
 
+const { then } = require('./primordials')
+
 const BUDGET_MS = 10
 
 // Captured at load: code that runs later and replaces it cannot hold completions back.
@@ -27,9 +29,16 @@ let since = 0
 let count = 0
 const CHECK_EVERY = 32
 
+/**
+ * The budget ran out and no turn has been seen since: every completion waits for one (not
+ * just every CHECK_EVERY-th, which let many loops at once run on for hundreds of ms).
+ */
+let overdue = false
+
 /** A macrotask of ours is running: the event loop has turned. */
 function turned() {
   since = 0
+  overdue = false
 }
 
 /**
@@ -37,26 +46,26 @@ function turned() {
  * in a later macrotask instead (see `nextTurn`).
  */
 function mustYield() {
+  if (overdue) return true
   if (since === 0) {
     since = performance.now()
     count = 0
     return false
   }
   if (++count % CHECK_EVERY !== 0) return false
-  return performance.now() - since > BUDGET_MS
+  overdue = performance.now() - since > BUDGET_MS
+  return overdue
 }
 
 /**
  * A promise that resolves in a later macrotask, after `fn()` (if given) has run, with what
- * it returned (a promise it returned is followed).
+ * it returned (a promise it returned is followed). Every completion deferred before that
+ * macrotask shares it (`afterTurn`): with an immediate each, the check phase would run
+ * them one after another, each resetting the budget, and timers would wait for them all.
  */
 function nextTurn(fn) {
-  return new Promise((resolve) =>
-    later(() => {
-      since = 0
-      resolve(fn ? fn() : undefined)
-    }),
-  )
+  const turn = afterTurn()
+  return fn ? then(turn, fn) : turn
 }
 
 /** The promise of `afterTurn` for this turn of the event loop; null: none yet. */
@@ -71,7 +80,7 @@ function afterTurn() {
     turn = new Promise((resolve) =>
       later(() => {
         turn = null
-        since = 0
+        turned()
         resolve()
       }),
     )
