@@ -27,8 +27,9 @@ function release() {
 }
 
 function settle(token, value) {
-  // Notifications are macrotasks: the event loop has turned (lib/turns.js).
-  if (value) turns.turned()
+  // A notification is not a turn of the event loop (lib/turns.js): one poll phase runs up
+  // to a thousand of them back to back, each followed by its microtasks, and timers wait
+  // until the phase ends.
   const waiter = waiters.get(token)
   if (waiter === undefined) return
   waiters.delete(token)
