@@ -194,10 +194,11 @@ impl Watch {
       });
       let ready = arm(notifier, token, syscall, |cx| wait.as_mut().poll(cx))?;
       reg.pending = if ready { None } else { Some(wait) };
+      self.waited.fetch_or(!ready, Ordering::Relaxed);
       return Ok(ready);
     }
     let fd = &reg.fd;
-    arm(notifier, token, syscall, |cx| {
+    let ready = arm(notifier, token, syscall, |cx| {
       if interest.is_readable() {
         fd.poll_read_ready(cx)
           .map_ok(|mut guard| guard.clear_ready())
@@ -205,6 +206,9 @@ impl Watch {
         fd.poll_write_ready(cx)
           .map_ok(|mut guard| guard.clear_ready())
       }
-    })
+    })?;
+    // A real wait: the data that ends it keeps the registration (see `data_arrived`).
+    self.waited.fetch_or(!ready, Ordering::Relaxed);
+    Ok(ready)
   }
 }
