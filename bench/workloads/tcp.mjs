@@ -1,6 +1,7 @@
 // TCP client data path and connection setup: bulk send, bulk receive (default and BYOB
-// readers), 64-byte round trips (client and peer on one CPU, and on two), and connections
-// opened and closed per second; ours (TCPSocket) vs node:net, each against the same peer.
+// readers), 64-byte round trips (client and peer on one CPU, and on two), round trips over
+// many connections at once, and connections opened and closed per second; ours (TCPSocket)
+// vs node:net, each against the same peer.
 //
 // A workload module exports
 //   workloads: [{ id, name, metrics, params(quick), peer: { mode, first }, cpus, impl?, ceiling? }]
@@ -195,11 +196,78 @@ async function openCloseNode({ p, port }) {
   })
 }
 
+// ---- many connections at once: `conns` connections (opened first, untimed), each doing
+// `rounds` round trips of `size` bytes, all at the same time; round trips per second.
+async function manyConnections(p, open) {
+  const clients = await Promise.all(Array.from({ length: p.conns }, open))
+  const t0 = performance.now()
+  await Promise.all(clients.map((c) => c.run()))
+  const ms = performance.now() - t0
+  await Promise.all(clients.map((c) => c.end()))
+  return { rate: (p.conns * p.rounds) / (ms / 1000) }
+}
+
+async function manyOurs({ lib, p, port }) {
+  const msg = new Uint8Array(p.size).fill(3)
+  return manyConnections(p, async () => {
+    const socket = new lib.TCPSocket(HOST, port, { noDelay: true })
+    const { readable, writable } = await socket.opened
+    const reader = readable.getReader()
+    const writer = writable.getWriter()
+    return {
+      async run() {
+        for (let i = 0; i < p.rounds; i++) {
+          await writer.write(msg)
+          for (let got = 0; got < p.size; ) {
+            const { value, done } = await reader.read()
+            if (done) throw new Error('echo peer closed')
+            got += value.byteLength
+          }
+        }
+      },
+      async end() {
+        reader.releaseLock()
+        writer.releaseLock()
+        await socket.close()
+      },
+    }
+  })
+}
+
+async function manyNode({ p, port }) {
+  const msg = Buffer.alloc(p.size, 3)
+  return manyConnections(p, async () => {
+    const socket = await dialNode(port, { noDelay: true })
+    return {
+      run: () =>
+        new Promise((resolve, reject) => {
+          let got = 0
+          let rounds = 0
+          socket.on('data', (d) => {
+            got += d.length
+            while (got >= p.size) {
+              got -= p.size
+              if (++rounds === p.rounds) return resolve()
+              socket.write(msg)
+            }
+          })
+          socket.on('end', () => reject(new Error('echo peer closed')))
+          socket.write(msg)
+        }),
+      end: () => {
+        socket.destroy()
+        return once(socket, 'close')
+      },
+    }
+  })
+}
+
 export const impls = {
   'tcp-send': { ours: sendOurs, node: sendNode },
   'tcp-recv': { ours: receiveOurs, node: receiveNode },
   'tcp-rt': { ours: pingOurs, node: pingNode },
   'tcp-connect': { ours: openCloseOurs, node: openCloseNode },
+  'tcp-many': { ours: manyOurs, node: manyNode },
 }
 
 const bulk = (quick) => ({ bytes: quick ? 32 * MiB : GiB, chunk: 64 * 1024 })
@@ -254,6 +322,15 @@ export const workloads = [
     params: rtParams,
     peer: { mode: 'echo', first: true },
     cpus: SPLIT,
+  },
+  {
+    id: 'tcp-many',
+    name: (p) => `TCP ${p.size} B round trips over ${p.conns} connections at once (${p.rounds} each)`,
+    metrics: rate('rt/s'),
+    params: (quick) => ({ conns: quick ? 50 : 500, rounds: quick ? 20 : 100, size: 100 }),
+    peer: { mode: 'echo', first: true },
+    cpus: SPLIT,
+    ceiling: false,
   },
   {
     id: 'tcp-connect',
