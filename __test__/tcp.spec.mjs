@@ -1009,3 +1009,38 @@ test('a read cancelled while it waits for the end of the turn (busy thread) ends
   await Promise.all([a.close(), b.close()])
   await close()
 })
+
+test('a BYOB read into a Uint16Array holding an odd byte at the peer FIN rejects with TypeError; closed and close() settle (FIN later, FIN already there)', async (t) => {
+  for (const finFirst of [false, true]) {
+    const peers = []
+    const { port, close } = await netServer((s) => {
+      s.on('error', () => {})
+      peers.push(s)
+    })
+    const socket = new TCPSocket('127.0.0.1', port)
+    const { readable, writable } = await socket.opened
+    for (let i = 0; i < 100 && peers.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+    const [peer] = peers
+    const reader = readable.getReader({ mode: 'byob' })
+    let read
+    if (finFirst) {
+      peer.end(Buffer.from([1]))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      read = reader.read(new Uint16Array(4))
+    } else {
+      read = reader.read(new Uint16Array(4)) // waits (armed) for the byte, then the FIN
+      peer.write(Buffer.from([1]))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      peer.end()
+    }
+    // The streams spec: closing with part of an element filled errors the stream (TypeError).
+    const err = await within(read.then(() => null, (e) => e), 5000, 'the read')
+    t.true(err instanceof TypeError, `finFirst ${finFirst}: ${err}`)
+    reader.releaseLock()
+    await writable.close().catch(() => {})
+    const closedErr = await within(socket.closed.then(() => null, (e) => e), 5000, 'closed')
+    t.true(closedErr instanceof TypeError, `finFirst ${finFirst}: closed`)
+    await within(socket.close().catch((e) => e), 5000, 'close()')
+    await close()
+  }
+})

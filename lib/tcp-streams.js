@@ -181,8 +181,17 @@ class TcpConnection {
       }
       // The peer sent FIN: the readable closes, writing may go on. A BYOB read waiting
       // (even one #enqueueNext passed over) is answered "done" by respond(0).
-      c.close()
-      c.byobRequest?.respond(0)
+      try {
+        c.close()
+        c.byobRequest?.respond(0)
+      } catch (err) {
+        // A BYOB read holds part of an element (an odd byte count read into a Uint16Array,
+        // ...): the streams spec errors the stream with a TypeError and throws. The readable
+        // has ended with that error (the read rejects with it); nothing may escape from here
+        // (a readiness callback: an uncaught throw would end the process).
+        this.#ends.readableEnded(err)
+        return true
+      }
       this.#ends.readableEnded(undefined)
       return true
     }
