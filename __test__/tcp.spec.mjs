@@ -146,6 +146,18 @@ test('a refused connection rejects opened and closed with NetworkError carrying 
   t.is(closedErr, err)
 })
 
+test('a refused connect rejects opened in a later task, not in the constructor\'s microtasks (spec 1.1 queues a task)', async (t) => {
+  const { port, close } = await netServer(() => {})
+  await close()
+  const s = new TCPSocket('127.0.0.1', port)
+  let settled = false
+  s.opened.catch(() => (settled = true))
+  for (let i = 0; i < 20; i++) await null
+  t.false(settled)
+  await s.opened.catch(() => {})
+  t.true(settled)
+})
+
 test('an unresolvable host name rejects with NetworkError (ENOTFOUND)', async (t) => {
   const s = new TCPSocket('no-such-host.invalid', 80)
   const err = await rejectsWith(t, s.opened, 'NetworkError', /ENOTFOUND/)

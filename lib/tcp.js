@@ -9,7 +9,7 @@ const { fromNative } = require('./errors')
 const { Lifecycle, INSPECT } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
-const { then, microtask } = require('./primordials')
+const { then } = require('./primordials')
 
 /** Lets a TCPServerSocket of the same class set hand over an accepted connection. */
 const kAdopt = Symbol('adopt accepted socket')
@@ -102,14 +102,16 @@ function defineTCPSocket(sockets) {
         openConnection(life, remotePort)
         return
       }
-      const fail = (err) => life.fail(fromNative(err))
+      // Spec 1.1 queues a task to reject `opened`: a failure found at once (ECONNREFUSED
+      // on loopback, a policy refusal) is reported in a later task, as a success is.
+      const fail = (err) => then(turns.afterTurn(), () => life.fail(fromNative(err)))
       // IP literals connect from this thread (on loopback usually done at once); host
       // names are resolved and connected on tokio.
       let core
       try {
         core = sockets.connectTcpStart(host, port, opts)
       } catch (err) {
-        microtask(() => fail(err))
+        fail(err)
         return
       }
       if (core === null) then(sockets.connectTcp(host, port, opts), (c) => openConnection(life, c), fail)
