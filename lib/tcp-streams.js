@@ -10,12 +10,11 @@ const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require(
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes, copyBytes } = require('./webidl')
 const wait = require('./wait')
+const { DEFERRED } = wait
 const turns = require('./turns')
 const { StreamEnds, abortWritableForClose, ByteSource, Sink, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
 
 const WOULD_BLOCK = -1
-/** `#readWait` while a read waits for the end of the turn (wait.deferRead), not armed. */
-const DEFERRED = -1
 
 // Default readers (no BYOB view) read into one scratch buffer shared by every socket of
 // this thread, so an idle connection with a pending read holds no buffer of its own.

@@ -49,7 +49,7 @@ async function finishConnect(core) {
         // service). A loop of opens would otherwise never let the event loop turn, and a
         // node:net server in this process, which accepts one connection per turn, would
         // fall behind until its backlog overflowed (docs/RELIABILITY.md, finding 9).
-        await turns.afterTurn()
+        await turns.nextTurn()
         return info
       }
       const armed = wait.arm(tcpArm, core, true)
@@ -104,7 +104,7 @@ function defineTCPSocket(sockets) {
       }
       // Spec 1.1 queues a task to reject `opened`: a failure found at once (ECONNREFUSED
       // on loopback, a policy refusal) is reported in a later task, as a success is.
-      const fail = (err) => then(turns.afterTurn(), () => life.fail(fromNative(err)))
+      const fail = (err) => then(turns.nextTurn(), () => life.fail(fromNative(err)))
       // IP literals connect from this thread (on loopback usually done at once); host
       // names are resolved and connected on tokio.
       let core

@@ -9,13 +9,14 @@
 // once such completions have run for BUDGET_MS without a turn of the event loop, the
 // next one completes in a later macrotask (setImmediate) instead.
 //
-// A turn is known to have happened when one of our immediates runs (these deferred
-// completions, or the end-of-turn retry of deferred reads in lib/wait.js): the check
-// phase comes after the timers phase. Readiness notifications are not turns: one poll
-// phase runs many of them back to back. Nothing is scheduled just to find out (an immediate in every loop iteration cost ~35 µs of CPU per
-// connection in the open/close benchmark). Measured: a yield every 10 ms costs a UDP send
-// loop nothing measurable. Connects done at once (`opened`) and accepts found ready defer
-// the same way (docs/RELIABILITY.md, finding 9).
+// A turn is known to have happened when our one immediate per turn runs (`nextTurn`;
+// these deferred completions and lib/wait.js's end-of-turn retry of deferred reads share
+// it): the check phase comes after the timers phase. Readiness notifications are not
+// turns: one poll phase runs up to a thousand of them back to back. Nothing is scheduled
+// just to find out (an immediate in every loop iteration cost ~35 µs of CPU per
+// connection in the open/close benchmark). Measured: a yield every 10 ms costs a UDP
+// send loop nothing measurable. Connects done at once (`opened`) and accepts found ready
+// defer the same way (docs/RELIABILITY.md, finding 9).
 
 const { then } = require('./primordials')
 
@@ -58,25 +59,16 @@ function mustYield() {
   return overdue
 }
 
-/**
- * A promise that resolves in a later macrotask, after `fn()` (if given) has run, with what
- * it returned (a promise it returned is followed). Every completion deferred before that
- * macrotask shares it (`afterTurn`): with an immediate each, the check phase would run
- * them one after another, each resetting the budget, and timers would wait for them all.
- */
-function nextTurn(fn) {
-  const turn = afterTurn()
-  return fn ? then(turn, fn) : turn
-}
-
-/** The promise of `afterTurn` for this turn of the event loop; null: none yet. */
+/** The promise of `nextTurn` for the coming turn of the event loop; null: none yet. */
 let turn = null
 
 /**
- * A promise that resolves in the next macrotask, shared by everything that asks before
- * then (one immediate for all of them).
+ * A promise that resolves in the next macrotask, after `fn()` (if given) has run, with what
+ * it returned (a promise it returned is followed). Everything that asks before then shares
+ * one immediate: with an immediate each, the check phase would run them one after
+ * another, each resetting the budget, and timers would wait for them all.
  */
-function afterTurn() {
+function nextTurn(fn) {
   if (turn === null) {
     turn = new Promise((resolve) =>
       later(() => {
@@ -86,7 +78,7 @@ function afterTurn() {
       }),
     )
   }
-  return turn
+  return fn ? then(turn, fn) : turn
 }
 
-module.exports = { afterTurn, mustYield, nextTurn, turned }
+module.exports = { mustYield, nextTurn }

@@ -21,13 +21,12 @@ const { constructorCheck } = require('./policy')
 const ip = require('./ip')
 const { createMulticastController } = require('./multicast')
 const wait = require('./wait')
+const { DEFERRED } = wait
 const turns = require('./turns')
 const { then } = require('./primordials')
 
 const WOULD_BLOCK = -1
 const NEEDS_RESOLUTION = -2
-/** `#readWait` while a receive waits for the end of the turn (wait.deferRead), not armed. */
-const DEFERRED = -1
 const META_STRIDE = 8 // src/udp.rs
 const MAX_DATAGRAM = 64 * 1024
 const RECEIVE_BATCH = 32
@@ -183,7 +182,6 @@ class UdpConnection {
         }
         // More reads wait than the batch answered: receive for them.
         if (!this.#pullAgain) return
-        this.#pullAgain = false
         continue
       }
       if (defer && wait.busy()) {

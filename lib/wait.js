@@ -27,9 +27,6 @@ function release() {
 }
 
 function settle(token, value) {
-  // A notification is not a turn of the event loop (lib/turns.js): one poll phase runs up
-  // to a thousand of them back to back, each followed by its microtasks, and timers wait
-  // until the phase ends.
   const waiter = waiters.get(token)
   if (waiter === undefined) return
   waiters.delete(token)
@@ -117,8 +114,9 @@ function maySpin() {
  * node:net's single epoll loop gets many sockets' data from one wait.
  */
 let deferred = []
-let deferredScheduled = false
-const later = globalThis.setImmediate
+
+/** `#readWait` of a socket whose read waits for the end of the turn (`deferRead`). */
+const DEFERRED = -1
 
 /** Is this thread busy, with other reads or writes waiting? */
 function busy() {
@@ -127,16 +125,11 @@ function busy() {
 
 /** `target.retryRead()` runs at the end of this turn (see `deferred`). */
 function deferRead(target) {
+  if (deferred.length === 0) turns.nextTurn(retryDeferred)
   deferred.push(target)
-  if (!deferredScheduled) {
-    deferredScheduled = true
-    later(retryDeferred)
-  }
 }
 
 function retryDeferred() {
-  turns.turned()
-  deferredScheduled = false
   const targets = deferred
   deferred = []
   for (let i = 0; i < targets.length; i++) targets[i].retryRead()
@@ -152,4 +145,4 @@ function armHandle(handle, notifier, token, writable) {
   return writable ? handle.armWritable(notifier, token) : handle.armReadable(notifier, token)
 }
 
-module.exports = { arm, armFor, armHandle, busy, cancel, deferRead, maySpin }
+module.exports = { DEFERRED, arm, armFor, armHandle, busy, cancel, deferRead, maySpin }

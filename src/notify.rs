@@ -185,7 +185,7 @@ impl Watch {
     // Ready may be what tokio cached from an earlier event: clear it, and let JavaScript
     // try the syscall again (any event after that sets it anew), so a stale "ready" cannot
     // make JavaScript spin.
-    if interest.is_error() {
+    let ready = if interest.is_error() {
       let fd = Arc::clone(&reg.fd);
       let mut wait: Readiness = Box::pin(async move {
         let mut guard = fd.ready(interest).await?;
@@ -194,19 +194,19 @@ impl Watch {
       });
       let ready = arm(notifier, token, syscall, |cx| wait.as_mut().poll(cx))?;
       reg.pending = if ready { None } else { Some(wait) };
-      self.waited.fetch_or(!ready, Ordering::Relaxed);
-      return Ok(ready);
-    }
-    let fd = &reg.fd;
-    let ready = arm(notifier, token, syscall, |cx| {
-      if interest.is_readable() {
-        fd.poll_read_ready(cx)
-          .map_ok(|mut guard| guard.clear_ready())
-      } else {
-        fd.poll_write_ready(cx)
-          .map_ok(|mut guard| guard.clear_ready())
-      }
-    })?;
+      ready
+    } else {
+      let fd = &reg.fd;
+      arm(notifier, token, syscall, |cx| {
+        if interest.is_readable() {
+          fd.poll_read_ready(cx)
+            .map_ok(|mut guard| guard.clear_ready())
+        } else {
+          fd.poll_write_ready(cx)
+            .map_ok(|mut guard| guard.clear_ready())
+        }
+      })?
+    };
     // A real wait: the data that ends it keeps the registration (see `data_arrived`).
     self.waited.fetch_or(!ready, Ordering::Relaxed);
     Ok(ready)

@@ -14,6 +14,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+#[derive(Default)]
 pub struct Spin {
   primed: AtomicBool,
   misses: AtomicU32,
@@ -24,21 +25,7 @@ const SPIN_BUDGET: Duration = Duration::from_micros(100);
 const GIVE_UP_AFTER: u32 = 3;
 const COOL_DOWN: u32 = 64;
 
-impl Default for Spin {
-  fn default() -> Self {
-    Self::new()
-  }
-}
-
 impl Spin {
-  pub fn new() -> Self {
-    Spin {
-      primed: AtomicBool::new(false),
-      misses: AtomicU32::new(0),
-      cool_down: AtomicU32::new(0),
-    }
-  }
-
   /// Something may arrive soon: the next receive that would block may spin.
   pub fn prime(&self) {
     self.primed.store(true, Ordering::Relaxed);

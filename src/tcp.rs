@@ -138,7 +138,7 @@ impl TcpCore {
       runtime,
       info: OnceLock::new(),
       target,
-      spin: Spin::new(),
+      spin: Spin::default(),
     }
   }
 

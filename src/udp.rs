@@ -154,7 +154,7 @@ impl UdpHandle {
           remote_address: remote.map(|r| r.ip().to_string()),
           remote_port: remote.map(|r| r.port().into()),
         },
-        spin: Spin::new(),
+        spin: Spin::default(),
       }),
     })
   }
