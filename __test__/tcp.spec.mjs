@@ -3,7 +3,7 @@ import net from 'node:net'
 import crypto from 'node:crypto'
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
-import { WritableStream } from 'node:stream/web'
+import { ReadableStream, WritableStream } from 'node:stream/web'
 import { TCPSocket } from '../index.js'
 import { netServer, within, readAll, rejectsWith } from './helpers.mjs'
 import { runChild, fixture } from './child.mjs'
@@ -688,29 +688,105 @@ test('default-reader chunks own a buffer of exactly their bytes, whatever the re
   await close()
 })
 
-test('after close() the streams are as cancel() and abort() with no reason leave them (spec 1.6)', async (t) => {
+// The streams are made on first use (lib/lifecycle.js): the same end states whether each
+// was asked for before close() or only after it.
+for (const [label, before] of [
+  ['both taken before close()', ['readable', 'writable']],
+  ['both first asked for after close()', []],
+  ['the readable before close(), the writable after', ['readable']],
+  ['the writable before close(), the readable after', ['writable']],
+]) {
+  test(`after close() the streams are as cancel() and abort() with no reason leave them (spec 1.6): ${label}`, async (t) => {
+    const { port, close } = await echoServer()
+    const s = new TCPSocket('127.0.0.1', port)
+    const info = await s.opened
+    for (const key of before) t.truthy(info[key])
+    await s.close()
+    const { readable, writable } = info
+    const reader = readable.getReader()
+    await reader.closed // closed, not errored
+    t.true((await reader.read()).done)
+    // What a WritableStream aborted with no reason looks like.
+    const reference = new WritableStream()
+    await reference.abort()
+    const expected = reference.getWriter()
+    const writer = writable.getWriter()
+    t.is(writer.desiredSize, expected.desiredSize) // null: errored
+    const rejected = (promise) => promise.then(
+      () => 'fulfilled',
+      (e) => ['rejected', e],
+    )
+    const reasons = async (w) => [await rejected(w.closed), await rejected(w.write(new Uint8Array(1)))]
+    t.deepEqual(await reasons(writer), await reasons(expected))
+    t.deepEqual(await reasons(writer), [['rejected', undefined], ['rejected', undefined]])
+    writer.releaseLock()
+    t.is(await writable.abort(), undefined)
+    await close()
+  })
+}
+
+test('the open info makes each stream once, on first use, then holds it as a plain data property', async (t) => {
   const { port, close } = await echoServer()
   const s = new TCPSocket('127.0.0.1', port)
-  const { readable, writable } = await s.opened
+  const info = await s.opened
+  const { readable } = info
+  t.true(readable instanceof ReadableStream)
+  t.is(info.readable, readable)
+  const descriptor = Object.getOwnPropertyDescriptor(info, 'readable')
+  t.deepEqual(descriptor, { value: readable, writable: true, enumerable: true, configurable: true })
+  // Spread and assignment behave as on any dictionary object.
+  const copy = { ...info }
+  t.true(copy.writable instanceof WritableStream)
+  t.is(copy.writable, info.writable)
+  info.writable = 'mine'
+  t.is(info.writable, 'mine')
+  // A frozen info still hands out its streams, the same each time.
+  const other = new TCPSocket('127.0.0.1', port)
+  const frozen = Object.freeze(await other.opened)
+  t.is(frozen.readable, frozen.readable)
+  t.true(frozen.writable instanceof WritableStream)
+  await other.close()
   await s.close()
-  const reader = readable.getReader()
-  await reader.closed // closed, not errored
-  t.true((await reader.read()).done)
-  // What a WritableStream aborted with no reason looks like.
-  const reference = new WritableStream()
-  await reference.abort()
-  const expected = reference.getWriter()
+  await close()
+})
+
+test('a write made as the writable is first asked for, then close() in the same turn: the bytes still go out, as written', async (t) => {
+  const received = []
+  let ended
+  const done = new Promise((resolve) => (ended = resolve))
+  const { port, close } = await netServer((sock) => {
+    sock.on('error', () => {})
+    sock.on('data', (d) => received.push(d))
+    sock.on('end', ended)
+    sock.on('close', ended)
+  })
+  const s = new TCPSocket('127.0.0.1', port)
+  const { writable } = await s.opened
   const writer = writable.getWriter()
-  t.is(writer.desiredSize, expected.desiredSize) // null: errored
-  const rejected = (promise) => promise.then(
-    () => 'fulfilled',
-    (e) => ['rejected', e],
-  )
-  const reasons = async (w) => [await rejected(w.closed), await rejected(w.write(new Uint8Array(1)))]
-  t.deepEqual(await reasons(writer), await reasons(expected))
-  t.deepEqual(await reasons(writer), [['rejected', undefined], ['rejected', undefined]])
+  const bytes = new Uint8Array([1, 2, 3, 4])
+  const write = writer.write(bytes)
+  bytes.fill(9) // after write(): what was written goes out, not this
   writer.releaseLock()
-  t.is(await writable.abort(), undefined)
+  await within(s.close(), 5000, 'close()')
+  await write
+  await within(done, 5000, 'the peer to see the end')
+  t.deepEqual([...Buffer.concat(received)], [1, 2, 3, 4])
+  await close()
+})
+
+test('a socket nobody asked for streams: the peer data and FIN wait, close() settles, streams made later are ended', async (t) => {
+  const { port, close } = await netServer((sock) => {
+    sock.on('error', () => {})
+    sock.end('bye')
+  })
+  const s = new TCPSocket('127.0.0.1', port)
+  const info = await s.opened
+  await new Promise((r) => setTimeout(r, 50))
+  await within(s.close(), 5000, 'close()')
+  await within(s.closed, 5000, 'closed')
+  const reader = info.readable.getReader()
+  t.true((await reader.read()).done)
+  await t.throwsAsync(info.writable.getWriter().write(new Uint8Array(1)), { any: true, is: undefined })
   await close()
 })
 

@@ -473,20 +473,43 @@ test('close() ends the readable and resolves closed, and returns closed once set
   t.is(socket.close(), socket.closed)
 })
 
-test('after close() the streams are as cancel() and abort() with no reason leave them (spec 2.6)', async (t) => {
-  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
-  const { readable, writable } = await socket.opened
-  await socket.close()
-  const reader = readable.getReader()
-  await reader.closed
-  t.true((await reader.read()).done)
-  const reference = new WritableStream()
-  await reference.abort()
+for (const [label, early] of [
+  ['taken before close()', true],
+  ['first asked for after close()', false],
+]) {
+  test(`after close() the streams are as cancel() and abort() with no reason leave them (spec 2.6): ${label}`, async (t) => {
+    const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+    const info = await socket.opened
+    if (early) t.truthy(info.readable && info.writable)
+    await socket.close()
+    const { readable, writable } = info
+    const reader = readable.getReader()
+    await reader.closed
+    t.true((await reader.read()).done)
+    const reference = new WritableStream()
+    await reference.abort()
+    const writer = writable.getWriter()
+    t.is(writer.desiredSize, reference.getWriter().desiredSize)
+    t.deepEqual(await writer.closed.catch((e) => ['rejected', e]), ['rejected', undefined])
+    writer.releaseLock()
+    t.is(await writable.abort(), undefined)
+  })
+}
+
+test('a message written as the writable is first asked for, then close() in the same turn: it is sent as written', async (t) => {
+  const peer = await dgramPeer()
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
+  const { writable } = await socket.opened
   const writer = writable.getWriter()
-  t.is(writer.desiredSize, reference.getWriter().desiredSize)
-  t.deepEqual(await writer.closed.catch((e) => ['rejected', e]), ['rejected', undefined])
+  const data = encoder.encode('first')
+  const write = writer.write({ data })
+  data.fill(0x78) // after write(): what was written is sent, not this
   writer.releaseLock()
-  t.is(await writable.abort(), undefined)
+  await within(socket.close(), 5000, 'close()')
+  await write
+  const [{ msg }] = await peer.received(1)
+  t.is(decoder.decode(msg), 'first')
+  await peer.close()
 })
 
 test('close() while a write resolves its host name: the write rejects with AbortError, then closed resolves', async (t) => {

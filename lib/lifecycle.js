@@ -3,12 +3,12 @@
 // 2.4-2.6, 4.3-4.5), in one place.
 
 const { invalidState } = require('./errors')
-const { then, handled } = require('./primordials')
+const { WritableStream } = require('node:stream/web')
+const { then, handled, microtask } = require('./primordials')
 
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
 // writable takes one chunk at a time.
 const PULL_ON_READ = Object.freeze({ highWaterMark: 0 })
-const ONE_WRITE = Object.freeze({ highWaterMark: 1 })
 
 /** The symbol `util.inspect` calls (the classes show their state, not `{}`). */
 const INSPECT = Symbol.for('nodejs.util.inspect.custom')
@@ -60,8 +60,9 @@ class Lifecycle {
   }
 
   /**
-   * `opened` resolves with `info`, whose `readable` (and `writable`) `close()` acts on;
-   * with a writable, `connection.abortForClose()` is close()'s "abort the writable".
+   * `opened` resolves with `info`. close() acts on `connection` (its `locked` and
+   * `closeStreams()`: cancel the readable, abort the writable), or without one (a server)
+   * on `info.readable`.
    */
   open(info, connection = null) {
     this.#state = 'resolved'
@@ -116,14 +117,152 @@ class Lifecycle {
       return Promise.reject(invalidState(`close() called on a ${this.#className} that is not open.`))
     }
     if (this.#closedSettled) return this.closed
-    const { readable, writable } = this.#info
-    if (readable.locked || (writable !== undefined && writable.locked)) {
+    const connection = this.#connection
+    const locked = connection !== null ? connection.locked : this.#info.readable.locked
+    if (locked) {
       return Promise.reject(invalidState(`close() called on a ${this.#className} while a stream is locked.`))
     }
-    handled(readable.cancel())
-    if (writable !== undefined) this.#connection.abortForClose()
+    if (connection !== null) connection.closeStreams()
+    else handled(this.#info.readable.cancel())
     return this.closed
   }
+}
+
+// ---- Streams made on first use.
+//
+// An open socket's `readable` and `writable` cost ~2-4 KiB of heap each, and Node makes a
+// C++ object for each (makeTransferable): most of an idle connection's memory, and of the
+// time to open and accept one. The open info's `readable` and `writable` are therefore
+// accessors that make the stream when first read and then become plain data properties.
+// A socket closed before anyone asked for a stream makes none; one made later starts in
+// the state close() leaves it in (see `LazyStreams`).
+
+/** A base class whose constructor returns its argument, so that a subclass can stamp it. */
+class Stamp {
+  constructor(target) {
+    return target
+  }
+}
+
+/**
+ * Links an open info dictionary to its connection through a private field: invisible to
+ * `Object.keys`, spread, JSON and `util.inspect`, unlike a symbol or a closure per key.
+ */
+class LinkedInfo extends Stamp {
+  #connection
+  constructor(info, connection) {
+    super(info)
+    this.#connection = connection
+  }
+
+  static connectionOf(object) {
+    return typeof object === 'object' && object !== null && #connection in object ? object.#connection : null
+  }
+}
+
+function streamAccessor(key) {
+  const settle = (info, value) =>
+    Reflect.defineProperty(info, key, { value, writable: true, enumerable: true, configurable: true })
+  return {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const connection = LinkedInfo.connectionOf(this)
+      if (connection === null) return undefined
+      const stream = connection[key]
+      settle(this, stream)
+      return stream
+    },
+    set(value) {
+      settle(this, value)
+    },
+  }
+}
+const STREAM_ACCESSORS = { readable: streamAccessor('readable'), writable: streamAccessor('writable') }
+
+/**
+ * Makes `info`'s `readable` and `writable` (keys already there, in dictionary order) read
+ * `connection.readable` / `connection.writable` on first use. Returns `info`.
+ */
+function linkStreams(info, connection) {
+  new LinkedInfo(info, connection)
+  for (const key of ['readable', 'writable']) {
+    if (key in info) Object.defineProperty(info, key, STREAM_ACCESSORS[key])
+  }
+  return info
+}
+
+/**
+ * The base of a socket's connection (TcpConnection, UdpConnection): its two streams, each
+ * made on first use, the readable by the subclass's `makeReadable()`, the writable here
+ * (its sink: `Sink`, which calls the subclass's `writeStarted`, `writeChunk`, `copyChunk`,
+ * `closeWritable`, `abortWritable`). A stream made after its side ended (close() came
+ * first) starts closed (the readable, as a cancelled one is) or errored with no reason (the
+ * writable, as close()'s abort leaves it): the subclass's `readStarted` / `writeStarted`
+ * call `startReadable` / `startWritable`.
+ */
+class LazyStreams {
+  #readable = null
+  #writable = null
+  #sink = null
+  /** close() came while the writable had not started: its abort waits for the start. */
+  #abortOnStart = false
+
+  get readable() {
+    return (this.#readable ??= this.makeReadable())
+  }
+
+  get writable() {
+    if (this.#writable === null) {
+      const sink = (this.#sink = new Sink(this))
+      this.#writable = new WritableStream(sink, { highWaterMark: 1, size: (chunk) => sink.sizeOf(chunk) })
+      // Node marks the stream started, and hands it any write queued meanwhile, in a
+      // reaction queued while it was made: this microtask runs right after that.
+      microtask(() => this.#writableStarted())
+    }
+    return this.#writable
+  }
+
+  get writableMade() {
+    return this.#writable !== null
+  }
+
+  /** Either stream is locked (one not made yet is not). */
+  get locked() {
+    return (this.#readable !== null && this.#readable.locked) || (this.#writable !== null && this.#writable.locked)
+  }
+
+  /**
+   * close()'s steps: cancel the readable (one not made yet ends as a cancel would), then
+   * abort the writable (the subclass's `abortForClose()`). A writable made but not started
+   * yet holds the writes made so far in its queue: the abort waits for the start, which
+   * hands the first to the sink, as with a stream made when the socket opened (where that
+   * write would have gone to the sink at once), instead of dropping it unsent.
+   */
+  closeStreams() {
+    if (this.#readable !== null) handled(this.#readable.cancel())
+    else this.cancelReadable()
+    if (this.#sink !== null && !this.#sink.started) this.#abortOnStart = true
+    else this.abortForClose()
+  }
+
+  #writableStarted() {
+    this.#sink.started = true
+    if (this.#abortOnStart) {
+      this.#abortOnStart = false
+      this.abortForClose()
+    }
+  }
+}
+
+/** A readable made after its side ended starts closed. */
+function startReadable(c, ends) {
+  if (!ends.readableOpen) c.close()
+}
+
+/** A writable made after its side ended starts errored, with no reason (close()'s abort). */
+function startWritable(c, ends) {
+  if (!ends.writableOpen) c.error(undefined)
 }
 
 /**
@@ -254,17 +393,37 @@ class ByteSource extends Source {
   }
 }
 
+/**
+ * A writable's underlying sink. It also carries what a writable made on first use needs
+ * (see LazyStreams): Node hands a write to the sink only once the stream has started (a
+ * microtask after it was made) and queues it until then. So that such a write still sends
+ * the bytes the caller gave at `write()`, as one to a stream made when the socket opened
+ * would, the queuing strategy's `size` (which the stream calls at `write()`) keeps a copy
+ * of each chunk written before the start (`socket.copyChunk`), and `write` sends the copy.
+ */
 class Sink {
   constructor(socket) {
     this.socket = socket
+    this.started = false
+    /** [chunk, copy, chunk, copy, ...] of writes made before the start, or null. */
+    this.early = null
   }
 
   start(c) {
     this.socket.writeStarted(c)
   }
 
+  /** The queuing strategy's size of `chunk` (always 1): copies a write made early. */
+  sizeOf(chunk) {
+    if (!this.started) {
+      const copy = this.socket.copyChunk(chunk)
+      if (copy !== undefined) (this.early ??= []).push(chunk, copy)
+    }
+    return 1
+  }
+
   write(chunk, c) {
-    return this.socket.writeChunk(chunk, c)
+    return this.socket.writeChunk(this.early === null ? chunk : this.#earlyCopy(chunk), c)
   }
 
   close() {
@@ -274,16 +433,32 @@ class Sink {
   abort() {
     this.socket.abortWritable()
   }
+
+  /** The copy kept for `chunk` if it was written before the start (the oldest such). */
+  #earlyCopy(chunk) {
+    const early = this.early
+    for (let i = 0; i < early.length; i += 2) {
+      if (early[i] === chunk) {
+        const copy = early[i + 1]
+        early.splice(i, 2)
+        if (early.length === 0) this.early = null
+        return copy
+      }
+    }
+    return chunk
+  }
 }
 
 module.exports = {
   INSPECT,
   Lifecycle,
+  LazyStreams,
+  linkStreams,
+  startReadable,
+  startWritable,
   StreamEnds,
   abortWritableForClose,
   Source,
   ByteSource,
-  Sink,
   PULL_ON_READ,
-  ONE_WRITE,
 }

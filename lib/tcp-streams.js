@@ -5,14 +5,22 @@
 // thread into and out of memory JavaScript owns; only when the socket would block do we
 // arm it and wait for readiness (lib/wait.js).
 
-const { ReadableStream, WritableStream } = require('node:stream/web')
+const { ReadableStream } = require('node:stream/web')
 const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes, copyBytes } = require('./webidl')
 const wait = require('./wait')
 const { DEFERRED } = wait
 const turns = require('./turns')
-const { StreamEnds, abortWritableForClose, ByteSource, Sink, PULL_ON_READ, ONE_WRITE } = require('./lifecycle')
+const {
+  StreamEnds,
+  abortWritableForClose,
+  ByteSource,
+  LazyStreams,
+  startReadable,
+  startWritable,
+  PULL_ON_READ,
+} = require('./lifecycle')
 
 const WOULD_BLOCK = -1
 
@@ -46,9 +54,10 @@ function readIntoScratch(core) {
  * its own operations' failures (spec 1.2, 1.3). Cancelling the readable or aborting the
  * writable is a graceful end, as in Chromium: `closed` then resolves.
  *
- * Its source and sink are lib/lifecycle.js's `ByteSource` and `Sink`.
+ * Its source and sink are lib/lifecycle.js's `ByteSource` and `Sink`; the streams are made
+ * on first use (LazyStreams).
  */
-class TcpConnection {
+class TcpConnection extends LazyStreams {
   #core
   #life
   #ends = new StreamEnds(this)
@@ -65,20 +74,34 @@ class TcpConnection {
   #enqueueNext = false
 
   constructor(core, life) {
+    super()
     this.#core = core
     this.#life = life
+  }
+
+  makeReadable() {
     this.#source = new ByteSource(this)
-    this.readable = new ReadableStream(this.#source, PULL_ON_READ)
-    this.writable = new WritableStream(new Sink(this), ONE_WRITE)
+    return new ReadableStream(this.#source, PULL_ON_READ)
+  }
+
+  /** A copy of a write's bytes (for one made before the writable started: see Sink). */
+  copyChunk(chunk) {
+    try {
+      return copyBytes(toBytes(chunk, ''))
+    } catch {
+      return undefined // not bytes: the write fails in writeChunk, on the chunk itself
+    }
   }
 
   // The stream steps the source and sink call (lib/lifecycle.js).
   readStarted(c) {
     this.#readController = c
+    startReadable(c, this.#ends)
   }
 
   writeStarted(c) {
     this.#writeController = c
+    startWritable(c, this.#ends)
   }
 
   // Pull and write answer synchronously when the socket is ready (the common case): an
@@ -276,6 +299,10 @@ class TcpConnection {
   abortForClose() {
     if (!this.#ends.writableOpen) return
     this.#closing = true
+    if (!this.writableMade) {
+      this.abortWritable(false)
+      return
+    }
     abortWritableForClose(
       this.#writeController,
       this.#pendingWrite,

@@ -6,7 +6,7 @@ const { TcpConnection } = require('./tcp-streams')
 const wait = require('./wait')
 const turns = require('./turns')
 const { fromNative } = require('./errors')
-const { Lifecycle, INSPECT } = require('./lifecycle')
+const { Lifecycle, INSPECT, linkStreams } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const { then } = require('./primordials')
@@ -67,10 +67,11 @@ async function finishConnect(core) {
  */
 function openConnection(life, core, info = tcpInfo(core)) {
   const connection = new TcpConnection(core, life)
-  const { readable, writable } = connection
-  // Members in lexicographic order, as WebIDL makes a dictionary's object.
+  // Members in lexicographic order, as WebIDL makes a dictionary's object; the streams are
+  // made on first use (lib/lifecycle.js, linkStreams).
   const { localAddress, localPort, remoteAddress, remotePort } = info
-  life.open({ localAddress, localPort, readable, remoteAddress, remotePort, writable }, connection)
+  const opened = { localAddress, localPort, readable: undefined, remoteAddress, remotePort, writable: undefined }
+  life.open(linkStreams(opened, connection), connection)
 }
 
 /** Makes the TCPSocket class bound to one native `Sockets` (one policy). */

@@ -12,10 +12,21 @@
 // Sends are synchronous `trySend` / `trySendTo`; only a full send buffer or a host name
 // to resolve makes a write wait.
 
-const { ReadableStream, WritableStream } = require('node:stream/web')
+const { ReadableStream } = require('node:stream/web')
 const { udpTryRecvBatch, udpTrySend, udpTrySendTo } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
-const { Lifecycle, StreamEnds, abortWritableForClose, Source, Sink, PULL_ON_READ, ONE_WRITE, INSPECT } = require('./lifecycle')
+const {
+  Lifecycle,
+  StreamEnds,
+  abortWritableForClose,
+  Source,
+  LazyStreams,
+  linkStreams,
+  startReadable,
+  startWritable,
+  PULL_ON_READ,
+  INSPECT,
+} = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const ip = require('./ip')
@@ -82,13 +93,20 @@ function convertMessage(chunk, connected) {
   return msg
 }
 
+/** A message written before the writable started whose conversion failed (copyChunk). */
+class EarlyFailure {
+  constructor(error) {
+    this.error = error
+  }
+}
+
 /**
  * Owns one native UdpHandle: makes its readable and writable and calls `life.settleClosed(error)`
  * once both are closed or errored, with the spec's precedence (the error of the stream
  * that ended first wins). Cancelling the readable or aborting the writable is a graceful
  * end: `closed` then resolves.
  */
-class UdpConnection {
+class UdpConnection extends LazyStreams {
   #handle
   #coreRef = null
   #connected
@@ -109,12 +127,31 @@ class UdpConnection {
   #pullAgain = false
 
   constructor(handle, connected, life) {
+    super()
     this.#handle = handle
     this.#connected = connected
     this.#life = life
+  }
+
+  makeReadable() {
     this.#source = new Source(this)
-    this.readable = new ReadableStream(this.#source, PULL_ON_READ)
-    this.writable = new WritableStream(new Sink(this), ONE_WRITE)
+    return new ReadableStream(this.#source, PULL_ON_READ)
+  }
+
+  /**
+   * A written message converted, with a copy of its data, for one made before the
+   * writable started (see Sink in lib/lifecycle.js); its conversion error if it fails, so
+   * that the members are read once, at write().
+   */
+  copyChunk(chunk) {
+    let msg
+    try {
+      msg = convertMessage(chunk, this.#connected)
+    } catch (error) {
+      return new EarlyFailure(error)
+    }
+    msg.data = idl.copyBytes(msg.data)
+    return msg
   }
 
   // The stream steps the source and sink call (lib/lifecycle.js). A pull comes when a read
@@ -122,10 +159,12 @@ class UdpConnection {
   // served from the queue.
   readStarted(c) {
     this.#readController = c
+    startReadable(c, this.#ends)
   }
 
   writeStarted(c) {
     this.#writeController = c
+    startWritable(c, this.#ends)
   }
 
   closeWritable() {
@@ -252,6 +291,7 @@ class UdpConnection {
   writeChunk(chunk, c) {
     let msg
     try {
+      if (chunk instanceof EarlyFailure) throw chunk.error
       msg = convertMessage(chunk, this.#connected)
     } catch (err) {
       this.#ends.writeFailed(err)
@@ -348,6 +388,10 @@ class UdpConnection {
   abortForClose() {
     if (!this.#ends.writableOpen) return
     this.#closing = true
+    if (!this.writableMade) {
+      this.#ends.writableEnded(undefined)
+      return
+    }
     abortWritableForClose(
       this.#writeController,
       this.#pendingWrite,
@@ -482,10 +526,11 @@ function defineUDPSocket(sockets) {
         if (!connected && sockets.multicastAllowed) {
           info.multicastController = createMulticastController(handle)
         }
-        info.readable = connection.readable
+        info.readable = undefined
         if (connected) Object.assign(info, { remoteAddress, remotePort })
-        info.writable = connection.writable
-        life.open(info, connection)
+        info.writable = undefined
+        // The streams are made on first use (lib/lifecycle.js, linkStreams).
+        life.open(linkStreams(info, connection), connection)
       }
       const fail = (err) => life.fail(fromNative(err))
       const native = nativeOptions(o)
