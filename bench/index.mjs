@@ -287,7 +287,7 @@ function startSide(w, side, params, cpu) {
   return new Child(
     `${side} side ${w.impl}`,
     process.execPath,
-    ['--expose-gc', path.join(here, 'side.mjs'), w.impl, side, ...argv],
+    [...(process.env.SIDE_FLAGS ? process.env.SIDE_FLAGS.split(' ') : []), '--expose-gc', path.join(here, 'side.mjs'), w.impl, side, ...argv],
     cpu,
   )
 }

@@ -6,7 +6,7 @@ const { TcpConnection } = require('./tcp-streams')
 const wait = require('./wait')
 const turns = require('./turns')
 const { fromNative } = require('./errors')
-const { Lifecycle, INSPECT, linkStreams } = require('./lifecycle')
+const { Lifecycle, INSPECT, linkInfo, addStream } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const { then } = require('./primordials')
@@ -68,10 +68,13 @@ async function finishConnect(core) {
 function openConnection(life, core, info = tcpInfo(core)) {
   const connection = new TcpConnection(core, life)
   // Members in lexicographic order, as WebIDL makes a dictionary's object; the streams are
-  // made on first use (lib/lifecycle.js, linkStreams).
-  const { localAddress, localPort, remoteAddress, remotePort } = info
-  const opened = { localAddress, localPort, readable: undefined, remoteAddress, remotePort, writable: undefined }
-  life.open(linkStreams(opened, connection), connection)
+  // made on first use (lib/lifecycle.js, addStream).
+  const opened = linkInfo({ localAddress: info.localAddress, localPort: info.localPort }, connection)
+  addStream(opened, 'readable')
+  opened.remoteAddress = info.remoteAddress
+  opened.remotePort = info.remotePort
+  addStream(opened, 'writable')
+  life.open(opened, connection)
 }
 
 /** Makes the TCPSocket class bound to one native `Sockets` (one policy). */

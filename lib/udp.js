@@ -21,7 +21,8 @@ const {
   abortWritableForClose,
   Source,
   LazyStreams,
-  linkStreams,
+  linkInfo,
+  addStream,
   startReadable,
   startWritable,
   PULL_ON_READ,
@@ -522,15 +523,18 @@ function defineUDPSocket(sockets) {
         const connection = new UdpConnection(handle, connected, life)
         const { localAddress, localPort, remoteAddress, remotePort } = handle.info()
         // Members in lexicographic order, as WebIDL makes a dictionary's object.
-        const info = { localAddress, localPort }
+        // The streams are made on first use (lib/lifecycle.js, addStream).
+        const info = linkInfo({ localAddress, localPort }, connection)
         if (!connected && sockets.multicastAllowed) {
           info.multicastController = createMulticastController(handle)
         }
-        info.readable = undefined
-        if (connected) Object.assign(info, { remoteAddress, remotePort })
-        info.writable = undefined
-        // The streams are made on first use (lib/lifecycle.js, linkStreams).
-        life.open(linkStreams(info, connection), connection)
+        addStream(info, 'readable')
+        if (connected) {
+          info.remoteAddress = remoteAddress
+          info.remotePort = remotePort
+        }
+        addStream(info, 'writable')
+        life.open(info, connection)
       }
       const fail = (err) => life.fail(fromNative(err))
       const native = nativeOptions(o)
