@@ -13,6 +13,9 @@
 //                  loss row always uses the node:dgram blaster.
 //   --no-ceiling   skip building and running the Rust ceiling (implies --peer node)
 //
+// Environment: SIDE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" passes node flags to every node
+// side (profiling a workload; NODE_OPTIONS refuses --cpu-prof).
+//
 // Every run of one workload by one side (ours, node, ceiling) in one round is a fresh
 // process (node sides: `node --expose-gc bench/side.mjs`; ceiling: the cargo example
 // `ceiling`, built here with `cargo build --release --example ceiling`) beside a fresh peer
@@ -281,13 +284,15 @@ class Child {
 
 const kv = (params) => Object.entries(params).map(([k, v]) => `${k}=${v}`)
 
+const sideFlags = process.env.SIDE_FLAGS ? process.env.SIDE_FLAGS.split(' ').filter(Boolean) : []
+
 function startSide(w, side, params, cpu) {
   const argv = kv(params)
   if (side === 'ceiling') return new Child(`ceiling side ${w.ceiling}`, ceiling.path, ['side', w.ceiling, ...argv], cpu)
   return new Child(
     `${side} side ${w.impl}`,
     process.execPath,
-    [...(process.env.SIDE_FLAGS ? process.env.SIDE_FLAGS.split(' ') : []), '--expose-gc', path.join(here, 'side.mjs'), w.impl, side, ...argv],
+    [...sideFlags, '--expose-gc', path.join(here, 'side.mjs'), w.impl, side, ...argv],
     cpu,
   )
 }
