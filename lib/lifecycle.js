@@ -133,7 +133,9 @@ class Lifecycle {
 // An open socket's `readable` and `writable` cost ~2-4 KiB of heap each, and Node makes a
 // C++ object for each (makeTransferable): most of an idle connection's memory, and of the
 // time to open and accept one. The open info's `readable` and `writable` are therefore
-// accessors that make the stream when first read and then become plain data properties.
+// enumerable accessors that make the stream when first read (the same one every time);
+// assigning one makes it a plain data property. They stay accessors once read: redefining
+// them turns the object into a dictionary (~0.4 KiB more per socket, and slower to read).
 // A socket closed before anyone asked for a stream makes none; one made later starts in
 // the state close() leaves it in (see `LazyStreams`).
 
@@ -161,20 +163,15 @@ class LinkedInfo extends Stamp {
 }
 
 function streamAccessor(key) {
-  const settle = (info, value) =>
-    Reflect.defineProperty(info, key, { value, writable: true, enumerable: true, configurable: true })
   return {
     enumerable: true,
     configurable: true,
     get() {
       const connection = LinkedInfo.connectionOf(this)
-      if (connection === null) return undefined
-      const stream = connection[key]
-      settle(this, stream)
-      return stream
+      return connection === null ? undefined : connection[key]
     },
     set(value) {
-      settle(this, value)
+      Reflect.defineProperty(this, key, { value, writable: true, enumerable: true, configurable: true })
     },
   }
 }
