@@ -54,9 +54,15 @@ export interface TCPSocketOptions {
 
 /** What `TCPSocket.opened` resolves with. */
 export interface TCPSocketOpenInfo {
-  /** Bytes from the peer: a byte stream (`getReader({ mode: 'byob' })` reads into your buffer). */
+  /**
+   * Bytes from the peer: a byte stream (`getReader({ mode: 'byob' })` reads into your buffer).
+   * Made when first read (an accessor), the same stream every time.
+   */
   readable: ReadableStream<Uint8Array>
-  /** Bytes to the peer: any BufferSource (ArrayBuffer, TypedArray, DataView, Buffer). */
+  /**
+   * Bytes to the peer: any BufferSource (ArrayBuffer, TypedArray, DataView, Buffer).
+   * Made when first read (an accessor), the same stream every time.
+   */
   writable: WritableStream<BytesLike>
   /** The resolved address actually connected to. */
   remoteAddress: string
@@ -170,7 +176,9 @@ export interface UDPReceivedMessage extends UDPMessage {
 
 /** What `UDPSocket.opened` resolves with. */
 export interface UDPSocketOpenInfo {
+  /** Datagrams received. Made when first read (an accessor), the same stream every time. */
   readable: ReadableStream<UDPReceivedMessage>
+  /** Datagrams to send. Made when first read (an accessor), the same stream every time. */
   writable: WritableStream<UDPMessage>
   /** Connected mode only. */
   remoteAddress?: string
