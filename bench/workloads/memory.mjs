@@ -47,6 +47,23 @@ const idleClientOurs = (ctx) =>
     return { socket, reader }
   })
 
+// The same, with no stream asked for (streams are made on first use): ours only awaits
+// `opened`; node:net's socket has no 'data' listener (it reads and buffers all the same).
+const bareClientOurs = (ctx) =>
+  clientSide(ctx, async () => {
+    const socket = new ctx.lib.TCPSocket(HOST, ctx.port)
+    await socket.opened
+    return socket
+  })
+
+const bareClientNode = (ctx) =>
+  clientSide(ctx, async () => {
+    const socket = net.connect(ctx.port, HOST)
+    await once(socket, 'connect')
+    socket.on('error', noop)
+    return socket
+  })
+
 const idleClientNode = (ctx) =>
   clientSide(ctx, async () => {
     const socket = net.connect(ctx.port, HOST)
@@ -115,6 +132,7 @@ const idleServerNode = (ctx) =>
 export const impls = {
   'idle-client': { ours: idleClientOurs, node: idleClientNode },
   'idle-server': { ours: idleServerOurs, node: idleServerNode },
+  'idle-bare': { ours: bareClientOurs, node: bareClientNode },
 }
 
 const params = (quick) => ({ n: quick ? 200 : 2000, warm: 10 })
@@ -128,6 +146,15 @@ export const workloads = [
   {
     id: 'idle-client',
     name: (p) => `Idle client conn, read pending (${count(p.n)} conns)`,
+    metrics,
+    params,
+    peer: { mode: 'drain', first: true },
+    cpus: SPLIT,
+  },
+  {
+    id: 'idle-bare',
+    ceiling: 'idle-client',
+    name: (p) => `Idle client conn, no stream asked for (${count(p.n)} conns)`,
     metrics,
     params,
     peer: { mode: 'drain', first: true },
