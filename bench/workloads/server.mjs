@@ -2,7 +2,8 @@
 // same work. The peer (a client process) opens `total` connections, `parallel` at a time,
 // each read until the server closes it; each server accepts and at once closes. The clock
 // runs from the first accepted connection to the last one closed by the server, so the
-// peer's start-up is not in the figure. Module shape: see tcp.mjs.
+// peer's start-up is not in the figure. A second workload ends each connection with close()
+// (node:net: destroy()) instead. Module shape: see tcp.mjs.
 import net from 'node:net'
 import { once } from 'node:events'
 import { SPLIT, count } from '../proc.mjs'
@@ -47,12 +48,61 @@ async function acceptNode({ p, emit }) {
   return { rate: (p.total - 1) / ((t1 - t0) / 1000) }
 }
 
-export const impls = { 'tcp-accept': { ours: acceptOurs, node: acceptNode } }
+// The same, with each connection ended by close() without asking for its streams (made on
+// first use): node:net's counterpart is destroy().
+async function acceptCloseOurs({ lib, p, emit }) {
+  const server = new lib.TCPServerSocket('127.0.0.1', { backlog: 1024 })
+  const { readable, localPort } = await server.opened
+  const reader = readable.getReader()
+  emit({ port: localPort })
+  let t0 = 0
+  for (let i = 0; i < p.total; i++) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`the server's readable ended after ${i} connections`)
+    if (i === 0) t0 = performance.now()
+    await value.opened
+    value.close().catch(noop)
+  }
+  const ms = performance.now() - t0
+  return { rate: (p.total - 1) / (ms / 1000) }
+}
+
+async function acceptCloseNode({ p, emit }) {
+  let count = 0
+  let t0 = 0
+  let finish
+  const finished = new Promise((resolve) => (finish = resolve))
+  const server = net.createServer((socket) => {
+    if (count++ === 0) t0 = performance.now()
+    socket.on('error', noop)
+    socket.destroy()
+    if (count === p.total) finish(performance.now())
+  })
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 1024 })
+  await once(server, 'listening')
+  emit({ port: server.address().port })
+  const t1 = await finished
+  return { rate: (p.total - 1) / ((t1 - t0) / 1000) }
+}
+
+export const impls = {
+  'tcp-accept': { ours: acceptOurs, node: acceptNode },
+  'tcp-accept-close': { ours: acceptCloseOurs, node: acceptCloseNode },
+}
 
 export const workloads = [
   {
     id: 'tcp-accept',
     name: (p) => `TCP accepted conns/s (${count(p.total)}, ${p.parallel} at a time)`,
+    metrics: [{ key: 'rate', unit: 'conn/s' }],
+    params: (quick) => ({ total: quick ? 200 : 5000, parallel: 50 }),
+    peer: { mode: 'connect', first: false },
+    cpus: SPLIT,
+  },
+  {
+    id: 'tcp-accept-close',
+    ceiling: 'tcp-accept',
+    name: (p) => `TCP accepted conns/s, ended by close() (${count(p.total)}, ${p.parallel} at a time)`,
     metrics: [{ key: 'rate', unit: 'conn/s' }],
     params: (quick) => ({ total: quick ? 200 : 5000, parallel: 50 }),
     peer: { mode: 'connect', first: false },
