@@ -992,7 +992,10 @@ test('an IP literal whose port refuses fails fast from the JS thread, and the pr
   t.is(err.name, 'NetworkError')
   t.is(err.cause?.code, 'ECONNREFUSED')
   t.regex(err.message, /ECONNREFUSED/)
-  t.true(performance.now() - started < 1000)
+  // Fast means no waiting on the network (a refusal on loopback is immediate); the bound
+  // leaves room for a CI machine busy with the other test files' work.
+  const ms = performance.now() - started
+  t.true(ms < 5000, `took ${ms} ms`)
   await rejectsWith(t, s.closed, 'NetworkError')
 })
 
