@@ -10,7 +10,8 @@ import { SPLIT, count } from '../proc.mjs'
 
 const noop = () => {}
 
-async function acceptOurs({ lib, p, emit }) {
+/** Accepts `p.total` connections with our server, ending each with `end(socket)`. */
+async function acceptWithOurs({ lib, p, emit }, end) {
   const server = new lib.TCPServerSocket('127.0.0.1', { backlog: 1024 })
   const { readable, localPort } = await server.opened
   const reader = readable.getReader()
@@ -20,16 +21,14 @@ async function acceptOurs({ lib, p, emit }) {
     const { value, done } = await reader.read()
     if (done) throw new Error(`the server's readable ended after ${i} connections`)
     if (i === 0) t0 = performance.now()
-    const { readable: r, writable: w } = await value.opened
-    w.close().catch(noop) // FIN; the client closes, then so do we
-    r.cancel().catch(noop)
-    value.closed.catch(noop)
+    await end(value)
   }
   const ms = performance.now() - t0
   return { rate: (p.total - 1) / (ms / 1000) }
 }
 
-async function acceptNode({ p, emit }) {
+/** The same with a node:net server. */
+async function acceptWithNode({ p, emit }, end) {
   let count = 0
   let t0 = 0
   let finish
@@ -37,53 +36,38 @@ async function acceptNode({ p, emit }) {
   const server = net.createServer((socket) => {
     if (count++ === 0) t0 = performance.now()
     socket.on('error', noop)
+    end(socket)
+    if (count === p.total) finish(performance.now())
+  })
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 1024 })
+  await once(server, 'listening')
+  emit({ port: server.address().port })
+  const t1 = await finished
+  return { rate: (p.total - 1) / ((t1 - t0) / 1000) }
+}
+
+const acceptOurs = (ctx) =>
+  acceptWithOurs(ctx, async (socket) => {
+    const { readable, writable } = await socket.opened
+    writable.close().catch(noop) // FIN; the client closes, then so do we
+    readable.cancel().catch(noop)
+    socket.closed.catch(noop)
+  })
+
+const acceptNode = (ctx) =>
+  acceptWithNode(ctx, (socket) => {
     socket.end()
     socket.resume()
-    if (count === p.total) finish(performance.now())
   })
-  server.listen({ port: 0, host: '127.0.0.1', backlog: 1024 })
-  await once(server, 'listening')
-  emit({ port: server.address().port })
-  const t1 = await finished
-  return { rate: (p.total - 1) / ((t1 - t0) / 1000) }
-}
 
-// The same, with each connection ended by close() without asking for its streams (made on
-// first use): node:net's counterpart is destroy().
-async function acceptCloseOurs({ lib, p, emit }) {
-  const server = new lib.TCPServerSocket('127.0.0.1', { backlog: 1024 })
-  const { readable, localPort } = await server.opened
-  const reader = readable.getReader()
-  emit({ port: localPort })
-  let t0 = 0
-  for (let i = 0; i < p.total; i++) {
-    const { value, done } = await reader.read()
-    if (done) throw new Error(`the server's readable ended after ${i} connections`)
-    if (i === 0) t0 = performance.now()
-    await value.opened
-    value.close().catch(noop)
-  }
-  const ms = performance.now() - t0
-  return { rate: (p.total - 1) / (ms / 1000) }
-}
-
-async function acceptCloseNode({ p, emit }) {
-  let count = 0
-  let t0 = 0
-  let finish
-  const finished = new Promise((resolve) => (finish = resolve))
-  const server = net.createServer((socket) => {
-    if (count++ === 0) t0 = performance.now()
-    socket.on('error', noop)
-    socket.destroy()
-    if (count === p.total) finish(performance.now())
+// Ended by close() without asking for the streams (made on first use); node:net: destroy().
+const acceptCloseOurs = (ctx) =>
+  acceptWithOurs(ctx, async (socket) => {
+    await socket.opened
+    socket.close().catch(noop)
   })
-  server.listen({ port: 0, host: '127.0.0.1', backlog: 1024 })
-  await once(server, 'listening')
-  emit({ port: server.address().port })
-  const t1 = await finished
-  return { rate: (p.total - 1) / ((t1 - t0) / 1000) }
-}
+
+const acceptCloseNode = (ctx) => acceptWithNode(ctx, (socket) => socket.destroy())
 
 export const impls = {
   'tcp-accept': { ours: acceptOurs, node: acceptNode },
