@@ -223,10 +223,6 @@ class LazyStreams {
     return this.#writable
   }
 
-  get writableMade() {
-    return this.#writable !== null
-  }
-
   /** Either stream is locked (one not made yet is not). */
   get locked() {
     return (this.#readable !== null && this.#readable.locked) || (this.#writable !== null && this.#writable.locked)
@@ -344,10 +340,12 @@ class StreamEnds {
  * the write in flight (`pending`, or null) has settled, and `stopWrite()` makes that write
  * stop waiting (it then rejects with AbortError). Node settles the in-flight write a few
  * microtask turns after the sink's promise does: the abort steps run after those
- * (setImmediate), so that the write's rejection comes before `closed`.
+ * (setImmediate), so that the write's rejection comes before `closed`. `controller` is
+ * undefined for a writable not made yet (LazyStreams): only the abort steps run then (one
+ * made later starts errored).
  */
 function abortWritableForClose(controller, pending, stopWrite, abortSteps) {
-  controller.error(undefined)
+  controller?.error(undefined)
   if (pending === null) {
     abortSteps()
     return

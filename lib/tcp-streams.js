@@ -299,10 +299,6 @@ class TcpConnection extends LazyStreams {
   abortForClose() {
     if (!this.#ends.writableOpen) return
     this.#closing = true
-    if (!this.writableMade) {
-      this.abortWritable(false)
-      return
-    }
     abortWritableForClose(
       this.#writeController,
       this.#pendingWrite,

@@ -389,10 +389,6 @@ class UdpConnection extends LazyStreams {
   abortForClose() {
     if (!this.#ends.writableOpen) return
     this.#closing = true
-    if (!this.writableMade) {
-      this.#ends.writableEnded(undefined)
-      return
-    }
     abortWritableForClose(
       this.#writeController,
       this.#pendingWrite,
