@@ -61,7 +61,9 @@ export interface TCPSocketOpenInfo {
   readable: ReadableStream<Uint8Array>
   /**
    * Bytes to the peer: any BufferSource (ArrayBuffer, TypedArray, DataView, Buffer).
-   * Made when first read (an accessor), the same stream every time.
+   * Made when first read (an accessor), the same stream every time. Its highWaterMark is
+   * 2 chunks: `writer.desiredSize` is 2 when idle, and `writer.ready` waits once a write
+   * is in flight and another is queued behind it.
    */
   writable: WritableStream<BytesLike>
   /** The resolved address actually connected to. */
@@ -178,7 +180,10 @@ export interface UDPReceivedMessage extends UDPMessage {
 export interface UDPSocketOpenInfo {
   /** Datagrams received. Made when first read (an accessor), the same stream every time. */
   readable: ReadableStream<UDPReceivedMessage>
-  /** Datagrams to send. Made when first read (an accessor), the same stream every time. */
+  /**
+   * Datagrams to send. Made when first read (an accessor), the same stream every time.
+   * Its highWaterMark is 2 messages, as for `TCPSocketOpenInfo.writable`.
+   */
   writable: WritableStream<UDPMessage>
   /** Connected mode only. */
   remoteAddress?: string

@@ -418,6 +418,46 @@ test('every BufferSource kind is written; the bytes arrive in order', async (t) 
   await closeServer()
 })
 
+test('the writable queues one chunk behind the one in flight (highWaterMark 2): awaited writes keep writer.ready settled', async (t) => {
+  const chunks = []
+  const gotAll = new Promise((resolve) => {
+    netServer((s) => {
+      s.on('data', (d) => chunks.push(d))
+      s.on('end', () => {
+        s.end()
+        resolve()
+      })
+    }).then((srv) => run(srv))
+  })
+  let closeServer
+  async function run({ port, close }) {
+    closeServer = close
+    const s = new TCPSocket('127.0.0.1', port)
+    const { writable } = await s.opened
+    const w = writable.getWriter()
+    t.is(w.desiredSize, 2)
+    const ready = w.ready
+    for (let i = 0; i < 5; i++) {
+      const write = w.write(new Uint8Array([i]))
+      t.is(w.desiredSize, 1, 'one write in flight')
+      await write
+      t.is(w.desiredSize, 2)
+    }
+    // No backpressure came and went: the same settled ready promise throughout.
+    t.is(w.ready, ready)
+    // Two writes without waiting fill it: ready waits until the first is done.
+    const first = w.write(new Uint8Array([5]))
+    const second = w.write(new Uint8Array([6]))
+    t.is(w.desiredSize, 0)
+    t.not(w.ready, ready)
+    await Promise.all([first, second, w.ready])
+    await w.close()
+  }
+  await within(gotAll, 5000, 'peer end')
+  t.deepEqual([...Buffer.concat(chunks)], [0, 1, 2, 3, 4, 5, 6])
+  await closeServer()
+})
+
 test('a string chunk (or any non-BufferSource) rejects the write with TypeError and errors the writable', async (t) => {
   for (const chunk of ['text', 42, { byteLength: 1 }, null, new SharedArrayBuffer(4)]) {
     const { port, close } = await echoServer()

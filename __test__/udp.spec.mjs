@@ -176,6 +176,33 @@ test('a connected socket echoes through a node:dgram peer', async (t) => {
   await peer.close()
 })
 
+test('the writable queues one message behind the one in flight (highWaterMark 2); every message is sent in order', async (t) => {
+  const peer = await dgramPeer()
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  t.is(writer.desiredSize, 2)
+  const ready = writer.ready
+  await writer.write({ data: new Uint8Array([0]) })
+  t.is(writer.ready, ready, 'an awaited send leaves ready as it was')
+  const sends = []
+  // A sender that waits for ready whenever desiredSize says so.
+  for (let i = 1; i <= 20; i++) {
+    if (writer.desiredSize <= 0) await writer.ready
+    sends.push(writer.write({ data: new Uint8Array([i]) }))
+    t.true(writer.desiredSize >= 0)
+  }
+  await Promise.all(sends)
+  const got = await peer.received(21)
+  t.deepEqual(
+    got.map((m) => m.msg[0]),
+    Array.from({ length: 21 }, (_, i) => i),
+  )
+  writer.releaseLock()
+  await socket.close()
+  await peer.close()
+})
+
 test('a connected socket sends any BufferSource', async (t) => {
   const peer = await dgramPeer()
   const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
