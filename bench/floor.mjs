@@ -28,7 +28,7 @@ async function timePer(n, body) {
 }
 
 async function writableWrite(n) {
-  const writer = new WritableStream({ write() {} }, { highWaterMark: 1 }).getWriter()
+  const writer = new WritableStream({ write() {} }, { highWaterMark: 2 }).getWriter()
   const chunk = new Uint8Array(64)
   for (let i = 0; i < n; i++) await writer.write(chunk)
 }
@@ -88,7 +88,7 @@ async function main() {
     reader.read()
     return reader
   })
-  await mem('WritableStream', () => new WritableStream({ write() {} }, { highWaterMark: 1 }))
+  await mem('WritableStream', () => new WritableStream({ write() {} }, { highWaterMark: 2 }))
   await mem('net.Socket, open, with a data listener', async () => {
     const socket = net.connect(ports.tcp, HOST)
     await once(socket, 'connect')
