@@ -385,23 +385,36 @@ test('a Buffer written whole may be changed once the write began: a write that w
   await close()
 })
 
-test('every BufferSource kind is written; the bytes arrive in order', async (t) => {
-  let received = Buffer.alloc(0)
-  const gotAll = new Promise((resolve) => {
-    netServer((s) => {
-      s.on('data', (d) => (received = Buffer.concat([received, d])))
-      s.on('end', () => {
-        s.end()
-        resolve()
-      })
-    }).then((srv) => run(srv))
+/**
+ * Runs `write(writer)` on a TCPSocket connected to a node:net peer, then closes the writer;
+ * resolves with every byte the peer got before our FIN.
+ */
+async function bytesWritten(write) {
+  const chunks = []
+  let ended
+  const gotAll = new Promise((resolve) => (ended = resolve))
+  const { port, close } = await netServer((s) => {
+    s.on('data', (d) => chunks.push(d))
+    s.on('end', () => {
+      s.end()
+      ended()
+    })
   })
-  let closeServer
-  async function run({ port, close }) {
-    closeServer = close
+  try {
     const s = new TCPSocket('127.0.0.1', port)
     const { writable } = await s.opened
     const w = writable.getWriter()
+    await write(w)
+    await w.close()
+    await within(gotAll, 5000, 'peer end')
+    return [...Buffer.concat(chunks)]
+  } finally {
+    await close()
+  }
+}
+
+test('every BufferSource kind is written; the bytes arrive in order', async (t) => {
+  const received = await bytesWritten(async (w) => {
     const ab = new Uint8Array([1, 2]).buffer
     await w.write(ab)
     await w.write(new Uint8Array([3, 4]))
@@ -411,30 +424,12 @@ test('every BufferSource kind is written; the bytes arrive in order', async (t) 
     await w.write(new Float64Array(new Uint8Array([11, 12, 13, 14, 15, 16, 17, 18]).buffer))
     await w.write(new Uint8Array([0, 19, 20, 0]).subarray(1, 3))
     await w.write(new Uint8Array(0))
-    await w.close()
-  }
-  await within(gotAll, 5000, 'peer end')
-  t.deepEqual([...received], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])
-  await closeServer()
+  })
+  t.deepEqual(received, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])
 })
 
 test('the writable queues one chunk behind the one in flight (highWaterMark 2): awaited writes keep writer.ready settled', async (t) => {
-  const chunks = []
-  const gotAll = new Promise((resolve) => {
-    netServer((s) => {
-      s.on('data', (d) => chunks.push(d))
-      s.on('end', () => {
-        s.end()
-        resolve()
-      })
-    }).then((srv) => run(srv))
-  })
-  let closeServer
-  async function run({ port, close }) {
-    closeServer = close
-    const s = new TCPSocket('127.0.0.1', port)
-    const { writable } = await s.opened
-    const w = writable.getWriter()
+  const received = await bytesWritten(async (w) => {
     t.is(w.desiredSize, 2)
     const ready = w.ready
     for (let i = 0; i < 5; i++) {
@@ -451,11 +446,8 @@ test('the writable queues one chunk behind the one in flight (highWaterMark 2): 
     t.is(w.desiredSize, 0)
     t.not(w.ready, ready)
     await Promise.all([first, second, w.ready])
-    await w.close()
-  }
-  await within(gotAll, 5000, 'peer end')
-  t.deepEqual([...Buffer.concat(chunks)], [0, 1, 2, 3, 4, 5, 6])
-  await closeServer()
+  })
+  t.deepEqual(received, [0, 1, 2, 3, 4, 5, 6])
 })
 
 test('a string chunk (or any non-BufferSource) rejects the write with TypeError and errors the writable', async (t) => {
