@@ -4,7 +4,7 @@
 
 const { invalidState } = require('./errors')
 const { WritableStream } = require('node:stream/web')
-const { then, handled, microtask } = require('./primordials')
+const { then, handled, microtask, setImmediate } = require('./primordials')
 
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
 // writable queues one chunk behind the one being written.

@@ -9,6 +9,7 @@
 const { fromNative, invalidState } = require('./errors')
 const idl = require('./webidl')
 const ip = require('./ip')
+const { setImmediate } = require('./primordials')
 
 const kCreate = Symbol('create MulticastController')
 

@@ -2,10 +2,17 @@
 // Built-ins captured when the module loads, for the paths that carry native sockets and
 // settle `opened` / `closed`: code that runs later and replaces `Promise.prototype.then`
 // (or `Reflect.apply`, `queueMicrotask`) cannot see or hold back what passes through them.
+// The timers too, from `node:timers`: a test that installs fake timers afterwards (sinon's,
+// Jest's) replaces the globals, and `closed`, a pending read's keep-alive or a write's
+// retry must not then wait for the fake clock.
 
 const { apply } = Reflect
 const promiseThen = Promise.prototype.then
 const enqueueMicrotask = globalThis.queueMicrotask
+const timers = require('node:timers')
+const { setImmediate, setInterval, setTimeout } = timers
+const { performance } = require('node:perf_hooks')
+const performanceNow = performance.now
 
 /** `promise.then(onFulfilled, onRejected)` with the original `then`. */
 const then = (promise, onFulfilled, onRejected) => apply(promiseThen, promise, [onFulfilled, onRejected])
@@ -16,7 +23,10 @@ const handled = (promise) => {
   apply(promiseThen, promise, [undefined, noop])
 }
 
+/** `performance.now()` with the original `now` (fake timers replace it with a fake clock). */
+const now = () => apply(performanceNow, performance, [])
+
 /** Runs `fn` in a microtask. */
 const microtask = (fn) => apply(enqueueMicrotask, globalThis, [fn])
 
-module.exports = { then, handled, microtask }
+module.exports = { then, handled, microtask, now, setImmediate, setInterval, setTimeout }

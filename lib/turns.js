@@ -18,12 +18,13 @@
 // send loop nothing measurable. Connects done at once (`opened`) and accepts found ready
 // defer the same way (docs/RELIABILITY.md, finding 9).
 
-const { then } = require('./primordials')
+const { then, now, setImmediate } = require('./primordials')
 
 const BUDGET_MS = 10
 
-// Captured at load: code that runs later and replaces it cannot hold completions back.
-const later = globalThis.setImmediate
+// Captured at load (lib/primordials.js): code that runs later and replaces it cannot hold
+// completions back.
+const later = setImmediate
 
 /** `performance.now()` of the first completion since a turn was last seen; 0: none. */
 let since = 0
@@ -50,12 +51,12 @@ function turned() {
 function mustYield() {
   if (overdue) return true
   if (since === 0) {
-    since = performance.now()
+    since = now()
     count = 0
     return false
   }
   if (++count % CHECK_EVERY !== 0) return false
-  overdue = performance.now() - since > BUDGET_MS
+  overdue = now() - since > BUDGET_MS
   return overdue
 }
 

@@ -10,6 +10,7 @@
 const { Notifier } = require('../binding.js')
 const { fromNative } = require('./errors')
 const turns = require('./turns')
+const { setInterval, setTimeout } = require('./primordials')
 
 const waiters = new Map()
 let nextToken = 1
