@@ -1,5 +1,6 @@
 import test from 'ava'
 import net from 'node:net'
+import vm from 'node:vm'
 import crypto from 'node:crypto'
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
@@ -426,6 +427,27 @@ test('every BufferSource kind is written; the bytes arrive in order', async (t) 
     await w.write(new Uint8Array(0))
   })
   t.deepEqual(received, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])
+})
+
+test('BufferSources made in another realm (a vm context, as in Jest) are written too', async (t) => {
+  const other = vm.createContext({})
+  const received = await bytesWritten(async (w) => {
+    await w.write(vm.runInContext('new Uint8Array([1, 2]).buffer', other))
+    await w.write(vm.runInContext('new Uint8Array([3, 4])', other))
+    await w.write(vm.runInContext('new DataView(new Uint8Array([9, 5, 6]).buffer, 1)', other))
+    await w.write(vm.runInContext('new Uint16Array([0x0807])', other))
+  })
+  t.deepEqual(received, [1, 2, 3, 4, 5, 6, 7, 8])
+  // And another realm's shared memory is refused as ours is.
+  const { port, close } = await netServer(() => {})
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  const err = await t.throwsAsync(writable.getWriter().write(vm.runInContext('new SharedArrayBuffer(4)', other)))
+  t.true(err instanceof TypeError)
+  t.regex(err.message, /shared memory/)
+  await readable.cancel()
+  await within(s.closed.catch(() => {}), 5000, 'closed')
+  await close()
 })
 
 test('the writable queues one chunk behind the one in flight (highWaterMark 2): awaited writes keep writer.ready settled', async (t) => {

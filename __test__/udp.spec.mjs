@@ -1,6 +1,7 @@
 // UDPSocket over loopback (host namespace: only 127.0.0.1 and ::1 are ever sent to).
 import test from 'ava'
 import dgram from 'node:dgram'
+import vm from 'node:vm'
 import { WritableStream } from 'node:stream/web'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
@@ -200,6 +201,27 @@ test('the writable queues one message behind the one in flight (highWaterMark 2)
   )
   writer.releaseLock()
   await socket.close()
+  await peer.close()
+})
+
+test('message data made in another realm (a vm context) is sent; another realm\'s raw bytes as the chunk are a TypeError', async (t) => {
+  const other = vm.createContext({})
+  const peer = await dgramPeer()
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  await writer.write({ data: vm.runInContext('new Uint8Array([1, 2]).buffer', other) })
+  await writer.write(vm.runInContext('({ data: new Uint8Array([3]) })', other))
+  const got = await peer.received(2)
+  t.deepEqual(
+    got.map((m) => [...m.msg]),
+    [[1, 2], [3]],
+  )
+  const err = await t.throwsAsync(writer.write(vm.runInContext('new ArrayBuffer(4)', other)))
+  t.true(err instanceof TypeError)
+  t.regex(err.message, /UDPMessage/)
+  writer.releaseLock()
+  await socket.close().catch(() => {})
   await peer.close()
 })
 

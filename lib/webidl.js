@@ -1,6 +1,10 @@
 'use strict'
 // The WebIDL conversions the spec's IDL asks for, with the TypeErrors WebIDL prescribes.
 
+// Brand checks, not `instanceof`: a buffer made in another realm (a `vm` context, Jest's
+// test environment, an iframe-like Electron context) is a BufferSource all the same.
+const { isArrayBuffer, isSharedArrayBuffer, isUint8Array } = require('node:util').types
+
 const U16 = 2 ** 16
 const U32_MAX = 2 ** 32 - 1
 
@@ -70,10 +74,6 @@ function toDictionary(value, context) {
   return value
 }
 
-function isSharedArrayBuffer(buffer) {
-  return typeof SharedArrayBuffer === 'function' && buffer instanceof SharedArrayBuffer
-}
-
 /** A buffer whose memory was transferred away (Node 20 has no `ArrayBuffer#detached`). */
 function isDetached(buffer) {
   if (buffer.byteLength !== 0) return false
@@ -116,12 +116,12 @@ function copyBytes(bytes, start = 0) {
 function toBytes(value, context) {
   let buffer
   if (ArrayBuffer.isView(value)) buffer = value.buffer
-  else if (value instanceof ArrayBuffer || isSharedArrayBuffer(value)) buffer = value
+  else if (isArrayBuffer(value) || isSharedArrayBuffer(value)) buffer = value
   else throw new TypeError(`${context}: expected an ArrayBuffer, TypedArray or DataView, got ${describeValue(value)}.`)
   if (isSharedArrayBuffer(buffer)) throw new TypeError(`${context}: shared memory is not a BufferSource.`)
   if (buffer.resizable) throw new TypeError(`${context}: a resizable ArrayBuffer is not a BufferSource.`)
   if (buffer.byteLength === 0 && isDetached(buffer)) return new Uint8Array(0)
-  if (value instanceof Uint8Array) return value
+  if (isUint8Array(value)) return value
   if (buffer === value) return new Uint8Array(value)
   return new Uint8Array(buffer, value.byteOffset, value.byteLength)
 }
