@@ -1,6 +1,8 @@
 import test from 'ava'
 import net from 'node:net'
 import vm from 'node:vm'
+import { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import crypto from 'node:crypto'
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
@@ -427,6 +429,33 @@ test('every BufferSource kind is written; the bytes arrive in order', async (t) 
     await w.write(new Uint8Array(0))
   })
   t.deepEqual(received, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])
+})
+
+test('Node stream interop: Readable.fromWeb / Writable.fromWeb in stream.pipeline carry 4 MiB through an echo peer intact', async (t) => {
+  const { port, close } = await netServer((s) => s.pipe(s))
+  try {
+    const socket = new TCPSocket('127.0.0.1', port)
+    const { readable, writable } = await socket.opened
+    const data = crypto.randomBytes(4 * 2 ** 20)
+    const chunks = []
+    for (let i = 0; i < data.length; i += 50_000) chunks.push(data.subarray(i, i + 50_000))
+    const received = []
+    const sink = new Writable({
+      write(chunk, _encoding, callback) {
+        received.push(chunk)
+        callback()
+      },
+    })
+    // Sending ends with our FIN (Writable.fromWeb closes the writable); the echo peer then
+    // ends too, and its FIN ends the receiving pipeline.
+    const sending = pipeline(Readable.from(chunks), Writable.fromWeb(writable))
+    await within(pipeline(Readable.fromWeb(readable), sink), 20_000, 'echo through pipeline')
+    await within(sending, 5000, 'sending pipeline')
+    t.true(Buffer.concat(received).equals(data))
+    await within(socket.closed, 5000, 'closed')
+  } finally {
+    await close()
+  }
 })
 
 test('BufferSources made in another realm (a vm context, as in Jest) are written too', async (t) => {
