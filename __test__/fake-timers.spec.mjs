@@ -7,21 +7,8 @@ import net from 'node:net'
 import timers from 'node:timers'
 import { once } from 'node:events'
 import { TCPSocket, TCPServerSocket, UDPSocket } from '../index.js'
-
-// The real timers, for this file's own bounded waits while the fakes are installed.
-const realSetTimeout = setTimeout
-const realClearTimeout = clearTimeout
-
-/** Rejects after `ms` (a real timer) unless `promise` settles first. */
-function within(promise, ms, what) {
-  let timer
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = realSetTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
-    }),
-  ]).finally(() => realClearTimeout(timer))
-}
+// `within` keeps the real timers it loaded with: it stays bounded under the fakes.
+import { within } from './helpers.mjs'
 
 /**
  * Replaces the timer globals, the `node:timers` module's functions and `performance.now`

@@ -24,15 +24,19 @@ export async function netServer(onConnection, host = '127.0.0.1') {
   return { server, port: server.address().port, close }
 }
 
+// The real timers, kept at load: `within` stays bounded while a test fakes the globals.
+const realSetTimeout = setTimeout
+const realClearTimeout = clearTimeout
+
 /** Rejects after `ms` unless `promise` settles first. */
 export function within(promise, ms, what = 'operation') {
   let timer
   return Promise.race([
     promise,
     new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
+      timer = realSetTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
     }),
-  ]).finally(() => clearTimeout(timer))
+  ]).finally(() => realClearTimeout(timer))
 }
 
 /** Reads a ReadableStream of bytes to its end (bounded in total bytes). */
