@@ -9,8 +9,7 @@
 const { apply } = Reflect
 const promiseThen = Promise.prototype.then
 const enqueueMicrotask = globalThis.queueMicrotask
-const timers = require('node:timers')
-const { setImmediate, setInterval, setTimeout } = timers
+const { setImmediate, setInterval, setTimeout } = require('node:timers')
 const { performance } = require('node:perf_hooks')
 const performanceNow = performance.now
 

@@ -12,8 +12,7 @@ const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const wait = require('./wait')
 const turns = require('./turns')
-const { setImmediate } = require('./primordials')
-const { then } = require('./primordials')
+const { then, setImmediate } = require('./primordials')
 
 const CTX = "Failed to construct 'TCPServerSocket'"
 // At most this many connections are accepted in one crossing. The readable pulls only when
