@@ -358,19 +358,33 @@ test('closed settles after the stream operation that ended the socket: writer.cl
   await close()
 })
 
-test('a Buffer written whole may be changed once the write began: a write that waits sends a copy', async (t) => {
-  const SIZE = 8 * 1024 * 1024
+/**
+ * A node:net peer that keeps every byte it gets and ends its side after ours;
+ * `bytes(ms)` resolves with them once our side has ended (FIN, or the connection closed).
+ */
+async function collectingServer() {
   const chunks = []
   let ended
-  const done = new Promise((resolve) => (ended = resolve))
+  const end = new Promise((resolve) => (ended = resolve))
   const { port, close } = await netServer((s) => {
     s.on('error', () => {})
     s.on('data', (d) => chunks.push(d))
     s.on('end', () => {
-      ended()
       s.end()
+      ended()
     })
+    s.on('close', ended)
   })
+  const bytes = async (ms = 5000) => {
+    await within(end, ms, 'the peer to see the end')
+    return Buffer.concat(chunks)
+  }
+  return { port, close, bytes }
+}
+
+test('a Buffer written whole may be changed once the write began: a write that waits sends a copy', async (t) => {
+  const SIZE = 8 * 1024 * 1024
+  const { port, close, bytes } = await collectingServer()
   const socket = new TCPSocket('127.0.0.1', port)
   const { writable } = await socket.opened
   const writer = writable.getWriter()
@@ -380,8 +394,7 @@ test('a Buffer written whole may be changed once the write began: a write that w
   buffer.fill(0x22)
   await within(write, 20000, 'the write')
   await writer.close()
-  await within(done, 20000, 'the peer to read everything')
-  const all = Buffer.concat(chunks)
+  const all = await bytes(20000)
   t.is(all.length, SIZE)
   t.is(all.indexOf(0x22), -1, 'bytes changed after write() were sent')
   await socket.close().catch(() => {})
@@ -393,24 +406,14 @@ test('a Buffer written whole may be changed once the write began: a write that w
  * resolves with every byte the peer got before our FIN.
  */
 async function bytesWritten(write) {
-  const chunks = []
-  let ended
-  const gotAll = new Promise((resolve) => (ended = resolve))
-  const { port, close } = await netServer((s) => {
-    s.on('data', (d) => chunks.push(d))
-    s.on('end', () => {
-      s.end()
-      ended()
-    })
-  })
+  const { port, close, bytes } = await collectingServer()
   try {
     const s = new TCPSocket('127.0.0.1', port)
     const { writable } = await s.opened
     const w = writable.getWriter()
     await write(w)
     await w.close()
-    await within(gotAll, 5000, 'peer end')
-    return [...Buffer.concat(chunks)]
+    return [...(await bytes())]
   } finally {
     await close()
   }
@@ -842,15 +845,7 @@ test('the open info makes each stream once, on first use; assigning a member mak
 })
 
 test('a write made as the writable is first asked for, then close() in the same turn: the bytes still go out, as written', async (t) => {
-  const received = []
-  let ended
-  const done = new Promise((resolve) => (ended = resolve))
-  const { port, close } = await netServer((sock) => {
-    sock.on('error', () => {})
-    sock.on('data', (d) => received.push(d))
-    sock.on('end', ended)
-    sock.on('close', ended)
-  })
+  const { port, close, bytes: received } = await collectingServer()
   const s = new TCPSocket('127.0.0.1', port)
   const { writable } = await s.opened
   const writer = writable.getWriter()
@@ -860,8 +855,7 @@ test('a write made as the writable is first asked for, then close() in the same 
   writer.releaseLock()
   await within(s.close(), 5000, 'close()')
   await write
-  await within(done, 5000, 'the peer to see the end')
-  t.deepEqual([...Buffer.concat(received)], [1, 2, 3, 4])
+  t.deepEqual([...(await received())], [1, 2, 3, 4])
   await close()
 })
 

@@ -108,7 +108,7 @@ function defineTCPSocket(sockets) {
       }
       // Spec 1.1 queues a task to reject `opened`: a failure found at once (ECONNREFUSED
       // on loopback, a policy refusal) is reported in a later task, as a success is.
-      const fail = (err) => then(turns.nextTurn(), () => life.fail(fromNative(err)))
+      const fail = (err) => turns.nextTurn(() => life.fail(fromNative(err)))
       // IP literals connect from this thread (on loopback usually done at once); host
       // names are resolved and connected on tokio.
       let core

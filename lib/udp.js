@@ -36,7 +36,6 @@ const wait = require('./wait')
 const { DEFERRED } = wait
 const turns = require('./turns')
 const { then } = require('./primordials')
-const { isArrayBuffer, isSharedArrayBuffer } = require('node:util').types
 
 const WOULD_BLOCK = -1
 const NEEDS_RESOLUTION = -2
@@ -68,7 +67,7 @@ function convertMessage(chunk, connected) {
   if (chunk === null || chunk === undefined || (typeof chunk !== 'object' && typeof chunk !== 'function')) {
     throw new TypeError(`${WRITE_CONTEXT}: the chunk is not a UDPMessage ({ data, remoteAddress?, remotePort? }).`)
   }
-  if (ArrayBuffer.isView(chunk) || isArrayBuffer(chunk) || isSharedArrayBuffer(chunk)) {
+  if (idl.isRawBytes(chunk)) {
     throw new TypeError(`${WRITE_CONTEXT}: write a UDPMessage ({ data }), not raw bytes.`)
   }
   // Each member read and converted in turn, in lexicographic order, as WebIDL does.

@@ -74,6 +74,16 @@ function toDictionary(value, context) {
   return value
 }
 
+/** Shared memory, from any realm (this realm's ArrayBuffer, the usual case, costs no call). */
+function isShared(buffer) {
+  return !(buffer instanceof ArrayBuffer) && isSharedArrayBuffer(buffer)
+}
+
+/** Raw bytes (an ArrayBuffer, SharedArrayBuffer or view), from any realm. */
+function isRawBytes(value) {
+  return ArrayBuffer.isView(value) || isArrayBuffer(value) || isSharedArrayBuffer(value)
+}
+
 /** A buffer whose memory was transferred away (Node 20 has no `ArrayBuffer#detached`). */
 function isDetached(buffer) {
   if (buffer.byteLength !== 0) return false
@@ -114,11 +124,11 @@ function copyBytes(bytes, start = 0) {
  * can use safely).
  */
 function toBytes(value, context) {
-  let buffer
-  if (ArrayBuffer.isView(value)) buffer = value.buffer
-  else if (isArrayBuffer(value) || isSharedArrayBuffer(value)) buffer = value
-  else throw new TypeError(`${context}: expected an ArrayBuffer, TypedArray or DataView, got ${describeValue(value)}.`)
-  if (isSharedArrayBuffer(buffer)) throw new TypeError(`${context}: shared memory is not a BufferSource.`)
+  if (!isRawBytes(value)) {
+    throw new TypeError(`${context}: expected an ArrayBuffer, TypedArray or DataView, got ${describeValue(value)}.`)
+  }
+  const buffer = ArrayBuffer.isView(value) ? value.buffer : value
+  if (isShared(buffer)) throw new TypeError(`${context}: shared memory is not a BufferSource.`)
   if (buffer.resizable) throw new TypeError(`${context}: a resizable ArrayBuffer is not a BufferSource.`)
   if (buffer.byteLength === 0 && isDetached(buffer)) return new Uint8Array(0)
   if (isUint8Array(value)) return value
@@ -188,6 +198,7 @@ module.exports = {
   toEnum,
   toDictionary,
   toBytes,
+  isRawBytes,
   copyBytes,
   dictionary,
   toDnsQueryType,

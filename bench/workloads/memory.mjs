@@ -56,22 +56,17 @@ const bareClientOurs = (ctx) =>
     return socket
   })
 
-const bareClientNode = (ctx) =>
+/** A node:net client side; `reading`: with a 'data' listener. */
+const nodeClient = (reading) => (ctx) =>
   clientSide(ctx, async () => {
     const socket = net.connect(ctx.port, HOST)
     await once(socket, 'connect')
     socket.on('error', noop)
+    if (reading) socket.on('data', noop)
     return socket
   })
-
-const idleClientNode = (ctx) =>
-  clientSide(ctx, async () => {
-    const socket = net.connect(ctx.port, HOST)
-    await once(socket, 'connect')
-    socket.on('error', noop)
-    socket.on('data', noop)
-    return socket
-  })
+const bareClientNode = nodeClient(false)
+const idleClientNode = nodeClient(true)
 
 // ---- server side: this process accepts the connections a peer opens (`warm` first, the
 // rest once we relay "go").
