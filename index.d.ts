@@ -223,7 +223,10 @@ export class MulticastController {
   private constructor()
   joinGroup(groupAddress: string, options?: MulticastGroupOptions): Promise<void>
   leaveGroup(groupAddress: string, options?: MulticastGroupOptions): Promise<void>
-  /** Frozen, in join order: ASM groups as strings, SSM memberships as objects. */
+  /**
+   * A frozen array in join order (the same array until a membership changes): ASM groups
+   * as strings, SSM memberships as plain `{ groupAddress, sourceAddress }` objects.
+   */
   readonly joinedGroups: ReadonlyArray<string | MulticastMembership>
 }
 

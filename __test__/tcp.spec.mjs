@@ -534,6 +534,92 @@ test('half-close: our FIN ends the peer reading, and the peer can answer after i
   await close()
 })
 
+/** A peer that answers our FIN as `answer(socket)` says (its own FIN, data and FIN, a reset). */
+function finAnswering(answer) {
+  return netServer((sock) => {
+    sock.resume()
+    sock.on('end', () => answer(sock))
+  })
+}
+
+test('after writer.close(), the peer\'s FIN settles closed with nothing reading (the readable never asked for)', async (t) => {
+  const { port, close } = await finAnswering((sock) => sock.end())
+  const s = new TCPSocket('127.0.0.1', port)
+  const info = await s.opened
+  const w = info.writable.getWriter()
+  await w.write(new Uint8Array([1, 2, 3]))
+  const order = []
+  const closed = s.closed.then(() => order.push('closed'))
+  await w.close()
+  order.push('writer.close()')
+  await within(closed, 5000, 'closed')
+  t.deepEqual(order, ['writer.close()', 'closed'], 'closed settles after the close it followed')
+  // The readable made meanwhile is the one the open info gives, and it is closed.
+  const { value, done } = await info.readable.getReader().read()
+  t.true(done)
+  t.is(value, undefined)
+  await close()
+})
+
+test('after writer.close(), data and FIN the peer sends are read ahead: closed resolves, every byte is still read', async (t) => {
+  const reply = crypto.randomBytes(40_000)
+  const { port, close } = await finAnswering((sock) => sock.end(reply))
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  const reader = readable.getReader() // locked, never reading until closed has settled
+  await writable.getWriter().close()
+  await within(s.closed, 5000, 'closed')
+  const chunks = []
+  for (let i = 0; i < 1000; i++) {
+    const { value, done } = await reader.read()
+    if (done) break
+    chunks.push(value)
+  }
+  t.true(Buffer.concat(chunks).equals(reply))
+  await close()
+})
+
+test('reading ahead stops at 64 KiB queued: a larger reply ends (and closed settles) as it is read, intact', async (t) => {
+  const reply = crypto.randomBytes(1024 * 1024)
+  const { port, close } = await finAnswering((sock) => sock.end(reply))
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  const reader = readable.getReader({ mode: 'byob' })
+  await writable.getWriter().close()
+  // Read to its end, the reply would have shown the FIN behind it.
+  t.is(await Promise.race([s.closed, new Promise((r) => setTimeout(() => r('pending'), 300))]), 'pending')
+  const got = []
+  for (let i = 0; i < 10_000; i++) {
+    const { value, done } = await within(reader.read(new Uint8Array(8192)), 5000, 'read')
+    if (done) break
+    got.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+  }
+  t.true(Buffer.concat(got).equals(reply))
+  await within(s.closed, 5000, 'closed')
+  await close()
+})
+
+test('after writer.close(), a peer reset with nothing reading rejects closed with NetworkError (ECONNRESET)', async (t) => {
+  const { port, close } = await finAnswering((sock) => sock.resetAndDestroy())
+  const s = new TCPSocket('127.0.0.1', port)
+  const { writable } = await s.opened
+  await writable.getWriter().close()
+  const err = await rejectsWith(t, within(s.closed, 5000, 'closed'), 'NetworkError')
+  t.is(err.cause.code, 'ECONNRESET')
+  await close()
+})
+
+test('while the writable is open nothing is read ahead: a peer\'s FIN leaves closed pending', async (t) => {
+  const { port, close } = await netServer((sock) => sock.end('bye'))
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable } = await s.opened
+  t.is(await Promise.race([s.closed, new Promise((r) => setTimeout(() => r('pending'), 200))]), 'pending')
+  t.is((await readAll(readable)).toString(), 'bye')
+  t.is(await Promise.race([s.closed, new Promise((r) => setTimeout(() => r('pending'), 100))]), 'pending')
+  await s.close()
+  await close()
+})
+
 test('the peer closing first ends the readable; writing goes on until we close', async (t) => {
   let peerGot = ''
   const peerDone = new Promise((resolve) => {

@@ -274,6 +274,22 @@ for (const [what, chunk] of connectedWriteErrors) {
   })
 }
 
+test('a written message is converted as a WebIDL dictionary: every member read in order, even without data', async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  const read = []
+  const chunk = {}
+  for (const key of ['remotePort', 'data', 'remoteAddress', 'dnsQueryType']) {
+    Object.defineProperty(chunk, key, { get: () => void read.push(key), enumerable: true })
+  }
+  const err = await t.throwsAsync(writer.write(chunk), { instanceOf: TypeError })
+  t.deepEqual(read, ['data', 'dnsQueryType', 'remoteAddress', 'remotePort'])
+  t.regex(err.message, /remoteAddress and remotePort are required/, 'the mode checks come first')
+  writer.releaseLock()
+  await t.throwsAsync(socket.close(), { instanceOf: TypeError })
+})
+
 test('a connected socket to a port nobody listens on reports NetworkError', async (t) => {
   const peer = await dgramPeer()
   const port = peer.port

@@ -276,7 +276,9 @@ function startWritable(c, ends) {
 /**
  * The readable and writable of one socket: calls `owner.bothEnded(error)` once both have ended
  * (closed or errored), with the spec's precedence: the error of the stream that ended
- * first wins (spec 1.2 / 1.3 / 2.2 / 2.3, "handle closing the ... stream").
+ * first wins (spec 1.2 / 1.3 / 2.2 / 2.3, "handle closing the ... stream"), and
+ * `owner.writableEndedFirst()` (if it has one) when the writable ends while the readable
+ * is open.
  *
  * The spec settles `closed` in a task queued by those steps, after the stream operation
  * that ended the stream has settled its own promise. Node settles a readable's cancel and
@@ -325,6 +327,7 @@ class StreamEnds {
     if (!this.#writableOpen) return
     this.#writableOpen = false
     this.#ended(this.#readableOpen, error, later)
+    if (this.#readableOpen) this.#owner.writableEndedFirst?.()
   }
 
   /** A write failed with `error`, which errors the writable. */

@@ -126,12 +126,16 @@ class MulticastController {
     }
   }
 
-  /** Frozen, in join order: ASM groups as strings, SSM memberships as `{ groupAddress, sourceAddress }`. */
+  /**
+   * A frozen array in join order (the same one until the memberships change): ASM groups as
+   * strings, SSM memberships as `{ groupAddress, sourceAddress }` dictionaries (plain
+   * objects, as WebIDL converts a dictionary: a FrozenArray freezes the array only).
+   */
   get joinedGroups() {
     if (this.#snapshot === null) {
       this.#snapshot = Object.freeze(
         this.#joined.map(({ groupAddress, sourceAddress }) =>
-          sourceAddress === undefined ? groupAddress : Object.freeze({ groupAddress, sourceAddress }),
+          sourceAddress === undefined ? groupAddress : { groupAddress, sourceAddress },
         ),
       )
     }

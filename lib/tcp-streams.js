@@ -12,6 +12,7 @@ const { toBytes, copyBytes } = require('./webidl')
 const wait = require('./wait')
 const { DEFERRED } = wait
 const turns = require('./turns')
+const { microtask, setImmediate } = require('./primordials')
 const {
   StreamEnds,
   abortWritableForClose,
@@ -48,6 +49,17 @@ function readIntoScratch(core) {
 }
 
 /**
+ * Once the writable has ended (closed, aborted or failed), the readable reads ahead of its
+ * reader, up to this many bytes queued: the peer's FIN or reset is then seen, and `closed`
+ * settles (spec 1.2: "handle closing the readable" runs when the connection is closed,
+ * whatever is still queued), even if nothing reads. Chromium does the same: its network
+ * service keeps reading the socket into a data pipe (of about this size) that the readable
+ * drains. While the writable is open nothing is read before a read asks for it: `closed`
+ * could not settle then anyway, and reads go straight into BYOB views.
+ */
+const READ_AHEAD_BYTES = 64 * 1024
+
+/**
  * Owns one native socket (a `TcpCore` External): makes its readable and writable and calls
  * `life.settleClosed(error)` (lib/lifecycle.js) once both are closed or errored, with the
  * spec's precedence (the error of the stream that ended first wins). Each stream errors on
@@ -72,6 +84,8 @@ class TcpConnection extends LazyStreams {
   #writeError
   /** Deliver the next read's bytes with enqueue, not the BYOB request (see pullReadable). */
   #enqueueNext = false
+  /** A read-ahead is queued (see READ_AHEAD_BYTES). */
+  #readAheadQueued = false
 
   constructor(core, life) {
     super()
@@ -131,6 +145,11 @@ class TcpConnection extends LazyStreams {
   }
 
   #pullNow(c) {
+    // A read-ahead or a pull put off to the next turn found a wait armed meanwhile.
+    if (this.#readWait !== 0) {
+      this.#enqueueNext = true
+      return
+    }
     if (this.#readOnce(c)) return
     // Other sockets wait too: try again at the end of this turn before arming (wait.js).
     if (wait.busy()) {
@@ -191,6 +210,7 @@ class TcpConnection extends LazyStreams {
       this.#enqueueNext = false
       if (request) request.respond(n)
       else c.enqueue(chunk)
+      if (!this.#ends.writableOpen) this.#queueReadAhead(microtask)
       return true
     }
     if (n === 0) {
@@ -218,6 +238,32 @@ class TcpConnection extends LazyStreams {
       return true
     }
     return false
+  }
+
+  /** The writable ended with the readable open (StreamEnds): read ahead from now on. */
+  writableEndedFirst() {
+    // After the writable's own promise has settled (closed must settle after it: spec 1.3).
+    this.#queueReadAhead(setImmediate)
+  }
+
+  #queueReadAhead(schedule) {
+    if (this.#readAheadQueued) return
+    this.#readAheadQueued = true
+    schedule(() => {
+      this.#readAheadQueued = false
+      this.#readAhead()
+    })
+  }
+
+  /** Reads what has come, or waits for it, unless a read waits already or enough is queued. */
+  #readAhead() {
+    if (!this.#ends.readableOpen || this.#readWait !== 0) return
+    // A readable not asked for yet is made now: it holds what is read (and the end).
+    const c = this.readable && this.#readController
+    // highWaterMark 0: desiredSize is minus the bytes queued (null once errored).
+    const desired = c.desiredSize
+    if (desired === null || -desired >= READ_AHEAD_BYTES) return
+    this.#pullNow(c)
   }
 
   /** Waits until the socket may be ready for writing; false if it closed. */

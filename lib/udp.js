@@ -70,10 +70,11 @@ function convertMessage(chunk, connected) {
   if (idl.isRawBytes(chunk)) {
     throw new TypeError(`${WRITE_CONTEXT}: write a UDPMessage ({ data }), not raw bytes.`)
   }
-  // Each member read and converted in turn, in lexicographic order, as WebIDL does.
+  // Each member read and converted in turn, in lexicographic order, as WebIDL does (`data`
+  // is not a required member: its absence is refused after the mode checks, as spec 2.3
+  // then copies it).
   const data = chunk.data
-  if (data === undefined) throw new TypeError(`${WRITE_CONTEXT}: UDPMessage.data is required.`)
-  const msg = { data: idl.toBytes(data, `${WRITE_CONTEXT}: UDPMessage.data`) }
+  const msg = { data: data === undefined ? undefined : idl.toBytes(data, `${WRITE_CONTEXT}: UDPMessage.data`) }
   const dnsQueryType = chunk.dnsQueryType
   if (dnsQueryType !== undefined) {
     msg.dnsQueryType = idl.toDnsQueryType(dnsQueryType, `${WRITE_CONTEXT}: dnsQueryType`)
@@ -91,6 +92,7 @@ function convertMessage(chunk, connected) {
   } else if (msg.remoteAddress === undefined || msg.remotePort === undefined) {
     throw new TypeError(`${WRITE_CONTEXT}: remoteAddress and remotePort are required in bound mode.`)
   }
+  if (msg.data === undefined) throw new TypeError(`${WRITE_CONTEXT}: UDPMessage.data is required.`)
   return msg
 }
 

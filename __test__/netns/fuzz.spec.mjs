@@ -384,7 +384,7 @@ fuzz('MulticastController: random joinGroup / leaveGroup calls', async (t) => {
     }
     tally.add(op, await outcome(promise), ['TypeError', 'InvalidStateError', 'NetworkError', 'hostile'], () => describe(args))
     const joined = mc.joinedGroups
-    if (!Object.isFrozen(joined) || !joined.every((g) => typeof g === 'string' || Object.isFrozen(g))) {
+    if (!Object.isFrozen(joined)) {
       tally.add('joinedGroups', 'NOT FROZEN', [], () => describe(joined))
     }
   }

@@ -108,6 +108,9 @@ netnsTest('joinedGroups lists ASM as strings and SSM as objects, frozen, in join
   t.deepEqual(groups, [GROUP, { groupAddress: '232.1.1.1', sourceAddress: '192.0.2.100' }])
   t.true(Object.isFrozen(groups))
   t.throws(() => groups.push('x'), { instanceOf: TypeError })
+  // WebIDL freezes the array, not the dictionaries in it; the same array until a change.
+  t.false(Object.isFrozen(groups[1]))
+  t.is(mc.joinedGroups, groups)
   await mc.leaveGroup('232.1.1.1', { sourceAddress: '192.0.2.100' })
   t.deepEqual(mc.joinedGroups, [GROUP])
   r.reader.releaseLock()
