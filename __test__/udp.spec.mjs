@@ -307,6 +307,34 @@ test('a connected socket to a port nobody listens on reports NetworkError', asyn
   await rejectsWith(t, socket.closed, 'NetworkError')
 })
 
+test('a connected socket\'s failed send names the peer\'s address and port', async (t) => {
+  const peer = await dgramPeer()
+  const port = peer.port
+  await peer.close()
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: port })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  // The first send draws the ICMP port unreachable; a later one reports it.
+  let err
+  for (let i = 0; i < 20 && err === undefined; i++) {
+    await writer.write({ data: encoder.encode('anyone?') }).catch((e) => (err = e))
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  t.is(err?.name, 'NetworkError')
+  t.is(err.cause.code, 'ECONNREFUSED')
+  t.is(err.message, `send ECONNREFUSED 127.0.0.1:${port}`)
+  writer.releaseLock()
+  await rejectsWith(t, socket.close(), 'NetworkError')
+})
+
+test('connected mode to port 0 rejects opened with NetworkError (EINVAL), naming the destination', async (t) => {
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: 0 })
+  const err = await rejectsWith(t, within(socket.opened, 2000), 'NetworkError')
+  t.is(err.cause.code, 'EINVAL')
+  t.is(err.message, 'connect EINVAL 127.0.0.1:0')
+  await rejectsWith(t, socket.closed, 'NetworkError')
+})
+
 // ---- bound mode
 
 test('a bound socket reports local address and port only, with a multicastController', async (t) => {

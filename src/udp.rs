@@ -80,6 +80,8 @@ pub struct UdpCore {
   runtime: tokio::runtime::Handle,
   policy: Arc<Policy>,
   connected: bool,
+  /// Connected mode: the peer (named in send errors).
+  remote: Option<SocketAddr>,
   ipv6: bool,
   info: UdpInfo,
   /// Primed by a receive that got datagrams and by a send (a reply may follow).
@@ -147,6 +149,7 @@ impl UdpHandle {
         runtime: tokio::runtime::Handle::current(),
         policy,
         connected,
+        remote,
         ipv6: local.is_ipv6(),
         info: UdpInfo {
           local_address: local.ip().to_string(),
@@ -280,7 +283,7 @@ impl UdpCore {
   pub fn try_send(&self, buf: &[u8]) -> Result<i64> {
     Ok(self.with_socket(|socket| {
       self.send_result(socket.send(buf), || {
-        self.info.remote_address.clone().unwrap_or_default()
+        self.remote.map(|r| r.to_string()).unwrap_or_default()
       })
     })?)
   }
@@ -485,6 +488,10 @@ pub async fn connect(
     })?;
   let addr = SocketAddr::new(ip, port);
   let io_err = |syscall, e: &io::Error| SocketError::io(syscall, e, addr.to_string());
+  if port == 0 {
+    // The kernel takes a connect to port 0 and leaves the socket without a peer.
+    return Err(io_err("connect", &io::ErrorKind::InvalidInput.into()));
+  }
   let sock = new_socket(ip, opts).map_err(|e| io_err("socket", &e))?;
   // A UDP connect only records the peer: it does not block.
   sock
