@@ -148,6 +148,10 @@ export interface UDPSocketOptions {
   localAddress?: string
   localPort?: number
   sendBufferSize?: number
+  /**
+   * `SO_RCVBUF` in bytes. Without it the socket asks for 1 MiB (the kernel caps it at
+   * `net.core.rmem_max`), where datagrams wait while JavaScript is busy.
+   */
   receiveBufferSize?: number
   /** Connected mode only. */
   dnsQueryType?: SocketDnsQueryType

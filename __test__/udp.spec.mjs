@@ -5,6 +5,8 @@ import vm from 'node:vm'
 import { WritableStream } from 'node:stream/web'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { within } from './helpers.mjs'
 import { UDPSocket, MulticastController, withPolicy as classesWithPolicy } from '../index.js'
 
@@ -333,6 +335,38 @@ test('connected mode to port 0 rejects opened with NetworkError (EINVAL), naming
   t.is(err.cause.code, 'EINVAL')
   t.is(err.message, 'connect EINVAL 127.0.0.1:0')
   await rejectsWith(t, socket.closed, 'NetworkError')
+})
+
+/** The kernel's receive buffer of our UDP socket on `port` (`ss`'s skmem rb), or null. */
+function receiveBufferOf(port) {
+  try {
+    const out = execFileSync('ss', ['-uamnH', 'sport', '=', `:${port}`], { encoding: 'utf8' })
+    const m = /rb(\d+)/.exec(out)
+    return m ? Number(m[1]) : null
+  } catch {
+    return null // no `ss` here
+  }
+}
+
+test('UDP sockets ask for a 1 MiB receive buffer unless receiveBufferSize is given (ss skmem rb)', async (t) => {
+  const plain = new UDPSocket({ localAddress: '127.0.0.1' })
+  const sized = new UDPSocket({ localAddress: '127.0.0.1', receiveBufferSize: 8192 })
+  const connected = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: 9 })
+  const ports = await Promise.all([plain, sized, connected].map((s) => s.opened.then((i) => i.localPort)))
+  const [rbPlain, rbSized, rbConnected] = ports.map(receiveBufferOf)
+  if (rbPlain === null) {
+    t.pass('ss is not available: skipped')
+  } else {
+    // The kernel caps the request at net.core.rmem_max and doubles what it grants; the
+    // system default (net.core.rmem_default) is not doubled.
+    const rmem = (name) => Number(readFileSync(`/proc/sys/net/core/${name}`, 'utf8'))
+    const MiB = 1024 * 1024
+    const expected = rmem('rmem_default') >= MiB ? rmem('rmem_default') : 2 * Math.min(MiB, rmem('rmem_max'))
+    t.is(rbPlain, expected)
+    t.is(rbConnected, expected)
+    t.is(rbSized, 2 * 8192)
+  }
+  await Promise.all([plain, sized, connected].map((s) => s.close()))
 })
 
 // ---- bound mode

@@ -90,6 +90,28 @@ mod tests {
     assert!(s.recv_buffer_size().unwrap() >= 96 * 1024);
   }
 
+  #[test]
+  fn udp_sockets_ask_for_a_larger_receive_buffer_unless_given_one() {
+    let fresh = || Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    let system = fresh().recv_buffer_size().unwrap();
+    let s = fresh();
+    set_udp_options_before_bind(&s, &UdpOptions::default()).unwrap();
+    let got = s.recv_buffer_size().unwrap();
+    if system < DEFAULT_UDP_RECEIVE_BUFFER {
+      assert!(got > system, "{got} <= the system default {system}");
+    } else {
+      assert_eq!(got, system);
+    }
+    // receiveBufferSize wins, smaller or not.
+    let s = fresh();
+    let small = UdpOptions {
+      receive_buffer_size: Some(8192),
+      ..Default::default()
+    };
+    set_udp_options_before_bind(&s, &small).unwrap();
+    assert!(s.recv_buffer_size().unwrap() <= 2 * 8192);
+  }
+
   #[tokio::test]
   async fn the_longest_keepalive_delay_is_the_longest_the_os_takes() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -134,6 +156,15 @@ pub struct UdpOptions {
   pub multicast_allow_address_sharing: Option<bool>,
 }
 
+/// The receive buffer a UDP socket asks for when `receiveBufferSize` is not given (the
+/// spec leaves the default to the implementation). Datagrams that come while JavaScript
+/// is busy wait there, and are dropped once it is full: the system default (208 KiB on
+/// Linux) holds about 90 datagrams of 1,200 bytes, a few hundred microseconds of a
+/// blast. The kernel caps the request at `net.core.rmem_max` (and Linux doubles what it
+/// grants for its bookkeeping, so even a stock 208 KiB cap doubles the default); a larger
+/// system default is kept. Memory is used only by datagrams actually queued.
+pub const DEFAULT_UDP_RECEIVE_BUFFER: usize = 1024 * 1024;
+
 /// Options that must be on a UDP socket before it is bound or connected:
 /// buffer sizes, `IPV6_V6ONLY`, and `SO_REUSEADDR` + `SO_REUSEPORT` for multicast
 /// address sharing.
@@ -142,8 +173,17 @@ pub fn set_udp_options_before_bind(sock: &Socket, opts: &UdpOptions) -> io::Resu
   if let Some(size) = opts.send_buffer_size {
     sock.set_send_buffer_size(size.min(MAX) as usize)?;
   }
-  if let Some(size) = opts.receive_buffer_size {
-    sock.set_recv_buffer_size(size.min(MAX) as usize)?;
+  match opts.receive_buffer_size {
+    Some(size) => sock.set_recv_buffer_size(size.min(MAX) as usize)?,
+    // Best effort: a smaller buffer than asked for is no reason to fail the open.
+    None => {
+      if sock
+        .recv_buffer_size()
+        .is_ok_and(|size| size < DEFAULT_UDP_RECEIVE_BUFFER)
+      {
+        let _ = sock.set_recv_buffer_size(DEFAULT_UDP_RECEIVE_BUFFER);
+      }
+    }
   }
   if let Some(only) = opts.ipv6_only {
     sock.set_only_v6(only)?;
