@@ -609,6 +609,50 @@ test('after writer.close(), a peer reset with nothing reading rejects closed wit
   await close()
 })
 
+test('reading ahead, 60 connections at once: replies of 0-200 KiB after our FIN, read at once, late, or by BYOB, all intact; every closed settles', async (t) => {
+  const replies = new Map()
+  // allowHalfOpen: node:net would otherwise send its FIN right after our FIN's 'end' event.
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+    let id = ''
+    sock.on('data', (d) => (id += d))
+    sock.on('end', () => {
+      const reply = replies.get(Number(id))
+      // Some in two parts with a pause, so that reads and the read-ahead interleave.
+      sock.write(reply.subarray(0, reply.length >> 1))
+      setTimeout(() => sock.end(reply.subarray(reply.length >> 1)), Number(id) % 3)
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  const one = async (i) => {
+    const size = [0, 1, 1000, 64 * 1024 - 1, 64 * 1024 + 1, 200_000][i % 6]
+    replies.set(i, crypto.randomBytes(size))
+    const s = new TCPSocket('127.0.0.1', port)
+    const { readable, writable } = await s.opened
+    const w = writable.getWriter()
+    await w.write(new TextEncoder().encode(String(i)))
+    await w.close()
+    const how = ['now', 'after a pause', 'byob'][i % 3]
+    if (how === 'after a pause') await new Promise((resolve) => setTimeout(resolve, 20))
+    const got = []
+    if (how === 'byob') {
+      const reader = readable.getReader({ mode: 'byob' })
+      for (let n = 0; n < 10_000; n++) {
+        const { value, done } = await reader.read(new Uint8Array(4096))
+        if (done) break
+        got.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+      }
+    } else {
+      got.push(await readAll(readable))
+    }
+    t.true(Buffer.concat(got).equals(replies.get(i)), `connection ${i} (${size} B, read ${how})`)
+    await within(s.closed, 5000, `closed of ${i}`)
+  }
+  await within(Promise.all(Array.from({ length: 60 }, (_, i) => one(i))), 30_000, 'all connections')
+  server.close()
+})
+
 test('while the writable is open nothing is read ahead: a peer\'s FIN leaves closed pending', async (t) => {
   const { port, close } = await netServer((sock) => sock.end('bye'))
   const s = new TCPSocket('127.0.0.1', port)
