@@ -97,6 +97,9 @@ export class TCPSocket {
    * Resolves when both streams have closed; rejects with the first stream error. Each
    * stream ends on its own (a reset errors the readable when read, the writable when
    * written), so after an error `closed` waits for the other stream, or for `close()`.
+   * Once the writable has ended (`writer.close()`, an abort, a failed write) the readable
+   * reads ahead (up to 64 KiB queued), so the peer's FIN or reset settles `closed` even
+   * if nothing reads.
    */
   readonly closed: Promise<void>
   /**
