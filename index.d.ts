@@ -231,8 +231,9 @@ export class MulticastController {
   joinGroup(groupAddress: string, options?: MulticastGroupOptions): Promise<void>
   leaveGroup(groupAddress: string, options?: MulticastGroupOptions): Promise<void>
   /**
-   * A frozen array in join order (the same array until a membership changes): ASM groups
-   * as strings, SSM memberships as plain `{ groupAddress, sourceAddress }` objects.
+   * A frozen array in join order (the same array, and the same objects in it, until a
+   * membership changes: treat them as read-only): ASM groups as strings, SSM memberships
+   * as plain `{ groupAddress, sourceAddress }` objects.
    */
   readonly joinedGroups: ReadonlyArray<string | MulticastMembership>
 }

@@ -653,6 +653,37 @@ test('reading ahead, 60 connections at once: replies of 0-200 KiB after our FIN,
   server.close()
 })
 
+test('bytes read ahead before a peer reset are read first, then the reset; closed rejects without waiting for them', async (t) => {
+  const reply = crypto.randomBytes(3000)
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+    sock.resume()
+    sock.on('end', () => {
+      sock.write(reply)
+      setTimeout(() => sock.resetAndDestroy(), 50)
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const s = new TCPSocket('127.0.0.1', server.address().port)
+  const { readable, writable } = await s.opened
+  await writable.getWriter().close()
+  // The read-ahead meets the reset behind the reply: closed settles with nothing read.
+  const closedErr = await rejectsWith(t, within(s.closed, 5000, 'closed'), 'NetworkError')
+  t.is(closedErr.cause.code, 'ECONNRESET')
+  const reader = readable.getReader()
+  const got = []
+  let end
+  for (let i = 0; i < 100 && end === undefined; i++) {
+    await within(reader.read(), 2000, 'read').then(
+      ({ value, done }) => (done ? (end = 'done') : got.push(value)),
+      (err) => (end = err),
+    )
+  }
+  t.true(Buffer.concat(got).equals(reply), 'every byte before the reset')
+  t.is(end, closedErr, 'then the reset, as the read error')
+  server.close()
+})
+
 test('while the writable is open nothing is read ahead: a peer\'s FIN leaves closed pending', async (t) => {
   const { port, close } = await netServer((sock) => sock.end('bye'))
   const s = new TCPSocket('127.0.0.1', port)

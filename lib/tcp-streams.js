@@ -35,12 +35,12 @@ const WOULD_BLOCK = -1
 const SCRATCH_SIZE = 64 * 1024
 let scratch = null
 
-function readIntoScratch(core) {
+function readIntoScratch(core, max, spin) {
   if (scratch === null) {
     const b = Buffer.allocUnsafeSlow(SCRATCH_SIZE)
     scratch = new Uint8Array(b.buffer, b.byteOffset, SCRATCH_SIZE)
   }
-  const n = tcpTryRead(core, scratch, wait.maySpin())
+  const n = tcpTryRead(core, max < SCRATCH_SIZE ? scratch.subarray(0, max) : scratch, spin)
   if (n <= 0) return { n, chunk: null }
   if (n < SCRATCH_SIZE) return { n, chunk: scratch.slice(0, n) }
   const chunk = scratch
@@ -86,6 +86,14 @@ class TcpConnection extends LazyStreams {
   #enqueueNext = false
   /** A read-ahead is queued (see READ_AHEAD_BYTES). */
   #readAheadQueued = false
+  /** A read-ahead is reading: no read waits for it, so it does not busy-poll (spin.rs). */
+  #readingAhead = false
+  /**
+   * The error the readable met behind bytes read ahead and still queued: the stream errors
+   * with it once a read finds the queue empty, so those bytes are read first (as a reset
+   * that came after them is reported after them).
+   */
+  #queuedError = undefined
 
   constructor(core, life) {
     super()
@@ -124,6 +132,11 @@ class TcpConnection extends LazyStreams {
   // answers the read later with enqueue / respond, which pulls again for any read still
   // waiting. A pull while that wait is armed (a second read) leaves it to the wait.
   pullReadable(c) {
+    if (this.#queuedError !== undefined) {
+      c.error(this.#queuedError)
+      this.#queuedError = undefined
+      return
+    }
     if (this.#readWait !== 0) {
       // Another read came while one waits. It may be a default reader's read behind the
       // pull-into of a BYOB reader that was released while waiting: the stream keeps that
@@ -145,7 +158,7 @@ class TcpConnection extends LazyStreams {
   }
 
   #pullNow(c) {
-    // A read-ahead or a pull put off to the next turn found a wait armed meanwhile.
+    // A pull put off to the next turn may find a wait the read-ahead armed meanwhile.
     if (this.#readWait !== 0) {
       this.#enqueueNext = true
       return
@@ -193,14 +206,18 @@ class TcpConnection extends LazyStreams {
     if (!this.#ends.readableOpen) return true
     const core = this.#core
     const request = this.#enqueueNext ? null : c.byobRequest
+    const spin = !this.#readingAhead && wait.maySpin()
     let n
     let chunk = null
     try {
       if (request) {
         // A byte stream's BYOB request view is always a Uint8Array (streams spec).
-        n = tcpTryRead(core, request.view, wait.maySpin())
+        n = tcpTryRead(core, request.view, spin)
       } else {
-        ;({ n, chunk } = readIntoScratch(core))
+        // Once reading ahead, no more than READ_AHEAD_BYTES queued (highWaterMark 0:
+        // desiredSize is minus the bytes queued).
+        const max = this.#ends.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES + c.desiredSize
+        ;({ n, chunk } = readIntoScratch(core, Math.max(max, 1), spin))
       }
     } catch (err) {
       this.#failReadable(fromNative(err))
@@ -263,7 +280,12 @@ class TcpConnection extends LazyStreams {
     // highWaterMark 0: desiredSize is minus the bytes queued (null once errored).
     const desired = c.desiredSize
     if (desired === null || -desired >= READ_AHEAD_BYTES) return
-    this.#pullNow(c)
+    this.#readingAhead = true
+    try {
+      this.#pullNow(c)
+    } finally {
+      this.#readingAhead = false
+    }
   }
 
   /** Waits until the socket may be ready for writing; false if it closed. */
@@ -280,6 +302,7 @@ class TcpConnection extends LazyStreams {
   }
 
   cancelReadable() {
+    this.#queuedError = undefined
     if (!this.#ends.readableOpen) return
     // A pending wait must not keep the process alive.
     wait.cancel(this.#readWait)
@@ -372,7 +395,10 @@ class TcpConnection extends LazyStreams {
    */
   #failReadable(error) {
     if (this.#ends.readableOpen) {
-      this.#readController.error(error)
+      // Bytes read ahead are still queued: they are read first (see #queuedError); the
+      // readable has ended all the same (closed may settle now, as after a FIN).
+      if (this.#readController.desiredSize < 0) this.#queuedError = error
+      else this.#readController.error(error)
       this.#ends.readableEnded(error)
     }
     return error

@@ -469,6 +469,19 @@ pub async fn connect(
   opts: &UdpOptions,
 ) -> std::result::Result<UdpHandle, SocketError> {
   policy.check_host(host, Purpose::UdpConnect)?;
+  if port == 0 {
+    // The kernel takes a connect to port 0 and leaves the socket without a peer.
+    let host = if host.contains(':') {
+      format!("[{host}]")
+    } else {
+      host.to_string()
+    };
+    return Err(SocketError::io(
+      "connect",
+      &io::ErrorKind::InvalidInput.into(),
+      format!("{host}:0"),
+    ));
+  }
   let query = QueryType::parse(opts.dns_query_type.as_deref())?;
   let candidates = policy.resolver().resolve(host, query).await?;
   let mut refused = None;
@@ -488,10 +501,6 @@ pub async fn connect(
     })?;
   let addr = SocketAddr::new(ip, port);
   let io_err = |syscall, e: &io::Error| SocketError::io(syscall, e, addr.to_string());
-  if port == 0 {
-    // The kernel takes a connect to port 0 and leaves the socket without a peer.
-    return Err(io_err("connect", &io::ErrorKind::InvalidInput.into()));
-  }
   let sock = new_socket(ip, opts).map_err(|e| io_err("socket", &e))?;
   // A UDP connect only records the peer: it does not block.
   sock
