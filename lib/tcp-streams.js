@@ -275,8 +275,10 @@ class TcpConnection extends LazyStreams {
   /** Reads what has come, or waits for it, unless a read waits already or enough is queued. */
   #readAhead() {
     if (!this.#ends.readableOpen || this.#readWait !== 0) return
-    // A readable not asked for yet is made now: it holds what is read (and the end).
-    const c = this.readable && this.#readController
+    // A readable nobody has asked for yet is made now (its start sets #readController): it
+    // holds what is read, and the end.
+    if (this.#readController === undefined) void this.readable
+    const c = this.#readController
     // highWaterMark 0: desiredSize is minus the bytes queued (null once errored).
     const desired = c.desiredSize
     if (desired === null || -desired >= READ_AHEAD_BYTES) return
