@@ -4,6 +4,7 @@
 import test from 'ava'
 import { inspect } from 'node:util'
 import { TCPSocket, TCPServerSocket, UDPSocket, MulticastController } from '../index.js'
+import { runChild, fixture, lastJson } from './child.mjs'
 
 const interfaces = [
   [TCPSocket, 'TCPSocket', ['opened', 'closed', 'close']],
@@ -152,4 +153,26 @@ test('util.inspect shows a socket state and, once open, its addresses', async (t
   await Promise.all([udp.close(), server.close()])
   // The prototypes still inspect as plain objects.
   t.regex(inspect(TCPSocket.prototype), /opened/)
+})
+
+// lib/streams.js: on Node 20 every stream made with `new ReadableStream()` gets a hidden
+// class of its own (makeTransferable), which made Node's stream code megamorphic with many
+// sockets. Ours share theirs, and must still be ordinary, transferable web streams.
+test('socket streams share V8 hidden classes and are still ordinary, transferable web streams', async (t) => {
+  const r = await runChild(fixture('shared-maps.mjs'), [], { nodeArgs: ['--allow-natives-syntax'] })
+  t.is(r.code, 0, r.stderr)
+  const result = lastJson(r.stdout)
+  t.like(result, { readableOrdinary: true, writableOrdinary: true, transferred: 'hello' })
+  if (process.versions.node.split('.')[0] === '20') {
+    t.deepEqual(result, {
+      tcpReadable: true,
+      tcpWritable: true,
+      udpReadable: true,
+      udpWritable: true,
+      serverReadable: true,
+      readableOrdinary: true,
+      writableOrdinary: true,
+      transferred: 'hello',
+    })
+  }
 })

@@ -3,7 +3,7 @@
 // 2.4-2.6, 4.3-4.5), in one place.
 
 const { invalidState } = require('./errors')
-const { WritableStream } = require('node:stream/web')
+const { newWritableStream } = require('./streams')
 const { then, handled, microtask, setImmediate } = require('./primordials')
 
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
@@ -227,7 +227,7 @@ class LazyStreams {
     if (this.#writable === null) {
       const sink = (this.#sink = new Sink(this))
       const size = (chunk) => sink.sizeOf(chunk)
-      this.#writable = new WritableStream(sink, { highWaterMark: WRITABLE_HIGH_WATER_MARK, size })
+      this.#writable = newWritableStream(sink, { highWaterMark: WRITABLE_HIGH_WATER_MARK, size })
       // Node marks the stream started, and hands it any write queued meanwhile, in a
       // reaction queued while it was made: this microtask runs right after that.
       microtask(() => this.#writableStarted())

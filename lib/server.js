@@ -2,7 +2,7 @@
 // TCPServerSocket (spec section 4): argument conversion, `opened` / `closed` / `close()`,
 // and the readable of accepted connections.
 
-const { ReadableStream } = require('node:stream/web')
+const { newReadableStream } = require('./streams')
 const { tcpClose } = require('../binding.js')
 const { kAdopt } = require('./tcp')
 const { fromNative } = require('./errors')
@@ -63,7 +63,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
         (key) => {
           const listener = sockets.takeListener(key)
           this.#listener = listener
-          const readable = new ReadableStream(
+          const readable = newReadableStream(
             { pull: (c) => this.#pull(c), cancel: () => this.#finish() },
             PULL_ON_READ,
           )

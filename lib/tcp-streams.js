@@ -5,7 +5,7 @@
 // thread into and out of memory JavaScript owns; only when the socket would block do we
 // arm it and wait for readiness (lib/wait.js).
 
-const { ReadableStream } = require('node:stream/web')
+const { newReadableStream } = require('./streams')
 const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes, copyBytes } = require('./webidl')
@@ -103,7 +103,7 @@ class TcpConnection extends LazyStreams {
 
   makeReadable() {
     this.#source = new ByteSource(this)
-    return new ReadableStream(this.#source, PULL_ON_READ)
+    return newReadableStream(this.#source, PULL_ON_READ)
   }
 
   /** A copy of a write's bytes (for one made before the writable started: see Sink). */

@@ -12,7 +12,7 @@
 // Sends are synchronous `trySend` / `trySendTo`; only a full send buffer or a host name
 // to resolve makes a write wait.
 
-const { ReadableStream } = require('node:stream/web')
+const { newReadableStream } = require('./streams')
 const { udpTryRecvBatch, udpTrySend, udpTrySendTo } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const {
@@ -138,7 +138,7 @@ class UdpConnection extends LazyStreams {
 
   makeReadable() {
     this.#source = new Source(this)
-    return new ReadableStream(this.#source, PULL_ON_READ)
+    return newReadableStream(this.#source, PULL_ON_READ)
   }
 
   /**

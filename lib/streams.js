@@ -1,0 +1,69 @@
+'use strict'
+// Making the sockets' ReadableStreams and WritableStreams so that they share hidden classes.
+//
+// Node 20 builds every web stream through `makeTransferable` (lib/internal/worker/
+// js_transferable.js), which creates the real object with
+// `Reflect.construct(JSTransferable, [], obj.constructor)`. With a `new.target` other than
+// the C++ class itself V8 gives each such object a hidden class (map) of its own, so
+// every stream has its own map: the property loads in Node's stream code (`stream[kState]`
+// on every read and write) go megamorphic, and with hundreds of streams V8's megamorphic
+// stub cache misses (the generic LoadIC builtins took 18 % of the CPU with 500
+// connections doing round trips).
+//
+// With `obj.constructor` equal to JSTransferable itself, `Reflect.construct` makes a plain
+// instance of it, whose map is shared, and so are the maps it goes through after that. So a
+// stream is made as an instance of a private subclass whose prototype's `constructor` is
+// JSTransferable (nothing global is changed), and then given the public prototype back:
+// the object is what `new ReadableStream(...)` makes (the same prototype, `constructor`,
+// brand, transfer through postMessage), only with a shared map. JSTransferable is the
+// parent class of `net.BlockList` on Node 20. Where that is not so (other Node versions:
+// no makeTransferable), streams are made as usual.
+
+const { ReadableStream, WritableStream } = require('node:stream/web')
+const { BlockList } = require('node:net')
+
+const JSTransferable = typeof BlockList === 'function' ? Object.getPrototypeOf(BlockList) : null
+// Kept from load time, like lib/primordials.js's built-ins.
+const { setPrototypeOf } = Reflect
+
+/** A maker of `Base` streams with shared maps, or null where the trick does not apply. */
+function sharedMapMaker(Base) {
+  if (typeof JSTransferable !== 'function' || JSTransferable.name !== 'JSTransferable') return null
+  // An explicit constructor: the default one spreads its arguments through the array
+  // iterator, which code running later could replace.
+  class Shared extends Base {
+    constructor(underlying, strategy) {
+      super(underlying, strategy)
+    }
+  }
+  Object.defineProperty(Shared.prototype, 'constructor', { value: JSTransferable })
+  const proto = Base.prototype
+  const make = (underlying, strategy) => {
+    const stream = new Shared(underlying, strategy)
+    setPrototypeOf(stream, proto)
+    return stream
+  }
+  // A stream made so must be what `new Base()` makes.
+  try {
+    const probe = make(undefined, undefined)
+    if (Object.getPrototypeOf(probe) !== proto || probe.constructor !== Base) return null
+  } catch {
+    return null
+  }
+  return make
+}
+
+const makeReadable = sharedMapMaker(ReadableStream)
+const makeWritable = sharedMapMaker(WritableStream)
+
+/** `new ReadableStream(source, strategy)`, with a map shared by every stream made here. */
+function newReadableStream(source, strategy) {
+  return makeReadable !== null ? makeReadable(source, strategy) : new ReadableStream(source, strategy)
+}
+
+/** `new WritableStream(sink, strategy)`, with a map shared by every stream made here. */
+function newWritableStream(sink, strategy) {
+  return makeWritable !== null ? makeWritable(sink, strategy) : new WritableStream(sink, strategy)
+}
+
+module.exports = { newReadableStream, newWritableStream }
