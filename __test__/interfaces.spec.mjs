@@ -158,7 +158,7 @@ test('util.inspect shows a socket state and, once open, its addresses', async (t
 // lib/streams.js: on Node 20 every stream made with `new ReadableStream()` gets a hidden
 // class of its own (makeTransferable), which made Node's stream code megamorphic with many
 // sockets. Ours share theirs, and must still be ordinary, transferable web streams.
-test('socket streams share V8 hidden classes and are still ordinary, transferable web streams', async (t) => {
+test('socket streams share V8 hidden classes and are still ordinary (named so in stacks), transferable web streams', async (t) => {
   const r = await runChild(fixture('shared-maps.mjs'), [], { nodeArgs: ['--allow-natives-syntax'] })
   t.is(r.code, 0, r.stderr)
   const result = lastJson(r.stdout)

@@ -10,25 +10,36 @@
 // stub cache misses (the generic LoadIC builtins took 18 % of the CPU with 500
 // connections doing round trips).
 //
-// With `obj.constructor` equal to JSTransferable itself, `Reflect.construct` makes a plain
-// instance of it, whose map is shared, and so are the maps it goes through after that. So a
-// stream is made as an instance of a private subclass whose prototype's `constructor` is
-// JSTransferable (nothing global is changed), and then given the public prototype back:
-// the object is what `new ReadableStream(...)` makes (the same prototype, `constructor`,
-// brand, transfer through postMessage), only with a shared map. JSTransferable is the
-// parent class of `net.BlockList` on Node 20. Where that is not so (other Node versions:
-// no makeTransferable), streams are made as usual.
+// With `obj.constructor` a subclass of JSTransferable (one class for every stream),
+// `Reflect.construct` gives every object the same map, and so are the maps it goes through
+// after that. So a stream is made as an instance of a private subclass of ReadableStream
+// whose prototype's `constructor` is such a class (nothing global is changed), and then
+// given the public prototype back: the object is what `new ReadableStream(...)` makes (the
+// same prototype, `constructor`, brand, name in stack traces and heap snapshots, transfer
+// through postMessage), only with a shared map. JSTransferable is the parent class of
+// `net.BlockList` on Node 20. Where that is not so (other Node versions: no
+// makeTransferable), streams are made as usual.
 
 const { ReadableStream, WritableStream } = require('node:stream/web')
 const { BlockList } = require('node:net')
 
-const JSTransferable = typeof BlockList === 'function' ? Object.getPrototypeOf(BlockList) : null
+/** Node 20's JSTransferable (the parent class of net.BlockList), or null. */
+function findJSTransferable() {
+  try {
+    const parent = Object.getPrototypeOf(BlockList)
+    if (typeof parent !== 'function' || parent.name !== 'JSTransferable') return null
+    return new BlockList() instanceof parent ? parent : null
+  } catch {
+    return null // BlockList replaced by something that throws
+  }
+}
+const JSTransferable = findJSTransferable()
 // Kept from load time, like lib/primordials.js's built-ins.
 const { setPrototypeOf } = Reflect
 
 /** A maker of `Base` streams with shared maps, or null where the trick does not apply. */
 function sharedMapMaker(Base) {
-  if (typeof JSTransferable !== 'function' || JSTransferable.name !== 'JSTransferable') return null
+  if (JSTransferable === null) return null
   // An explicit constructor: the default one spreads its arguments through the array
   // iterator, which code running later could replace.
   class Shared extends Base {
@@ -36,7 +47,11 @@ function sharedMapMaker(Base) {
       super(underlying, strategy)
     }
   }
-  Object.defineProperty(Shared.prototype, 'constructor', { value: JSTransferable })
+  // A subclass of JSTransferable rather than JSTransferable itself: V8 names an object after
+  // its map's constructor when that is not the class itself (`new.target` here), so stack
+  // traces, the inspector and heap snapshots still say ReadableStream / WritableStream.
+  class Transferable extends JSTransferable {}
+  Object.defineProperty(Shared.prototype, 'constructor', { value: Transferable })
   const proto = Base.prototype
   const make = (underlying, strategy) => {
     const stream = new Shared(underlying, strategy)
