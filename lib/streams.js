@@ -3,20 +3,21 @@
 //
 // Node 20 builds every web stream through `makeTransferable` (lib/internal/worker/
 // js_transferable.js), which creates the real object with
-// `Reflect.construct(JSTransferable, [], obj.constructor)`. With a `new.target` other than
-// the C++ class itself V8 gives each such object a hidden class (map) of its own, so
-// every stream has its own map: the property loads in Node's stream code (`stream[kState]`
-// on every read and write) go megamorphic, and with hundreds of streams V8's megamorphic
-// stub cache misses (the generic LoadIC builtins took 18 % of the CPU with 500
-// connections doing round trips).
+// `Reflect.construct(JSTransferable, [], obj.constructor)`. With `new.target` a class that
+// does not derive from the C++ class JSTransferable (ReadableStream itself), V8 cannot
+// cache the map it derives for the object, so every stream gets a hidden class (map) of
+// its own: the property loads in Node's stream code (`stream[kState]` on every read and
+// write) go megamorphic, and with hundreds of streams V8's megamorphic stub cache misses
+// (the generic LoadIC builtins took 18 % of the CPU with 500 connections doing round
+// trips).
 //
-// With `obj.constructor` a subclass of JSTransferable (one class for every stream),
-// `Reflect.construct` gives every object the same map, and so are the maps it goes through
-// after that. So a stream is made as an instance of a private subclass of ReadableStream
-// whose prototype's `constructor` is such a class (nothing global is changed), and then
-// given the public prototype back: the object is what `new ReadableStream(...)` makes (the
-// same prototype, `constructor`, brand, name in stack traces and heap snapshots, transfer
-// through postMessage), only with a shared map. JSTransferable is the parent class of
+// With `new.target` a subclass of JSTransferable, V8 caches the derived map on that class:
+// every object gets the same map, and so do the maps it goes through after that. So a
+// stream is made as an instance of a private subclass of ReadableStream whose prototype's
+// `constructor` is such a class (nothing global is changed), and then given the public
+// prototype back: the object is what `new ReadableStream(...)` makes (the same prototype,
+// `constructor`, brand, name in stack traces and heap snapshots, transfer through
+// postMessage), only with a shared map. JSTransferable is the parent class of
 // `net.BlockList` on Node 20. Where that is not so (other Node versions: no
 // makeTransferable), streams are made as usual.
 
