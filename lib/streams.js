@@ -69,17 +69,11 @@ function sharedMapMaker(Base) {
   return make
 }
 
-const makeReadable = sharedMapMaker(ReadableStream)
-const makeWritable = sharedMapMaker(WritableStream)
-
 /** `new ReadableStream(source, strategy)`, with a map shared by every stream made here. */
-function newReadableStream(source, strategy) {
-  return makeReadable !== null ? makeReadable(source, strategy) : new ReadableStream(source, strategy)
-}
+const newReadableStream =
+  sharedMapMaker(ReadableStream) ?? ((source, strategy) => new ReadableStream(source, strategy))
 
 /** `new WritableStream(sink, strategy)`, with a map shared by every stream made here. */
-function newWritableStream(sink, strategy) {
-  return makeWritable !== null ? makeWritable(sink, strategy) : new WritableStream(sink, strategy)
-}
+const newWritableStream = sharedMapMaker(WritableStream) ?? ((sink, strategy) => new WritableStream(sink, strategy))
 
 module.exports = { newReadableStream, newWritableStream }

@@ -79,8 +79,7 @@ pub struct UdpCore {
   write_watch: Watch,
   runtime: tokio::runtime::Handle,
   policy: Arc<Policy>,
-  connected: bool,
-  /// Connected mode: the peer (named in send errors).
+  /// The peer in connected mode (named in send errors); None in bound mode.
   remote: Option<SocketAddr>,
   ipv6: bool,
   info: UdpInfo,
@@ -148,7 +147,6 @@ impl UdpHandle {
         write_watch: Watch::new(Interest::WRITABLE),
         runtime: tokio::runtime::Handle::current(),
         policy,
-        connected,
         remote,
         ipv6: local.is_ipv6(),
         info: UdpInfo {
@@ -253,7 +251,7 @@ impl UdpCore {
           let m = &mut meta[count * META_STRIDE..(count + 1) * META_STRIDE];
           m[0] = offset as u32;
           m[1] = n as u32;
-          if self.connected {
+          if self.remote.is_some() {
             m[3] = 0;
           } else {
             write_address(m, &from);
