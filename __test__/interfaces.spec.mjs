@@ -157,12 +157,18 @@ test('util.inspect shows a socket state and, once open, its addresses', async (t
 
 // lib/streams.js: on Node 20 every stream made with `new ReadableStream()` gets a hidden
 // class of its own (makeTransferable), which made Node's stream code megamorphic with many
-// sockets. Ours share theirs, and must still be ordinary, transferable web streams.
-test('socket streams share V8 hidden classes and are still ordinary (named so in stacks), transferable web streams', async (t) => {
+// sockets. Ours share theirs, keep their state records in fast mode (Node makes them in
+// dictionary mode), and must still be ordinary, transferable web streams.
+test('socket streams share V8 hidden classes, keep fast-mode state, and are still ordinary (named so in stacks), transferable web streams', async (t) => {
   const r = await runChild(fixture('shared-maps.mjs'), [], { nodeArgs: ['--allow-natives-syntax'] })
   t.is(r.code, 0, r.stderr)
   const result = lastJson(r.stdout)
-  t.like(result, { readableOrdinary: true, writableOrdinary: true, transferred: 'hello' })
+  t.like(result, {
+    readableOrdinary: true,
+    writableOrdinary: true,
+    transferred: 'hello',
+    writtenFromWorker: 'from a worker',
+  })
   if (process.versions.node.split('.')[0] === '20') {
     t.deepEqual(result, {
       tcpReadable: true,
@@ -170,9 +176,16 @@ test('socket streams share V8 hidden classes and are still ordinary (named so in
       udpReadable: true,
       udpWritable: true,
       serverReadable: true,
+      tcpReadableState: true,
+      tcpWritableState: true,
+      udpReadableState: true,
+      udpWritableState: true,
+      serverReadableState: true,
+      appStreamUntouched: true,
       readableOrdinary: true,
       writableOrdinary: true,
       transferred: 'hello',
+      writtenFromWorker: 'from a worker',
     })
   }
 })

@@ -69,11 +69,76 @@ function sharedMapMaker(Base) {
   return make
 }
 
+// The state of a Node 20 web stream (`stream[kState]`, a symbol-keyed own property) is made
+// as `{ __proto__: null, ... }`, and V8 makes such literals in dictionary mode: every access
+// in Node's stream code looks the field up in a hash table, and the writable's state, with
+// its six nested request records, takes 1.6 KiB more heap than the same fields in fast
+// mode. So each stream made here gets a fast-mode copy of its state (null prototype too,
+// the same fields in the same order, so all share one map).
+//
+// Who holds the state when the constructor returns: the stream handed out, and the object
+// the constructor built, which `makeTransferable` copied into the one handed out (sharing
+// the state) and which the controller names as its stream. Nothing else holds the state or
+// its nested records yet. Both objects get the copy, and the controller is pointed at the
+// stream handed out (as the spec has it), so the other object, a husk, can be collected.
+// Only on Node 20, whose internals (lib/internal/webstreams/*.js) this was written against,
+// and only where the layout is as described; anywhere else streams are left as made.
+const NODE_MAJOR = Number(process.versions.node.split('.')[0])
+const { getOwnPropertySymbols, getPrototypeOf } = Object
+const { ownKeys } = Reflect
+const isArray = Array.isArray
+
+/** The symbol Node keeps a stream's state under, or null. */
+function findStateKey() {
+  if (NODE_MAJOR !== 20) return null
+  try {
+    const symbols = getOwnPropertySymbols(new WritableStream())
+    for (let i = 0; i < symbols.length; i++) if (symbols[i].description === 'kState') return symbols[i]
+  } catch {}
+  return null
+}
+const kState = findStateKey()
+
+const isNullProtoRecord = (v) => typeof v === 'object' && v !== null && !isArray(v) && getPrototypeOf(v) === null
+
+/** A fast-mode copy of a null-prototype record, nested ones copied too. */
+function fastCopy(record, depth) {
+  const copy = {}
+  setPrototypeOf(copy, null) // before the fields: none goes through Object.prototype
+  const keys = ownKeys(record)
+  for (let i = 0; i < keys.length; i++) {
+    const value = record[keys[i]]
+    copy[keys[i]] = depth < 3 && isNullProtoRecord(value) ? fastCopy(value, depth + 1) : value
+  }
+  return copy
+}
+
+/** Gives `stream` (just made) a fast-mode copy of its state, where Node's layout is as expected. */
+function fastenState(stream) {
+  const state = stream[kState]
+  if (!isNullProtoRecord(state)) return stream
+  const { controller } = state
+  const controllerState = typeof controller === 'object' && controller !== null ? controller[kState] : undefined
+  const inner = controllerState?.stream
+  if (typeof inner !== 'object' || inner === null || inner[kState] !== state) return stream
+  const copy = fastCopy(state, 0)
+  stream[kState] = copy
+  inner[kState] = copy
+  controllerState.stream = stream
+  return stream
+}
+
+/** `make` with the stream's state fastened, where that applies. */
+const fastened = (make) => (kState === null ? make : (underlying, strategy) => fastenState(make(underlying, strategy)))
+
 /** `new ReadableStream(source, strategy)`, with a map shared by every stream made here. */
-const newReadableStream =
-  sharedMapMaker(ReadableStream) ?? ((source, strategy) => new ReadableStream(source, strategy))
+const newReadableStream = fastened(
+  sharedMapMaker(ReadableStream) ?? ((source, strategy) => new ReadableStream(source, strategy)),
+)
 
 /** `new WritableStream(sink, strategy)`, with a map shared by every stream made here. */
-const newWritableStream = sharedMapMaker(WritableStream) ?? ((sink, strategy) => new WritableStream(sink, strategy))
+const newWritableStream = fastened(
+  sharedMapMaker(WritableStream) ?? ((sink, strategy) => new WritableStream(sink, strategy)),
+)
 
 module.exports = { newReadableStream, newWritableStream }
