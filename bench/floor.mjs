@@ -4,7 +4,9 @@
 //
 //   node --expose-gc bench/floor.mjs        (npm run bench:floor)
 //
-// Prints, medians of 5 runs in this one process:
+// Prints, medians of 5 runs in this one process, for streams made as `new ReadableStream()`
+// does ("node") and as direct-sockets makes its own (lib/streams.js: shared hidden classes,
+// state records in fast mode; "ours"):
 //   - time per WritableStream write with a sink that does nothing (64-byte chunks, awaited)
 //   - time per BYOB read from a byte stream whose pull answers at once
 //   (pure JavaScript, so wall time is CPU time; rusage is no help here: this VM samples
@@ -15,6 +17,17 @@ import { ReadableStream, WritableStream } from 'node:stream/web'
 import { fork } from 'node:child_process'
 import net from 'node:net'
 import { once } from 'node:events'
+import { createRequire } from 'node:module'
+
+const { newReadableStream, newWritableStream } = createRequire(import.meta.url)('../lib/streams.js')
+/** The two ways of making a stream compared. */
+const makers = {
+  node: {
+    readable: (source, strategy) => new ReadableStream(source, strategy),
+    writable: (sink, strategy) => new WritableStream(sink, strategy),
+  },
+  ours: { readable: newReadableStream, writable: newWritableStream },
+}
 
 const HOST = '127.0.0.1'
 const RUNS = 5
@@ -27,14 +40,14 @@ async function timePer(n, body) {
   return ((performance.now() - t0) * 1000) / n
 }
 
-async function writableWrite(n) {
-  const writer = new WritableStream({ write() {} }, { highWaterMark: 2 }).getWriter()
+const writableWrite = (make) => async (n) => {
+  const writer = make.writable({ write() {} }, { highWaterMark: 2 }).getWriter()
   const chunk = new Uint8Array(64)
   for (let i = 0; i < n; i++) await writer.write(chunk)
 }
 
-async function byobRead(n) {
-  const stream = new ReadableStream(
+const byobRead = (make) => async (n) => {
+  const stream = make.readable(
     {
       type: 'bytes',
       pull(c) {
@@ -76,19 +89,23 @@ async function main() {
     for (let r = 0; r < RUNS; r++) runs.push(await timePer(n, body))
     rows.push([label, `${median(runs).toFixed(2)} µs`])
   }
-  await time('WritableStream write, no-op sink', 200_000, writableWrite)
-  await time('BYOB read, pull answers at once', 200_000, byobRead)
+  for (const [kind, make] of Object.entries(makers)) {
+    await time(`WritableStream write, no-op sink (${kind})`, 200_000, writableWrite(make))
+    await time(`BYOB read, pull answers at once (${kind})`, 200_000, byobRead(make))
+  }
 
   const mem = async (label, make) => {
     const { heap, rss } = await perObject(make)
     rows.push([label, `${heap.toFixed(2)} KiB heap, ${rss.toFixed(2)} KiB RSS`])
   }
-  await mem('byte ReadableStream + reader + pending read', () => {
-    const reader = new ReadableStream({ type: 'bytes', pull() {} }, { highWaterMark: 0 }).getReader()
-    reader.read()
-    return reader
-  })
-  await mem('WritableStream', () => new WritableStream({ write() {} }, { highWaterMark: 2 }))
+  for (const [kind, make] of Object.entries(makers)) {
+    await mem(`byte ReadableStream + reader + pending read (${kind})`, () => {
+      const reader = make.readable({ type: 'bytes', pull() {} }, { highWaterMark: 0 }).getReader()
+      reader.read()
+      return reader
+    })
+    await mem(`WritableStream (${kind})`, () => make.writable({ write() {} }, { highWaterMark: 2 }))
+  }
   await mem('net.Socket, open, with a data listener', async () => {
     const socket = net.connect(ports.tcp, HOST)
     await once(socket, 'connect')
