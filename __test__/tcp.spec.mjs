@@ -517,6 +517,38 @@ test('a string chunk (or any non-BufferSource) rejects the write with TypeError 
   }
 })
 
+// Node 20.20's own WritableStream throws ERR_INTERNAL_ASSERTION, synchronously, from a
+// write once its close has begun (lib/streams.js keeps ours to the spec).
+test('a write after writer.close() (begun or done) returns a promise rejected with TypeError; the peer gets only what came before', async (t) => {
+  const received = []
+  const { port, close } = await netServer((sock) => {
+    sock.on('data', (d) => received.push(d))
+  })
+  const s = new TCPSocket('127.0.0.1', port)
+  const { writable } = await s.opened
+  const w = writable.getWriter()
+  await w.write(new TextEncoder().encode('before'))
+  const closing = w.close()
+  let during
+  t.notThrows(() => (during = w.write(new Uint8Array(1))))
+  await t.throwsAsync(during, { instanceOf: TypeError, message: /closed/ })
+  await closing
+  let after
+  t.notThrows(() => (after = w.write(new Uint8Array(1))))
+  await t.throwsAsync(after, { instanceOf: TypeError, message: /closed/ })
+  await within(
+    (async () => {
+      while (Buffer.concat(received).toString() !== 'before') await new Promise((r) => setTimeout(r, 5))
+    })(),
+    5000,
+    'the bytes before the close',
+  )
+  w.releaseLock()
+  await close()
+  await s.closed.catch(() => {})
+  t.is(Buffer.concat(received).toString(), 'before')
+})
+
 test('half-close: our FIN ends the peer reading, and the peer can answer after it', async (t) => {
   const { port, close } = await netServer((s) => {
     const chunks = []

@@ -683,6 +683,38 @@ test('closed resolves when the readable is cancelled and the writable closed', a
   t.pass()
 })
 
+test('a send after writer.close() (begun or done) returns a promise rejected with TypeError; nothing more is sent', async (t) => {
+  const peer = dgram.createSocket('udp4')
+  const got = []
+  peer.on('message', (m) => got.push(m.toString()))
+  peer.bind(0, '127.0.0.1')
+  await once(peer, 'listening')
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.address().port })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  await writer.write({ data: new TextEncoder().encode('before') })
+  const closing = writer.close()
+  let during
+  t.notThrows(() => (during = writer.write({ data: new TextEncoder().encode('during') })))
+  await t.throwsAsync(during, { instanceOf: TypeError, message: /closed/ })
+  await closing
+  let after
+  t.notThrows(() => (after = writer.write({ data: new TextEncoder().encode('after') })))
+  await t.throwsAsync(after, { instanceOf: TypeError, message: /closed/ })
+  await within(
+    (async () => {
+      while (got.length === 0) await new Promise((r) => setTimeout(r, 5))
+    })(),
+    5000,
+    'the datagram before the close',
+  )
+  await new Promise((r) => setTimeout(r, 50))
+  t.deepEqual(got, ['before'])
+  writer.releaseLock()
+  await socket.close()
+  peer.close()
+})
+
 test('closed rejects with the writable error when the writable errors first', async (t) => {
   const socket = new UDPSocket({ localAddress: '127.0.0.1' })
   const { readable, writable } = await socket.opened

@@ -169,54 +169,108 @@ function findStateKey() {
 }
 const kState = findStateKey()
 
+// Node 20.20's WritableStream clears its controller's algorithms once the sink's close()
+// (or abort()) is called, and `writableStreamDefaultControllerGetChunkSize` then asserts
+// that the stream is erroring or errored. Once a close has begun the stream is neither, so
+// `writer.write()` after `writer.close()` threw ERR_INTERNAL_ASSERTION ("a bug in Node.js"),
+// synchronously, instead of returning a promise rejected with a TypeError, as the streams
+// spec's GetChunkSize (which returns 1 when the algorithm is gone) makes it. Our writables'
+// controller state is given a copy in which the size algorithm is kept: it lives in a
+// symbol-keyed field behind an accessor on a shared prototype, whose setter ignores the
+// clearing. A write after close then gets the spec's rejection ("WritableStream is
+// closed"). Our size algorithm has no effect once the writable has started.
+const kSize = Symbol('size algorithm')
+const KEEP_SIZE = nullProto({
+  get sizeAlgorithm() {
+    return this[kSize]
+  },
+  set sizeAlgorithm(value) {
+    if (value !== undefined) this[kSize] = value
+  },
+})
+const WRITABLE_CONTROLLER_LAYOUT =
+  'abortAlgorithm,closeAlgorithm,highWaterMark,queue,queueTotalSize,abortController,sizeAlgorithm,' +
+  'started,stream,writeAlgorithm'
+const copyWritableControllerState = (s) => {
+  const copy = {
+    abortAlgorithm: s.abortAlgorithm,
+    closeAlgorithm: s.closeAlgorithm,
+    highWaterMark: s.highWaterMark,
+    queue: s.queue,
+    queueTotalSize: s.queueTotalSize,
+    abortController: s.abortController,
+    started: s.started,
+    stream: s.stream,
+    writeAlgorithm: s.writeAlgorithm,
+    [kSize]: s.sizeAlgorithm,
+  }
+  setPrototypeOf(copy, KEEP_SIZE)
+  return copy
+}
+
 /**
- * Gives `stream` (just made) `copy` of its state, where Node's layout is as expected (see
- * above): the stream and the object its controller names both get the copy, and the
- * controller is pointed at the stream.
+ * Gives `stream` (just made) `kind.copy` of its state, where Node's layout is as expected
+ * (see above): the stream and the object its controller names both get the copy, and the
+ * controller is pointed at the stream; then, for a writable, its controller the copy of
+ * its own state (`kind.copyController`).
  */
-function fastenState(stream, copy) {
+function fastenState(stream, kind) {
   const state = stream[kState]
   if (!isNullProtoRecord(state)) return stream
   const { controller } = state
   const controllerState = typeof controller === 'object' && controller !== null ? controller[kState] : undefined
   const inner = controllerState?.stream
   if (typeof inner !== 'object' || inner === null || inner[kState] !== state) return stream
-  const fast = copy(state)
+  const fast = kind.copy(state)
   stream[kState] = fast
   inner[kState] = fast
   controllerState.stream = stream
+  if (kind.copyController !== undefined) controller[kState] = kind.copyController(controllerState)
   return stream
 }
 
 /**
- * `make` with the stream's state fastened by `copy`, where a probe made by `make` has the
- * state `layout` describes; otherwise `make` itself.
+ * `make` with its streams' state fastened as `kind` says, where a probe made by `make` has
+ * the layouts `kind` expects; otherwise `make` itself.
  */
-function fastened(make, layout, copy) {
+function fastened(make, kind) {
   if (kState === null) return make
   try {
     const probe = make(undefined, undefined)
-    if (!isNullProtoRecord(probe[kState]) || layoutOf(probe[kState]) !== layout) return make
-    fastenState(probe, copy)
-    if (layoutOf(probe[kState]) !== layout) return make
+    const controllerLayout = () => layoutOf(probe[kState].controller[kState])
+    if (!isNullProtoRecord(probe[kState]) || layoutOf(probe[kState]) !== kind.layout) return make
+    if (kind.copyController !== undefined && controllerLayout() !== kind.controllerLayout) return make
+    fastenState(probe, kind)
+    if (layoutOf(probe[kState]) !== kind.layout) return make
+    if (kind.copyController !== undefined) {
+      // The size algorithm is kept through a clearing, and the controller names the stream.
+      const controllerState = probe[kState].controller[kState]
+      const size = controllerState.sizeAlgorithm
+      controllerState.sizeAlgorithm = undefined
+      if (typeof size !== 'function' || controllerState.sizeAlgorithm !== size) return make
+      if (controllerState.stream !== probe) return make
+    }
   } catch {
     return make
   }
-  return (underlying, strategy) => fastenState(make(underlying, strategy), copy)
+  return (underlying, strategy) => fastenState(make(underlying, strategy), kind)
 }
 
 /** `new ReadableStream(source, strategy)`, with a map shared by every stream made here. */
 const newReadableStream = fastened(
   sharedMapMaker(ReadableStream) ?? ((source, strategy) => new ReadableStream(source, strategy)),
-  READABLE_LAYOUT,
-  copyReadableState,
+  { layout: READABLE_LAYOUT, copy: copyReadableState },
 )
 
 /** `new WritableStream(sink, strategy)`, with a map shared by every stream made here. */
 const newWritableStream = fastened(
   sharedMapMaker(WritableStream) ?? ((sink, strategy) => new WritableStream(sink, strategy)),
-  WRITABLE_LAYOUT,
-  copyWritableState,
+  {
+    layout: WRITABLE_LAYOUT,
+    copy: copyWritableState,
+    controllerLayout: WRITABLE_CONTROLLER_LAYOUT,
+    copyController: copyWritableControllerState,
+  },
 )
 
 module.exports = { newReadableStream, newWritableStream }
