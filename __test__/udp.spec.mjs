@@ -802,3 +802,23 @@ test('several reads pending while a burst arrives: every datagram once, in order
     }
   }
 })
+
+test('an async iterator with two reads outstanding (Node 20 bug) and a receive error: nothing escapes, the read rejects with NetworkError', async (t) => {
+  const peer = dgram.createSocket('udp4')
+  peer.bind(0, '127.0.0.1')
+  await once(peer, 'listening')
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.address().port })
+  const { readable, writable, localPort } = await socket.opened
+  const it = readable[Symbol.asyncIterator]()
+  const n1 = it.next()
+  const n2 = it.next()
+  peer.send('a', localPort, '127.0.0.1')
+  t.is((await within(n1, 5000, 'n1')).value.data[0], 97)
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  it.next().catch(() => {}) // Node 20 runs it beside n2's read (nodejs/node#57679)
+  await new Promise((resolve) => peer.close(resolve))
+  // The closed port answers with ICMP port unreachable: the next receive fails.
+  await writable.getWriter().write({ data: new Uint8Array([1]) })
+  const err = await rejectsWith(t, n2, 'NetworkError')
+  t.regex(err.message, /ECONNREFUSED/)
+})

@@ -273,4 +273,23 @@ const newWritableStream = fastened(
   },
 )
 
-module.exports = { newReadableStream, newWritableStream }
+// Node 20's stream code can throw from inside controller calls the spec completes:
+// ERR_INTERNAL_ASSERTION from a byte stream's enqueue() when a default reader's reads meet
+// bytes left by a released BYOB reader's part-filled read (it reads the queue's total once
+// where the spec re-reads it), and from close() / error() when an async iterator has two
+// reads outstanding (nodejs/node#57679: each releases the reader); a tee branch's
+// TypeError comes out of the respond(0) that answers our BYOB read at the end. Our sockets
+// make these calls from callbacks of their own (a readiness notification, the end-of-turn
+// retry, a read-ahead), where a throw would end the process: they catch, and use these.
+
+/** `c.error(reason)`; a throw from inside Node's code is dropped (the state is set first). */
+function errorStream(c, reason) {
+  try {
+    c.error(reason)
+  } catch {}
+}
+
+/** A byte or default readable's controller reports its stream errored (desiredSize null). */
+const isErrored = (c) => c.desiredSize === null
+
+module.exports = { newReadableStream, newWritableStream, errorStream, isErrored }

@@ -5,7 +5,7 @@
 // thread into and out of memory JavaScript owns; only when the socket would block do we
 // arm it and wait for readiness (lib/wait.js).
 
-const { newReadableStream } = require('./streams')
+const { newReadableStream, errorStream, isErrored } = require('./streams')
 const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes, copyBytes } = require('./webidl')
@@ -133,7 +133,7 @@ class TcpConnection extends LazyStreams {
   // waiting. A pull while that wait is armed (a second read) leaves it to the wait.
   pullReadable(c) {
     if (this.#queuedError !== undefined) {
-      c.error(this.#queuedError)
+      errorStream(c, this.#queuedError)
       this.#queuedError = undefined
       return
     }
@@ -225,8 +225,16 @@ class TcpConnection extends LazyStreams {
     }
     if (n > 0) {
       this.#enqueueNext = false
-      if (request) request.respond(n)
-      else c.enqueue(chunk)
+      try {
+        if (request) request.respond(n)
+        else c.enqueue(chunk)
+      } catch (err) {
+        // Node's stream code threw from inside (lib/streams.js): the readable ends with
+        // that error rather than leave its reads waiting.
+        errorStream(c, err)
+        this.#ends.readableEnded(err)
+        return true
+      }
       if (!this.#ends.writableOpen) this.#queueReadAhead(microtask)
       return true
     }
@@ -240,18 +248,21 @@ class TcpConnection extends LazyStreams {
       }
       // The peer sent FIN: the readable closes, writing may go on. A BYOB read waiting
       // (even one #enqueueNext passed over) is answered "done" by respond(0).
+      // Nothing may escape from here (a readiness callback: an uncaught throw would end the
+      // process). A BYOB read that holds part of an element (an odd byte count read into a
+      // Uint16Array, ...) makes close() error the stream with a TypeError and throw it (the
+      // streams spec): the readable has ended with that error, and the read rejects with
+      // it. A throw that leaves the stream closed came from further on (a tee branch's
+      // own partial element out of respond(0), Node's async iterator: lib/streams.js): the
+      // readable itself ended cleanly.
+      let error
       try {
         c.close()
         c.byobRequest?.respond(0)
       } catch (err) {
-        // A BYOB read holds part of an element (an odd byte count read into a Uint16Array,
-        // ...): the streams spec errors the stream with a TypeError and throws. The readable
-        // has ended with that error (the read rejects with it); nothing may escape from here
-        // (a readiness callback: an uncaught throw would end the process).
-        this.#ends.readableEnded(err)
-        return true
+        error = err
       }
-      this.#ends.readableEnded(undefined)
+      this.#ends.readableEnded(error !== undefined && isErrored(c) ? error : undefined)
       return true
     }
     return false
@@ -400,7 +411,7 @@ class TcpConnection extends LazyStreams {
       // Bytes read ahead are still queued: they are read first (see #queuedError); the
       // readable has ended all the same (closed may settle now, as after a FIN).
       if (this.#readController.desiredSize < 0) this.#queuedError = error
-      else this.#readController.error(error)
+      else errorStream(this.#readController, error)
       this.#ends.readableEnded(error)
     }
     return error

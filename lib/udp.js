@@ -12,7 +12,7 @@
 // Sends are synchronous `trySend` / `trySendTo`; only a full send buffer or a host name
 // to resolve makes a write wait.
 
-const { newReadableStream } = require('./streams')
+const { newReadableStream, errorStream } = require('./streams')
 const { udpTryRecvBatch, udpTrySend, udpTrySendTo } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const {
@@ -219,6 +219,12 @@ class UdpConnection extends LazyStreams {
         this.#delivering = true
         try {
           this.#deliver(this.#readController, n)
+        } catch (err) {
+          // Node's stream code threw from inside (lib/streams.js): the readable ends with
+          // that error rather than leave its reads waiting (nothing may escape from a
+          // readiness callback).
+          this.#failReadable(err)
+          return
         } finally {
           this.#delivering = false
         }
@@ -411,7 +417,7 @@ class UdpConnection extends LazyStreams {
   /** A receive error: the readable errors and is closed (spec 2.2). */
   #failReadable(error) {
     if (!this.#ends.readableOpen) return
-    this.#readController.error(error)
+    errorStream(this.#readController, error)
     this.#ends.readableEnded(error)
   }
 
