@@ -2,7 +2,7 @@
 // TCPServerSocket (spec section 4): argument conversion, `opened` / `closed` / `close()`,
 // and the readable of accepted connections.
 
-const { newReadableStream } = require('./streams')
+const { newReadableStream, errorStream } = require('./streams')
 const { tcpClose } = require('../binding.js')
 const { kAdopt } = require('./tcp')
 const { fromNative } = require('./errors')
@@ -128,7 +128,9 @@ function defineTCPServerSocket(sockets, TCPSocket) {
      * then handles closing, which closes the listener and resolves `closed`.
      */
     #fail(c, err) {
-      c.error(fromNative(err))
+      // Node's error() can throw from inside (an async iterator's two reads: lib/streams.js)
+      // after erroring the stream; this runs after a wait, where a throw goes unhandled.
+      errorStream(c, fromNative(err))
       this.#finish()
     }
 
