@@ -4,9 +4,9 @@
 //
 //   node --expose-gc bench/floor.mjs        (npm run bench:floor)
 //
-// Prints, medians of 5 runs in this one process, for streams made as `new ReadableStream()`
-// does ("node") and as direct-sockets makes its own (lib/streams.js: shared hidden classes,
-// state records in fast mode; "ours"):
+// Prints, each figure measured in a fresh process (times: medians of 5 runs), for streams
+// made as `new ReadableStream()` does ("node") and as direct-sockets makes its own
+// (lib/streams.js: shared hidden classes, state records in fast mode; "ours"):
 //   - time per WritableStream write with a sink that does nothing (64-byte chunks, awaited)
 //   - time per BYOB read from a byte stream whose pull answers at once
 //   (pure JavaScript, so wall time is CPU time; rusage is no help here: this VM samples
@@ -14,7 +14,9 @@
 //   - JS heap and RSS per byte ReadableStream with a pending read, per WritableStream, and
 //     per open net.Socket with a 'data' listener (2,000 each)
 import { ReadableStream, WritableStream } from 'node:stream/web'
-import { fork } from 'node:child_process'
+import { fork, execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
 import net from 'node:net'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
@@ -30,6 +32,7 @@ const makers = {
 }
 
 const HOST = '127.0.0.1'
+const run = promisify(execFile)
 const RUNS = 5
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -78,48 +81,78 @@ async function perObject(make, count = 2000) {
   return { heap: (after.heapUsed - before.heapUsed) / count / 1024, rss: (after.rss - before.rss) / count / 1024 }
 }
 
+/** One figure, measured in this (fresh) process: the value printed for its row. */
+async function measureHere(what, kind, port) {
+  const make = makers[kind]
+  if (what === 'write' || what === 'read') {
+    const body = what === 'write' ? writableWrite(make) : byobRead(make)
+    const runs = []
+    for (let r = 0; r < RUNS; r++) runs.push(await timePer(200_000, body))
+    return `${median(runs).toFixed(2)} µs`
+  }
+  let object
+  if (what === 'readable') {
+    object = () => {
+      const reader = make.readable({ type: 'bytes', pull() {} }, { highWaterMark: 0 }).getReader()
+      reader.read()
+      return reader
+    }
+  } else if (what === 'writable') {
+    object = () => make.writable({ write() {} }, { highWaterMark: 2 })
+  } else {
+    object = async () => {
+      const socket = net.connect(port, HOST)
+      await once(socket, 'connect')
+      return socket.on('data', () => {}).on('error', () => {})
+    }
+  }
+  const { heap, rss } = await perObject(object)
+  return `${heap.toFixed(2)} KiB heap, ${rss.toFixed(2)} KiB RSS`
+}
+
+const LABELS = {
+  write: 'WritableStream write, no-op sink',
+  read: 'BYOB read, pull answers at once',
+  readable: 'byte ReadableStream + reader + pending read',
+  writable: 'WritableStream',
+  socket: 'net.Socket, open, with a data listener',
+}
+
 async function main() {
   if (!globalThis.gc) console.log('(run with --expose-gc for the memory rows)')
   const child = fork(new URL(import.meta.url), ['sink'])
   const [ports] = await once(child, 'message')
-
+  // Each figure in a process of its own: in one process, whatever ran first left the heap
+  // grown (RSS) and the code warm (times) for what came after.
   const rows = []
-  const time = async (label, n, body) => {
-    const runs = []
-    for (let r = 0; r < RUNS; r++) runs.push(await timePer(n, body))
-    rows.push([label, `${median(runs).toFixed(2)} µs`])
+  const jobs = []
+  for (const what of ['write', 'read', 'readable', 'writable']) {
+    for (const kind of Object.keys(makers)) jobs.push([what, kind])
   }
-  for (const [kind, make] of Object.entries(makers)) {
-    await time(`WritableStream write, no-op sink (${kind})`, 200_000, writableWrite(make))
-    await time(`BYOB read, pull answers at once (${kind})`, 200_000, byobRead(make))
+  jobs.push(['socket', 'node'])
+  for (const [what, kind] of jobs) {
+    const { stdout } = await run(process.execPath, [
+      '--expose-gc',
+      fileURLToPath(import.meta.url),
+      'measure',
+      what,
+      kind,
+      String(ports.tcp),
+    ])
+    rows.push([what === 'socket' ? LABELS.socket : `${LABELS[what]} (${kind})`, stdout.trim()])
   }
-
-  const mem = async (label, make) => {
-    const { heap, rss } = await perObject(make)
-    rows.push([label, `${heap.toFixed(2)} KiB heap, ${rss.toFixed(2)} KiB RSS`])
-  }
-  for (const [kind, make] of Object.entries(makers)) {
-    await mem(`byte ReadableStream + reader + pending read (${kind})`, () => {
-      const reader = make.readable({ type: 'bytes', pull() {} }, { highWaterMark: 0 }).getReader()
-      reader.read()
-      return reader
-    })
-    await mem(`WritableStream (${kind})`, () => make.writable({ write() {} }, { highWaterMark: 2 }))
-  }
-  await mem('net.Socket, open, with a data listener', async () => {
-    const socket = net.connect(ports.tcp, HOST)
-    await once(socket, 'connect')
-    return socket.on('data', () => {}).on('error', () => {})
-  })
 
   const width = Math.max(...rows.map((r) => r[0].length))
-  console.log(`Node ${process.version}, medians of ${RUNS} runs`)
+  console.log(`Node ${process.version}, medians of ${RUNS} runs, each figure in a fresh process`)
   for (const [label, value] of rows) console.log(`${label.padEnd(width)}  ${value}`)
   child.disconnect()
   process.exit(0)
 }
 
-if (process.argv[2] === 'sink') {
+if (process.argv[2] === 'measure') {
+  console.log(await measureHere(process.argv[3], process.argv[4], Number(process.argv[5])))
+  process.exit(0)
+} else if (process.argv[2] === 'sink') {
   // Child: a TCP server that holds its connections.
   const held = []
   const tcp = net.createServer((s) => held.push(s.on('error', () => {})))

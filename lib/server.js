@@ -129,7 +129,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
      */
     #fail(c, err) {
       // Node's error() can throw from inside (an async iterator's two reads: lib/streams.js)
-      // after erroring the stream; this runs after a wait, where a throw goes unhandled.
+      // after erroring the stream: the listener must still close and `closed` settle.
       errorStream(c, fromNative(err))
       this.#finish()
     }

@@ -175,17 +175,20 @@ const kState = findStateKey()
 // `writer.write()` after `writer.close()` threw ERR_INTERNAL_ASSERTION ("a bug in Node.js"),
 // synchronously, instead of returning a promise rejected with a TypeError, as the streams
 // spec's GetChunkSize (which returns 1 when the algorithm is gone) makes it. Our writables'
-// controller state is given a copy in which the size algorithm is kept: it lives in a
-// symbol-keyed field behind an accessor on a shared prototype, whose setter ignores the
-// clearing. A write after close then gets the spec's rejection ("WritableStream is
-// closed"). Our size algorithm has no effect once the writable has started.
+// controller state is given a copy in which the size algorithm lives in a symbol-keyed
+// field behind an accessor on a shared prototype, whose setter turns the clearing into
+// `() => 1` (what the spec's GetChunkSize answers then; our own algorithm, which holds the
+// socket, is let go). A write after close then gets the spec's rejection ("WritableStream
+// is closed").
 const kSize = Symbol('size algorithm')
+/** What the spec's GetChunkSize returns once the algorithm is gone (ours, which holds the socket, is let go). */
+const sizeOne = () => 1
 const KEEP_SIZE = nullProto({
   get sizeAlgorithm() {
     return this[kSize]
   },
   set sizeAlgorithm(value) {
-    if (value !== undefined) this[kSize] = value
+    this[kSize] = value === undefined ? sizeOne : value
   },
 })
 const WRITABLE_CONTROLLER_LAYOUT =
@@ -243,11 +246,11 @@ function fastened(make, kind) {
     fastenState(probe, kind)
     if (layoutOf(probe[kState]) !== kind.layout) return make
     if (kind.copyController !== undefined) {
-      // The size algorithm is kept through a clearing, and the controller names the stream.
+      // A clearing leaves a size algorithm, and the controller names the stream.
       const controllerState = probe[kState].controller[kState]
-      const size = controllerState.sizeAlgorithm
+      if (typeof controllerState.sizeAlgorithm !== 'function') return make
       controllerState.sizeAlgorithm = undefined
-      if (typeof size !== 'function' || controllerState.sizeAlgorithm !== size) return make
+      if (controllerState.sizeAlgorithm !== sizeOne) return make
       if (controllerState.stream !== probe) return make
     }
   } catch {
