@@ -240,18 +240,19 @@ function fastened(make, kind) {
   if (kState === null) return make
   try {
     const probe = make(undefined, undefined)
-    const controllerLayout = () => layoutOf(probe[kState].controller[kState])
-    if (!isNullProtoRecord(probe[kState]) || layoutOf(probe[kState]) !== kind.layout) return make
-    if (kind.copyController !== undefined && controllerLayout() !== kind.controllerLayout) return make
+    const state = probe[kState]
+    if (!isNullProtoRecord(state) || layoutOf(state) !== kind.layout) return make
+    const controller = state.controller
+    if (kind.copyController !== undefined && layoutOf(controller[kState]) !== kind.controllerLayout) return make
     fastenState(probe, kind)
-    if (layoutOf(probe[kState]) !== kind.layout) return make
+    // The copies have the layout, and the controller names the stream handed out.
+    const controllerState = controller[kState]
+    if (layoutOf(probe[kState]) !== kind.layout || controllerState.stream !== probe) return make
     if (kind.copyController !== undefined) {
-      // A clearing leaves a size algorithm, and the controller names the stream.
-      const controllerState = probe[kState].controller[kState]
+      // Node's clearing of the size algorithm leaves `() => 1`.
       if (typeof controllerState.sizeAlgorithm !== 'function') return make
       controllerState.sizeAlgorithm = undefined
       if (controllerState.sizeAlgorithm !== sizeOne) return make
-      if (controllerState.stream !== probe) return make
     }
   } catch {
     return make
