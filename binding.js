@@ -849,4 +849,5 @@ module.exports.tcpTryRead = nativeBinding.tcpTryRead
 module.exports.tcpTryWrite = nativeBinding.tcpTryWrite
 module.exports.udpTryRecvBatch = nativeBinding.udpTryRecvBatch
 module.exports.udpTrySend = nativeBinding.udpTrySend
+module.exports.udpTrySendSegments = nativeBinding.udpTrySendSegments
 module.exports.udpTrySendTo = nativeBinding.udpTrySendTo

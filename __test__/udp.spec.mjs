@@ -179,28 +179,183 @@ test('a connected socket echoes through a node:dgram peer', async (t) => {
   await peer.close()
 })
 
-test('the writable queues one message behind the one in flight (highWaterMark 2); every message is sent in order', async (t) => {
+test('the writable queues 32 messages (highWaterMark 32: room for a run); every message is sent in order', async (t) => {
   const peer = await dgramPeer()
   const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
   const { writable } = await socket.opened
   const writer = writable.getWriter()
-  t.is(writer.desiredSize, 2)
+  t.is(writer.desiredSize, 32)
   const ready = writer.ready
   await writer.write({ data: new Uint8Array([0]) })
   t.is(writer.ready, ready, 'an awaited send leaves ready as it was')
   const sends = []
   // A sender that waits for ready whenever desiredSize says so.
-  for (let i = 1; i <= 20; i++) {
+  for (let i = 1; i <= 100; i++) {
     if (writer.desiredSize <= 0) await writer.ready
     sends.push(writer.write({ data: new Uint8Array([i]) }))
     t.true(writer.desiredSize >= 0)
   }
   await Promise.all(sends)
-  const got = await peer.received(21)
+  const got = await peer.received(101)
   t.deepEqual(
     got.map((m) => m.msg[0]),
-    Array.from({ length: 21 }, (_, i) => i),
+    Array.from({ length: 101 }, (_, i) => i),
   )
+  writer.releaseLock()
+  await socket.close()
+  await peer.close()
+})
+
+// ---- runs: writes queued behind the one being written go out with it in one system call
+// (UDP GSO, src/gso.rs); each must still arrive as its own datagram.
+
+/** `size` bytes for datagram `i`: its index in the first 4 bytes (when they fit), then i & 0xff. */
+function numbered(i, size) {
+  const data = new Uint8Array(size).fill(i & 0xff)
+  if (size >= 4) new DataView(data.buffer).setUint32(0, i)
+  return data
+}
+
+/** The indices of `messages` whose bytes are not `numbered(i, sizes[i])`. */
+function misdelivered(messages, sizes, first = 0) {
+  const bad = []
+  for (let k = 0; k < sizes.length; k++) {
+    const got = messages[first + k]?.msg
+    const want = numbered(k, sizes[k])
+    if (got === undefined || !Buffer.from(want.buffer).equals(got)) bad.push(k)
+  }
+  return bad
+}
+
+test('writes queued together go out in runs: each arrives as its own datagram, intact and in order, whatever the sizes', async (t) => {
+  const peer = await dgramPeer()
+  peer.socket.setRecvBufferSize(1 << 20)
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  // Groups written without waiting (each queues behind the first), then awaited: runs of
+  // one size, a shorter one ending a run, a longer one starting the next, empty and 1-byte
+  // datagrams (no run), two of 30,000 bytes (a run) and a third (too many bytes: its own).
+  const repeat = (n, size) => Array(n).fill(size)
+  const groups = [
+    repeat(80, 1200),
+    [...repeat(10, 1200), 300, ...repeat(5, 1200), 1300, 1200, 1200, 1400],
+    repeat(100, 64),
+    [1, 1, 1, 0, 1, 0, 0, 5, 5],
+    [30_000, 30_000, 30_000, 8, 8],
+  ]
+  const sizes = []
+  for (const group of groups) {
+    const writes = []
+    for (const size of group) {
+      writes.push(writer.write({ data: numbered(sizes.length, size) }))
+      sizes.push(size)
+    }
+    await Promise.all(writes)
+    await peer.received(sizes.length)
+  }
+  t.deepEqual(misdelivered(peer.messages, sizes), [])
+  t.deepEqual(
+    peer.messages.map((m) => m.msg.length),
+    sizes,
+  )
+  writer.releaseLock()
+  await socket.close()
+  await peer.close()
+})
+
+test('bound mode: a run goes to one destination; queued messages to two peers and by host name each reach their own peer, in order', async (t) => {
+  const a = await dgramPeer()
+  const b = await dgramPeer()
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  const plan = [
+    ...Array(20).fill(['A', '127.0.0.1']),
+    ...Array(10).fill(['B', '127.0.0.1']),
+    ['A', '127.0.0.1'],
+    ['B', '127.0.0.1'],
+    ...Array(3).fill(['A', 'localhost']),
+    ...Array(5).fill(['A', '127.0.0.1']),
+    ...Array(5).fill(['B', '127.0.0.1']),
+  ]
+  const sent = { A: [], B: [] }
+  const write = ([who, address], i) => {
+    sent[who].push(i)
+    const remotePort = who === 'A' ? a.port : b.port
+    return writer.write({ data: numbered(i, 500), remoteAddress: address, remotePort, dnsQueryType: 'ipv4' })
+  }
+  // The first awaited, so that the rest are written once the stream has started (they queue).
+  await write(plan[0], 0)
+  const writes = plan.slice(1).map((step, i) => write(step, i + 1))
+  await within(Promise.all(writes), 5000, 'the writes')
+  for (const [who, peer] of [['A', a], ['B', b]]) {
+    const got = await peer.received(sent[who].length)
+    t.deepEqual(
+      got.map((m) => new DataView(m.msg.buffer, m.msg.byteOffset).getUint32(0)),
+      sent[who],
+      `peer ${who}`,
+    )
+    t.true(got.every((m) => m.msg.length === 500))
+  }
+  writer.releaseLock()
+  await socket.close()
+  await a.close()
+  await b.close()
+})
+
+test('a message queued behind others is converted once, when looked ahead for a run; a bad one there fails its own write, and none after it is read or sent', async (t) => {
+  const peer = await dgramPeer()
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  const reads = Array(15).fill(0)
+  const counted = (i) => ({
+    get data() {
+      reads[i]++
+      return numbered(i, 100)
+    },
+  })
+  // Written once the stream has started (a write before that is converted at write(), see
+  // Sink in lib/lifecycle.js), each is converted when the stream gets to it, or looked at.
+  await writer.write({ data: new Uint8Array(1) })
+  const writes = []
+  for (let i = 0; i < 10; i++) writes.push(writer.write(counted(i)))
+  writes.push(writer.write(new Uint8Array(100))) // raw bytes: a TypeError
+  for (let i = 11; i < 15; i++) writes.push(writer.write(counted(i)))
+  const results = await within(Promise.allSettled(writes), 5000, 'the writes')
+  t.deepEqual(
+    results.map((r) => r.status),
+    [...Array(10).fill('fulfilled'), ...Array(5).fill('rejected')],
+  )
+  t.true(results[10].reason instanceof TypeError)
+  t.regex(results[10].reason.message, /not raw bytes/)
+  t.is(results[12].reason, results[10].reason, 'the writable errored with that TypeError')
+  t.deepEqual(reads, [...Array(10).fill(1), 0, 0, 0, 0, 0])
+  await peer.received(11)
+  await new Promise((r) => setTimeout(r, 50))
+  t.is(peer.messages.length, 11)
+  t.deepEqual(misdelivered(peer.messages, Array(10).fill(100), 1), [])
+  writer.releaseLock()
+  await t.throwsAsync(socket.close(), { is: results[10].reason }, 'closed rejects with the write\'s error')
+  await peer.close()
+})
+
+test('writes queued before writer.close() all go out, in runs, and the writable closes', async (t) => {
+  const peer = await dgramPeer()
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  await writer.write({ data: numbered(0, 200) })
+  const writes = []
+  for (let i = 1; i < 40; i++) writes.push(writer.write({ data: numbered(i, 200) }))
+  const closing = writer.close()
+  await t.throwsAsync(writer.write({ data: numbered(99, 200) }), { instanceOf: TypeError })
+  await within(Promise.all([...writes, closing]), 5000, 'the writes and close')
+  await peer.received(40)
+  await new Promise((r) => setTimeout(r, 50))
+  t.is(peer.messages.length, 40)
+  t.deepEqual(misdelivered(peer.messages, Array(40).fill(200)), [])
   writer.releaseLock()
   await socket.close()
   await peer.close()

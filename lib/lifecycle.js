@@ -227,12 +227,17 @@ class LazyStreams {
     if (this.#writable === null) {
       const sink = (this.#sink = new Sink(this))
       const size = (chunk) => sink.sizeOf(chunk)
-      this.#writable = newWritableStream(sink, { highWaterMark: WRITABLE_HIGH_WATER_MARK, size })
+      this.#writable = newWritableStream(sink, { highWaterMark: this.writableHighWaterMark, size })
       // Node marks the stream started, and hands it any write queued meanwhile, in a
       // reaction queued while it was made: this microtask runs right after that.
       microtask(() => this.#writableStarted())
     }
     return this.#writable
+  }
+
+  /** The writable's highWaterMark, in chunks (a subclass may queue more). */
+  get writableHighWaterMark() {
+    return WRITABLE_HIGH_WATER_MARK
   }
 
   /** Either stream is locked (one not made yet is not). */

@@ -296,4 +296,17 @@ function errorStream(c, reason) {
 /** A byte or default readable's controller reports its stream errored (desiredSize null). */
 const isErrored = (c) => c.desiredSize === null
 
-module.exports = { newReadableStream, newWritableStream, errorStream, isErrored }
+/**
+ * The chunks a writable made here still holds, the one being written first: Node 20's
+ * queue of `{ value, size }` records (ours are sized 1 a chunk; the close request's
+ * record, always the last, 0), which Node hands to the sink one at a time. Null where the
+ * controller's state is not the copy made above (other Node versions): the queue is then
+ * not ours to read. Only to look at: the stream alone takes from it.
+ */
+function writeQueue(c) {
+  if (kState === null) return null
+  const state = c[kState]
+  return typeof state === 'object' && state !== null && getPrototypeOf(state) === KEEP_SIZE ? state.queue : null
+}
+
+module.exports = { newReadableStream, newWritableStream, errorStream, isErrored, writeQueue }

@@ -10,10 +10,13 @@
 // buffer (`receiveBufferSize`) and are dropped there, as UDP does. A socket nobody reads
 // has no pending receive, so it neither keeps the process alive nor escapes the GC.
 // Sends are synchronous `trySend` / `trySendTo`; only a full send buffer or a host name
-// to resolve makes a write wait.
+// to resolve makes a write wait. When writes are queued behind the one being written, it
+// goes out in a run with the ones behind it of the same size (the last may be shorter) to
+// the same destination: one `trySendSegments` call, one system call (UDP GSO, src/gso.rs),
+// and the stream's calls for those chunks find them sent (see #sendRun).
 
-const { newReadableStream, errorStream } = require('./streams')
-const { udpTryRecvBatch, udpTrySend, udpTrySendTo } = require('../binding.js')
+const { newReadableStream, errorStream, writeQueue } = require('./streams')
+const { udpTryRecvBatch, udpTrySend, udpTrySendTo, udpTrySendSegments } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const {
   Lifecycle,
@@ -39,6 +42,9 @@ const { then } = require('./primordials')
 
 const WOULD_BLOCK = -1
 const NEEDS_RESOLUTION = -2
+const SEGMENTS_UNAVAILABLE = -3 // src/udp.rs
+/** #sendRun found no run to send: send the one datagram. */
+const NO_RUN = -4
 const META_STRIDE = 8 // src/udp.rs
 const MAX_DATAGRAM = 64 * 1024
 const RECEIVE_BATCH = 32
@@ -53,6 +59,18 @@ function scratchBuffers() {
     meta = new Uint32Array(RECEIVE_BATCH * META_STRIDE)
   }
 }
+
+// A run of datagrams sent in one call (src/gso.rs: the kernel's limits).
+const RUN_MAX_SEGMENTS = 64
+const RUN_MAX_BYTES = 63 * 1024
+/**
+ * The writable's highWaterMark, in messages: room for a run. A writer that waits for
+ * `ready` keeps this many queued, and each write then goes out with those behind it (a
+ * queue of 2, as TCP's, made runs of 2).
+ */
+const UDP_WRITABLE_HIGH_WATER_MARK = 32
+// One buffer per thread for the run being sent (sends are synchronous).
+let runBuffer = null
 
 function sourceAddress(m, i) {
   const family = m[i + 3]
@@ -128,6 +146,16 @@ class UdpConnection extends LazyStreams {
   #delivering = false
   /** The stream pulled while a batch was being enqueued: receive again after it. */
   #pullAgain = false
+  /**
+   * Messages queued behind the one being written that #sendRun converted and did not send,
+   * in queue order: `{ chunk, msg }`, or `{ chunk, failed: true, error }` (each chunk's
+   * members are read once).
+   */
+  #lookedAhead = []
+  /** How many chunks queued behind the one being written went out in its run. */
+  #sentAhead = 0
+  /** Runs may be sent (not once the kernel refused one: src/gso.rs). */
+  #runs = true
 
   constructor(handle, connected, life) {
     super()
@@ -170,7 +198,12 @@ class UdpConnection extends LazyStreams {
     startWritable(c, this.#ends)
   }
 
+  get writableHighWaterMark() {
+    return UDP_WRITABLE_HIGH_WATER_MARK
+  }
+
   closeWritable() {
+    this.#lookedAhead = []
     this.#ends.writableEnded(undefined, true)
   }
 
@@ -298,23 +331,109 @@ class UdpConnection extends LazyStreams {
   }
 
   writeChunk(chunk, c) {
+    // Sent already, in the run of a write before it.
+    if (this.#sentAhead > 0) {
+      this.#sentAhead--
+      return turns.mustYield() ? turns.nextTurn() : undefined
+    }
     let msg
     try {
-      if (chunk instanceof EarlyFailure) throw chunk.error
-      msg = convertMessage(chunk, this.#connected)
+      msg = this.#messageOf(chunk)
     } catch (err) {
       this.#ends.writeFailed(err)
       throw err
     }
     let n
     try {
-      n = this.#trySend(msg.data, msg.remoteAddress, msg.remotePort)
+      n = this.#sendRun(chunk, msg, c)
+      if (n === NO_RUN) n = this.#trySend(msg.data, msg.remoteAddress, msg.remotePort)
     } catch (err) {
       throw this.#failWrite(fromNative(err))
     }
     // Sent: done, in a later macrotask if the event loop has waited too long (lib/turns.js).
     if (n >= 0) return turns.mustYield() ? turns.nextTurn() : undefined
     return (this.#pendingWrite = this.#writeLater(msg, n, c))
+  }
+
+  /** The written `chunk` as a UDPMessage: converted now, or by #sendRun's look-ahead. */
+  #messageOf(chunk) {
+    const lookedAhead = this.#lookedAhead
+    if (lookedAhead.length > 0) {
+      const first = lookedAhead.shift()
+      if (first.chunk === chunk) {
+        if (first.failed) throw first.error
+        return first.msg
+      }
+      this.#lookedAhead = [] // not the queue's order: convert afresh
+    }
+    if (chunk instanceof EarlyFailure) throw chunk.error
+    return convertMessage(chunk, this.#connected)
+  }
+
+  /**
+   * Sends `msg` (the message of `chunk`, the chunk being written) in a run with the
+   * messages queued behind it (lib/streams.js, writeQueue) that are the same size (the
+   * last may be shorter) and go to the same destination: one call, one system call (UDP
+   * GSO, src/gso.rs). The stream then hands us those chunks one by one, and writeChunk
+   * finds them sent. Returns what the send returned (the byte count, WOULD_BLOCK,
+   * NEEDS_RESOLUTION: for the first two nothing was sent, and the write goes on alone),
+   * or NO_RUN when there is no run (one message, or runs refused).
+   */
+  #sendRun(chunk, msg, c) {
+    if (!this.#runs) return NO_RUN
+    const queue = writeQueue(c)
+    // Written before the stream started, a chunk comes as a copy (Sink in lib/lifecycle.js):
+    // such writes are the first and go alone.
+    if (queue === null || queue.length < 2 || queue[0].value !== chunk) return NO_RUN
+    const size = msg.data.byteLength
+    if (size === 0 || size * 2 > RUN_MAX_BYTES) return NO_RUN
+    const lookedAhead = this.#lookedAhead
+    let count = 1
+    let total = size
+    let run = null
+    for (let i = 1; i < queue.length && count < RUN_MAX_SEGMENTS; i++) {
+      const entry = queue[i]
+      if (entry.size !== 1) break // the close request
+      let next = lookedAhead[i - 1]
+      if (next === undefined) lookedAhead.push((next = this.#lookAhead(entry.value)))
+      else if (next.chunk !== entry.value) break
+      if (next.failed) break
+      const m = next.msg
+      const length = m.data.byteLength
+      // (An empty datagram cannot end a run: the kernel would send nothing for it.)
+      if (length === 0 || length > size || total + length > RUN_MAX_BYTES) break
+      if (m.remoteAddress !== msg.remoteAddress || m.remotePort !== msg.remotePort) break
+      if (run === null) {
+        run = runBuffer ??= new Uint8Array(RUN_MAX_BYTES)
+        run.set(msg.data, 0)
+      }
+      run.set(m.data, total)
+      total += length
+      count++
+      if (length < size) break // a shorter datagram ends a run
+    }
+    if (count === 1) return NO_RUN
+    const bytes = run.subarray(0, total)
+    const n = this.#connected
+      ? udpTrySendSegments(this.#core(), bytes, size)
+      : udpTrySendSegments(this.#core(), bytes, size, msg.remoteAddress, msg.remotePort)
+    if (n >= 0) {
+      lookedAhead.splice(0, count - 1)
+      this.#sentAhead = count - 1
+      return n
+    }
+    if (n !== SEGMENTS_UNAVAILABLE) return n
+    this.#runs = false
+    return NO_RUN
+  }
+
+  /** A queued chunk converted ahead of its write (its error kept for then). */
+  #lookAhead(chunk) {
+    try {
+      return { chunk, msg: convertMessage(chunk, this.#connected), failed: false, error: undefined }
+    } catch (error) {
+      return { chunk, msg: null, failed: true, error }
+    }
   }
 
   #trySend(bytes, address, port) {
@@ -410,6 +529,7 @@ class UdpConnection extends LazyStreams {
 
   /** A failed send: that write rejects and the writable is closed (spec 2.3). */
   #failWrite(error) {
+    this.#lookedAhead = []
     this.#ends.writeFailed(error)
     return error
   }

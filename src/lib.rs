@@ -22,6 +22,7 @@
 use napi_derive::napi;
 
 pub mod error;
+pub mod gso;
 pub mod multicast;
 pub mod notify;
 pub mod policy;

@@ -29,10 +29,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use napi::bindgen_prelude::{External, PromiseRaw};
 use napi::{Env, Result};
 use napi_derive::napi;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::Interest;
 
 use crate::error::SocketError;
+use crate::gso::{self, Sent};
 use crate::notify::{Notifier, Watch};
 use crate::policy::{Policy, Purpose};
 use crate::resolve::{parse_ip_literal, QueryType};
@@ -59,6 +60,9 @@ type WordsMut<'a> = &'a mut [u32];
 const WOULD_BLOCK: i64 = -1;
 /// Result of `trySendTo` when the destination is a host name to resolve first.
 const NEEDS_RESOLUTION: i64 = -2;
+/// Result of `trySendSegments` when the run cannot go out segmented (see `gso.rs`): send
+/// its datagrams one by one. Nothing was sent.
+const SEGMENTS_UNAVAILABLE: i64 = -3;
 
 /// `u32`s per datagram in the metadata array of `tryRecvBatch`:
 /// `[offset, length, port, family (0, 4 or 6), address words 0..4]`. An IPv4 address is
@@ -85,6 +89,8 @@ pub struct UdpCore {
   info: UdpInfo,
   /// Primed by a receive that got datagrams and by a send (a reply may follow).
   spin: Spin,
+  /// The kernel refused to segment a run (`gso.rs`): this socket sends one by one.
+  segments_refused: AtomicBool,
 }
 
 #[napi]
@@ -156,6 +162,7 @@ impl UdpHandle {
           remote_port: remote.map(|r| r.port().into()),
         },
         spin: Spin::default(),
+        segments_refused: AtomicBool::new(false),
       }),
     })
   }
@@ -302,6 +309,50 @@ impl UdpCore {
       })?,
     )
   }
+
+  /// Sends a run of datagrams of `segment` bytes laid end to end in `run` (the last may be
+  /// shorter) in one system call (`gso.rs`), to the connected peer or, in bound mode, to
+  /// `address` and `port` as `try_send_to` does. The byte count, -1 when the send buffer
+  /// is full, -2 for a host name, -3 when the run cannot go out segmented (send each
+  /// datagram on its own): in every case but the first, nothing was sent.
+  pub fn try_send_segments(
+    &self,
+    run: &[u8],
+    segment: u32,
+    to: Option<(String, u32)>,
+  ) -> Result<i64> {
+    if self.segments_refused.load(Ordering::Relaxed) {
+      return Ok(SEGMENTS_UNAVAILABLE);
+    }
+    let target = match to {
+      None => None,
+      Some((address, port_number)) => {
+        let Some(ip) = parse_ip_literal(&address) else {
+          return Ok(NEEDS_RESOLUTION);
+        };
+        let port = port(port_number)?;
+        self.policy.check_destination(ip, Purpose::UdpSend)?;
+        Some(self.target(ip, port))
+      }
+    };
+    let sent = self.with_socket(|socket| {
+      match gso::send_segments(SockRef::from(socket), run, segment as usize, target) {
+        Ok(Sent::All(n)) => self.send_result(Ok(n), String::new),
+        Ok(Sent::Unfit) => Ok(SEGMENTS_UNAVAILABLE),
+        Ok(Sent::Refused) => {
+          self.segments_refused.store(true, Ordering::Relaxed);
+          Ok(SEGMENTS_UNAVAILABLE)
+        }
+        Err(e) => self.send_result(Err(e), || {
+          target
+            .or(self.remote)
+            .map(|r| r.to_string())
+            .unwrap_or_default()
+        }),
+      }
+    })?;
+    Ok(sent)
+  }
 }
 
 #[napi]
@@ -408,6 +459,21 @@ pub fn udp_try_send_to(
   port_number: u32,
 ) -> Result<i64> {
   core.try_send_to(buf, address, port_number)
+}
+
+/// Sends a run of datagrams in one system call (see `UdpCore::try_send_segments`): to the
+/// connected peer, or in bound mode to `address` and `port`. The byte count, -1 when the
+/// send buffer is full, -2 for a host name, -3 when the datagrams must go one by one.
+#[napi]
+pub fn udp_try_send_segments(
+  #[napi(ts_arg_type = "ExternalObject<'UdpCore'>")] core: &External<Arc<UdpCore>>,
+  run: &[u8],
+  segment: u32,
+  address: Option<String>,
+  port_number: Option<u32>,
+) -> Result<i64> {
+  let to = address.map(|a| (a, port_number.unwrap_or(0)));
+  core.try_send_segments(run, segment, to)
 }
 
 /// A UDP socket of `ip`'s family with the options that go on before bind or connect.
