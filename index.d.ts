@@ -189,7 +189,10 @@ export interface UDPSocketOpenInfo {
   readable: ReadableStream<UDPReceivedMessage>
   /**
    * Datagrams to send. Made when first read (an accessor), the same stream every time.
-   * Its highWaterMark is 2 messages, as for `TCPSocketOpenInfo.writable`.
+   * Its highWaterMark is 32 messages: messages queued behind the one being sent go out
+   * with it in one system call when they have its size (the last may be shorter) and
+   * destination (Linux UDP GSO); each still arrives as its own datagram, and each write
+   * settles once its datagram was sent (see docs/udp.md, "Sending").
    */
   writable: WritableStream<UDPMessage>
   /** Connected mode only. */
