@@ -20,7 +20,8 @@ if (inside) {
   })
 }
 
-netnsTest('datagrams larger than the path MTU, queued together, go out one by one (fragmented) when the kernel refuses the run', async (t) => {
+/** A node:dgram peer on SMALL_MTU_ADDRESS (`got`: what it received) and a writer of ours to it. */
+async function smallMtuPair() {
   const peer = dgram.createSocket('udp4')
   const got = []
   peer.on('message', (msg) => got.push(msg))
@@ -29,19 +30,28 @@ netnsTest('datagrams larger than the path MTU, queued together, go out one by on
   const socket = new UDPSocket({ remoteAddress: SMALL_MTU_ADDRESS, remotePort: peer.address().port })
   const { writable } = await socket.opened
   const writer = writable.getWriter()
+  const close = async () => {
+    writer.releaseLock()
+    await socket.close()
+    peer.close()
+  }
+  return { got, writer, close }
+}
+
+/** Waits (bounded: 2 s) until `got` holds `n` datagrams. */
+async function until(got, n) {
+  for (let i = 0; i < 200 && got.length < n; i++) await new Promise((r) => setTimeout(r, 10))
+}
+
+netnsTest('datagrams larger than the path MTU, queued together, go out one by one (fragmented) when the kernel refuses the run', async (t) => {
+  const { got, writer, close } = await smallMtuPair()
   await writer.write({ data: new Uint8Array(1400).fill(255) })
   // Queued behind each other: the first run (1,400-byte segments over a 1,280-byte MTU) is
   // refused with EMSGSIZE before anything is sent.
   const writes = []
   for (let i = 0; i < 20; i++) writes.push(writer.write({ data: new Uint8Array(1400).fill(i) }))
   await within(Promise.all(writes), 5000, 'the writes')
-  await within(
-    (async () => {
-      for (let i = 0; i < 200 && got.length < 21; i++) await new Promise((r) => setTimeout(r, 10))
-    })(),
-    5000,
-    'the datagrams',
-  )
+  await until(got, 21)
   t.is(got.length, 21)
   t.true(got.every((m) => m.length === 1400))
   t.deepEqual(
@@ -49,31 +59,20 @@ netnsTest('datagrams larger than the path MTU, queued together, go out one by on
     Array.from({ length: 20 }, (_, i) => i),
   )
   t.true(got.slice(1).every((m, i) => m.every((b) => b === i)))
-  writer.releaseLock()
-  await socket.close()
-  peer.close()
+  await close()
 })
 
 netnsTest('runs of datagrams within the MTU still go out to that address', async (t) => {
-  const peer = dgram.createSocket('udp4')
-  const got = []
-  peer.on('message', (msg) => got.push(msg))
-  peer.bind(0, SMALL_MTU_ADDRESS)
-  await once(peer, 'listening')
-  const socket = new UDPSocket({ remoteAddress: SMALL_MTU_ADDRESS, remotePort: peer.address().port })
-  const { writable } = await socket.opened
-  const writer = writable.getWriter()
+  const { got, writer, close } = await smallMtuPair()
   await writer.write({ data: new Uint8Array(1000) })
   const writes = []
   for (let i = 0; i < 40; i++) writes.push(writer.write({ data: new Uint8Array(1000).fill(i) }))
   await within(Promise.all(writes), 5000, 'the writes')
-  for (let i = 0; i < 200 && got.length < 41; i++) await new Promise((r) => setTimeout(r, 10))
+  await until(got, 41)
   t.is(got.length, 41)
   t.deepEqual(
     got.slice(1).map((m) => m[0]),
     Array.from({ length: 40 }, (_, i) => i),
   )
-  writer.releaseLock()
-  await socket.close()
-  peer.close()
+  await close()
 })
