@@ -227,11 +227,12 @@ export declare function udpTryRecvBatch(core: ExternalObject<'UdpCore'>, buf: Ui
 export declare function udpTrySend(core: ExternalObject<'UdpCore'>, buf: Uint8Array): number
 
 /**
- * Sends a run of datagrams in one system call (see `UdpCore::try_send_segments`): to the
- * connected peer, or in bound mode to `address` and `port`. The byte count, -1 when the
+ * Sends a run of datagrams in one system call (see `UdpCore::try_send_segments`), the
+ * first `length` bytes of `buf`: to the connected peer, or in bound mode to `address` and
+ * `port`. The byte count, -1 when the
  * send buffer is full, -2 for a host name, -3 when the datagrams must go one by one.
  */
-export declare function udpTrySendSegments(core: ExternalObject<'UdpCore'>, run: Uint8Array, segment: number, address?: string | undefined | null, portNumber?: number | undefined | null): number
+export declare function udpTrySendSegments(core: ExternalObject<'UdpCore'>, buf: Uint8Array, length: number, segment: number, address?: string | undefined | null, portNumber?: number | undefined | null): number
 
 /**
  * Bound mode: sends one datagram to `address` (an IP literal) and `port`, if the policy

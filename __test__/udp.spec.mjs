@@ -341,6 +341,78 @@ test('a message queued behind others is converted once, when looked ahead for a 
   await peer.close()
 })
 
+test('the writes of a run settle in the turn that sent it: an abort from a timer rejects only writes whose datagrams were not sent', async (t) => {
+  const turns = require('../lib/turns.js')
+  const spin = (ms) => {
+    const end = performance.now() + ms
+    while (performance.now() < end);
+  }
+  const peer = await dgramPeer()
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  await writer.write({ data: new Uint8Array([0xff]) })
+  // lib/turns.js defers a completion to the next turn once sends have run for 10 ms
+  // without one (it looks at the clock every 32nd): 31 slow awaited sends, then a burst
+  // whose run's first write is the one deferred.
+  await turns.nextTurn()
+  for (let i = 0; i < 31; i++) {
+    spin(0.5)
+    await writer.write({ data: new Uint8Array([0xff]) })
+  }
+  const timer = new Promise((resolve) => setTimeout(() => resolve(writer.abort('late')), 0))
+  const writes = Array.from({ length: 8 }, (_, i) => writer.write({ data: new Uint8Array([i]) }))
+  spin(3) // the timer is due by the next timers phase
+  const results = await within(Promise.allSettled(writes), 5000, 'the writes')
+  await timer
+  await new Promise((r) => setTimeout(r, 100))
+  const arrived = peer.messages.map((m) => m.msg[0]).filter((b) => b !== 0xff)
+  const fulfilled = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []))
+  t.deepEqual(arrived, fulfilled, 'a datagram arrived exactly when its write was fulfilled')
+  writer.releaseLock()
+  await socket.close()
+  await peer.close()
+})
+
+test('a run cuts datagrams by their real length, whatever byteLength a Uint8Array subclass claims', async (t) => {
+  class Liar extends Uint8Array {
+    get byteLength() {
+      return 100
+    }
+  }
+  const peer = await dgramPeer()
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  await writer.write({ data: new Uint8Array(1) })
+  const chunks = [
+    new Uint8Array(100).fill(1),
+    new Uint8Array(100).fill(2),
+    new Liar(1000).fill(3),
+    new Uint8Array(100).fill(4),
+    new Uint8Array(100).fill(5),
+    new Liar(10).fill(6),
+    new Uint8Array(100).fill(7),
+  ]
+  await within(Promise.all(chunks.map((data) => writer.write({ data }))), 5000, 'the writes')
+  const got = await peer.received(8)
+  t.deepEqual(
+    got.slice(1).map((m) => [m.msg.length, ...new Set(m.msg)]),
+    [
+      [100, 1],
+      [100, 2],
+      [1000, 3],
+      [100, 4],
+      [100, 5],
+      [10, 6],
+      [100, 7],
+    ],
+  )
+  writer.releaseLock()
+  await socket.close()
+  await peer.close()
+})
+
 test('writes queued before writer.close() all go out, in runs, and the writable closes', async (t) => {
   const peer = await dgramPeer()
   const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })

@@ -28,4 +28,25 @@ const now = () => apply(performanceNow, performance, [])
 /** Runs `fn` in a microtask. */
 const microtask = (fn) => apply(enqueueMicrotask, globalThis, [fn])
 
-module.exports = { then, handled, microtask, now, setImmediate, setInterval, setTimeout }
+// A typed array's own length and copies, which a subclass, an own property or a patched
+// %TypedArray%.prototype cannot misreport (a run of datagrams is cut by these lengths).
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
+const typedArrayByteLength = Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'byteLength').get
+const typedArraySet = TypedArrayPrototype.set
+
+/** `view.byteLength` as the engine knows it. */
+const byteLength = (view) => apply(typedArrayByteLength, view, [])
+/** `target.set(source, offset)`. */
+const copyInto = (target, source, offset) => apply(typedArraySet, target, [source, offset])
+
+module.exports = {
+  then,
+  handled,
+  microtask,
+  now,
+  setImmediate,
+  setInterval,
+  setTimeout,
+  byteLength,
+  copyInto,
+}

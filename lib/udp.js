@@ -38,7 +38,7 @@ const { createMulticastController } = require('./multicast')
 const wait = require('./wait')
 const { DEFERRED } = wait
 const turns = require('./turns')
-const { then } = require('./primordials')
+const { then, byteLength, copyInto } = require('./primordials')
 
 const WOULD_BLOCK = -1
 const NEEDS_RESOLUTION = -2
@@ -331,10 +331,12 @@ class UdpConnection extends LazyStreams {
   }
 
   writeChunk(chunk, c) {
-    // Sent already, in the run of a write before it.
+    // Sent already, in the run of a write before it: done at once, so that the stream
+    // takes the whole run off its queue in the turn that sent it (an abort() in a later
+    // turn cannot reject a write whose datagram went out).
     if (this.#sentAhead > 0) {
       this.#sentAhead--
-      return turns.mustYield() ? turns.nextTurn() : undefined
+      return undefined
     }
     let msg
     try {
@@ -345,8 +347,10 @@ class UdpConnection extends LazyStreams {
     }
     let n
     try {
-      n = this.#sendRun(chunk, msg, c)
+      // No run when this write is to finish in a later turn (lib/turns.js): see above.
+      n = turns.mustYield() ? NO_RUN : this.#sendRun(chunk, msg, c)
       if (n === NO_RUN) n = this.#trySend(msg.data, msg.remoteAddress, msg.remotePort)
+      else if (n >= 0) return undefined
     } catch (err) {
       throw this.#failWrite(fromNative(err))
     }
@@ -385,8 +389,10 @@ class UdpConnection extends LazyStreams {
     // Written before the stream started, a chunk comes as a copy (Sink in lib/lifecycle.js):
     // such writes are the first and go alone.
     if (queue === null || queue.length < 2 || queue[0].value !== chunk) return NO_RUN
-    const size = msg.data.byteLength
+    const size = byteLength(msg.data)
     if (size === 0 || size * 2 > RUN_MAX_BYTES) return NO_RUN
+    // A host name is resolved for each message, alone.
+    if (!this.#connected && ip.ipVersion(msg.remoteAddress) === 0) return NO_RUN
     const lookedAhead = this.#lookedAhead
     let count = 1
     let total = size
@@ -399,24 +405,25 @@ class UdpConnection extends LazyStreams {
       else if (next.chunk !== entry.value) break
       if (next.failed) break
       const m = next.msg
-      const length = m.data.byteLength
+      const length = byteLength(m.data)
       // (An empty datagram cannot end a run: the kernel would send nothing for it.)
       if (length === 0 || length > size || total + length > RUN_MAX_BYTES) break
       if (m.remoteAddress !== msg.remoteAddress || m.remotePort !== msg.remotePort) break
       if (run === null) {
         run = runBuffer ??= new Uint8Array(RUN_MAX_BYTES)
-        run.set(msg.data, 0)
+        copyInto(run, msg.data, 0)
       }
-      run.set(m.data, total)
+      copyInto(run, m.data, total)
       total += length
       count++
       if (length < size) break // a shorter datagram ends a run
     }
-    if (count === 1) return NO_RUN
-    const bytes = run.subarray(0, total)
+    // A getter read while looking ahead may have aborted the writable: this write goes on
+    // (it is the one in flight), the ones behind it do not.
+    if (count === 1 || c.signal.aborted) return NO_RUN
     const n = this.#connected
-      ? udpTrySendSegments(this.#core(), bytes, size)
-      : udpTrySendSegments(this.#core(), bytes, size, msg.remoteAddress, msg.remotePort)
+      ? udpTrySendSegments(this.#core(), run, total, size)
+      : udpTrySendSegments(this.#core(), run, total, size, msg.remoteAddress, msg.remotePort)
     if (n >= 0) {
       lookedAhead.splice(0, count - 1)
       this.#sentAhead = count - 1
@@ -516,6 +523,7 @@ class UdpConnection extends LazyStreams {
   abortForClose() {
     if (!this.#ends.writableOpen) return
     this.#closing = true
+    this.#lookedAhead = []
     abortWritableForClose(
       this.#writeController,
       this.#pendingWrite,
@@ -543,6 +551,7 @@ class UdpConnection extends LazyStreams {
 
   /** Both streams have ended (StreamEnds): the socket closes and `closed` settles. */
   bothEnded(error) {
+    this.#lookedAhead = []
     this.#handle.close()
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)

@@ -64,11 +64,22 @@ pub enum Sent {
 
 /// Whether the kernel handles `UDP_SEGMENT` (4.18 or later). An older kernel ignores a
 /// control message of an unknown level and would send the run as one datagram, so an
-/// unknown version counts as too old.
+/// unknown version counts as too old. Only on architectures with Linux's generic error
+/// numbers (`refused` names them; MIPS, SPARC, Alpha and PA-RISC number them otherwise).
 fn kernel_supports() -> bool {
   static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
   *SUPPORTED.get_or_init(|| {
-    if !cfg!(target_os = "linux") {
+    let generic_errno = cfg!(any(
+      target_arch = "x86_64",
+      target_arch = "x86",
+      target_arch = "aarch64",
+      target_arch = "arm",
+      target_arch = "riscv64",
+      target_arch = "s390x",
+      target_arch = "loongarch64",
+      target_arch = "powerpc64"
+    ));
+    if !cfg!(target_os = "linux") || !generic_errno {
       return false;
     }
     let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
@@ -81,7 +92,8 @@ fn kernel_supports() -> bool {
   })
 }
 
-/// Whether `e` is the kernel refusing to segment a run (see the module's comment).
+/// Whether `e` is the kernel refusing to segment a run (see the module's comment). Linux's
+/// generic error numbers (see `kernel_supports`).
 fn refused(e: &io::Error) -> bool {
   const EIO: i32 = 5;
   const EINVAL: i32 = 22;

@@ -461,17 +461,25 @@ pub fn udp_try_send_to(
   core.try_send_to(buf, address, port_number)
 }
 
-/// Sends a run of datagrams in one system call (see `UdpCore::try_send_segments`): to the
-/// connected peer, or in bound mode to `address` and `port`. The byte count, -1 when the
+/// Sends a run of datagrams in one system call (see `UdpCore::try_send_segments`), the
+/// first `length` bytes of `buf`: to the connected peer, or in bound mode to `address` and
+/// `port`. The byte count, -1 when the
 /// send buffer is full, -2 for a host name, -3 when the datagrams must go one by one.
 #[napi]
 pub fn udp_try_send_segments(
   #[napi(ts_arg_type = "ExternalObject<'UdpCore'>")] core: &External<Arc<UdpCore>>,
-  run: &[u8],
+  buf: &[u8],
+  length: u32,
   segment: u32,
   address: Option<String>,
   port_number: Option<u32>,
 ) -> Result<i64> {
+  let Some(run) = buf.get(..length as usize) else {
+    return Err(napi::Error::new(
+      napi::Status::InvalidArg,
+      "the run is longer than its buffer",
+    ));
+  };
   let to = address.map(|a| (a, port_number.unwrap_or(0)));
   core.try_send_segments(run, segment, to)
 }
