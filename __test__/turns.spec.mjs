@@ -49,6 +49,29 @@ test.serial('a UDP ping-pong loop between two of our sockets lets timers run', a
   await Promise.all([a.close(), b.close()])
 })
 
+test.serial('a UDP send loop that waits for ready (its writes go out in runs) lets timers run', async (t) => {
+  const sender = new UDPSocket({ localAddress: '127.0.0.1' })
+  const sink = new UDPSocket({ localAddress: '127.0.0.1' })
+  const [is, ik] = await Promise.all([sender.opened, sink.opened])
+  const writer = is.writable.getWriter()
+  const message = { data: new Uint8Array(64), remoteAddress: '127.0.0.1', remotePort: ik.localPort }
+  let sent = 0
+  const gap = await longestTimerGap(async () => {
+    const end = performance.now() + 1000
+    let last
+    for (; sent < 2_000_000 && performance.now() < end; sent++) {
+      if (writer.desiredSize <= 0) await writer.ready
+      last = writer.write(message)
+    }
+    await last
+  })
+  t.log(`${sent} datagrams; longest timer gap ${gap.toFixed(1)} ms`)
+  t.true(sent > 1000)
+  t.true(gap < 400, `timers waited ${gap.toFixed(1)} ms`)
+  writer.releaseLock()
+  await Promise.all([sender.close(), sink.close()])
+})
+
 test.serial('a TCP echo loop between two of our sockets lets timers run', async (t) => {
   const { TCPServerSocket } = await import('../index.js')
   const server = new TCPServerSocket('127.0.0.1')

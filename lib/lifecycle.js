@@ -7,7 +7,7 @@ const { newWritableStream } = require('./streams')
 const { then, handled, microtask, setImmediate } = require('./primordials')
 
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
-// writable queues one chunk behind the one being written.
+// writable queues one chunk behind the one being written (UDP's more: lib/udp.js).
 const PULL_ON_READ = Object.freeze({ highWaterMark: 0 })
 
 /**

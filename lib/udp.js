@@ -345,17 +345,18 @@ class UdpConnection extends LazyStreams {
       this.#ends.writeFailed(err)
       throw err
     }
+    // Done in a later macrotask if the event loop has waited too long (lib/turns.js); then
+    // no run either (see above).
+    const yieldFirst = turns.mustYield()
     let n
     try {
-      // No run when this write is to finish in a later turn (lib/turns.js): see above.
-      n = turns.mustYield() ? NO_RUN : this.#sendRun(chunk, msg, c)
+      n = yieldFirst ? NO_RUN : this.#sendRun(chunk, msg, c)
       if (n === NO_RUN) n = this.#trySend(msg.data, msg.remoteAddress, msg.remotePort)
       else if (n >= 0) return undefined
     } catch (err) {
       throw this.#failWrite(fromNative(err))
     }
-    // Sent: done, in a later macrotask if the event loop has waited too long (lib/turns.js).
-    if (n >= 0) return turns.mustYield() ? turns.nextTurn() : undefined
+    if (n >= 0) return yieldFirst ? turns.nextTurn() : undefined
     return (this.#pendingWrite = this.#writeLater(msg, n, c))
   }
 
@@ -379,9 +380,10 @@ class UdpConnection extends LazyStreams {
    * messages queued behind it (lib/streams.js, writeQueue) that are the same size (the
    * last may be shorter) and go to the same destination: one call, one system call (UDP
    * GSO, src/gso.rs). The stream then hands us those chunks one by one, and writeChunk
-   * finds them sent. Returns what the send returned (the byte count, WOULD_BLOCK,
-   * NEEDS_RESOLUTION: for the first two nothing was sent, and the write goes on alone),
-   * or NO_RUN when there is no run (one message, or runs refused).
+   * finds them sent. Returns what the send returned (the byte count, or WOULD_BLOCK /
+   * NEEDS_RESOLUTION: for those two nothing was sent, and the write goes on alone), or
+   * NO_RUN when there is no run (one message, runs refused, or the look-ahead's getters
+   * aborted the writable or changed the first message).
    */
   #sendRun(chunk, msg, c) {
     if (!this.#runs) return NO_RUN
@@ -403,13 +405,16 @@ class UdpConnection extends LazyStreams {
       let next = lookedAhead[i - 1]
       if (next === undefined) lookedAhead.push((next = this.#lookAhead(entry.value)))
       else if (next.chunk !== entry.value) break
-      if (next.failed) break
+      // Its getters may have aborted the writable: nothing behind this write goes out.
+      if (next.failed || c.signal.aborted) break
       const m = next.msg
       const length = byteLength(m.data)
       // (An empty datagram cannot end a run: the kernel would send nothing for it.)
       if (length === 0 || length > size || total + length > RUN_MAX_BYTES) break
       if (m.remoteAddress !== msg.remoteAddress || m.remotePort !== msg.remotePort) break
       if (run === null) {
+        // A getter may have detached or resized the first message's buffer.
+        if (byteLength(msg.data) !== size) break
         run = runBuffer ??= new Uint8Array(RUN_MAX_BYTES)
         copyInto(run, msg.data, 0)
       }
