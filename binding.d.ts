@@ -229,8 +229,8 @@ export declare function udpTrySend(core: ExternalObject<'UdpCore'>, buf: Uint8Ar
 /**
  * Sends a run of datagrams in one system call (see `UdpCore::try_send_segments`), the
  * first `length` bytes of `buf`: to the connected peer, or in bound mode to `address` and
- * `port`. The byte count, -1 when the
- * send buffer is full, -2 for a host name, -3 when the datagrams must go one by one.
+ * `port`. The byte count, -1 when the send buffer is full, -2 for a host name, -3 when
+ * the datagrams must go one by one.
  */
 export declare function udpTrySendSegments(core: ExternalObject<'UdpCore'>, buf: Uint8Array, length: number, segment: number, address?: string | undefined | null, portNumber?: number | undefined | null): number
 

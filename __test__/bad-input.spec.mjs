@@ -1,10 +1,8 @@
 // Bad input found by the fuzz tests (__test__/netns/fuzz.spec.mjs), kept as plain
 // regression tests over loopback.
 import test from 'ava'
-import dgram from 'node:dgram'
-import { once } from 'node:events'
 import { TCPSocket, UDPSocket } from '../index.js'
-import { netServer, within } from './helpers.mjs'
+import { netServer, within, dgramSink } from './helpers.mjs'
 
 function detachedView(Type = Uint8Array) {
   const view = new Type(new ArrayBuffer(16))
@@ -17,14 +15,6 @@ function detachedBuffer() {
   return buffer
 }
 
-async function dgramSink() {
-  const sink = dgram.createSocket('udp4')
-  const got = []
-  sink.on('message', (msg) => got.push(msg))
-  sink.bind(0, '127.0.0.1')
-  await once(sink, 'listening')
-  return { port: sink.address().port, got, close: () => sink.close() }
-}
 
 // Found by the fuzz test: a detached Uint8Array passed the BufferSource conversion, then
 // the host-name path of a bound UDPSocket copied it (slice() throws on a detached buffer)

@@ -1,7 +1,21 @@
 // Shared test helpers: real peers over loopback, bounded waits.
 import net from 'node:net'
+import dgram from 'node:dgram'
 import { once } from 'node:events'
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs'
+
+/**
+ * A node:dgram socket bound on `address` (127.0.0.1 by default) that keeps every datagram
+ * it receives in `got`; `socket` for its options.
+ */
+export async function dgramSink(address = '127.0.0.1') {
+  const socket = dgram.createSocket('udp4')
+  const got = []
+  socket.on('message', (msg) => got.push(msg))
+  socket.bind(0, address)
+  await once(socket, 'listening')
+  return { socket, port: socket.address().port, got, close: () => socket.close() }
+}
 
 /**
  * A node:net server on 127.0.0.1 (or `host`); `onConnection(socket)` handles each client.

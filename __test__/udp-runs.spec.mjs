@@ -2,10 +2,8 @@
 // not where they must not. The native `udpTrySendSegments` is wrapped before the classes
 // load, so each test sees the runs sent (this file runs in a process of its own).
 import test from 'ava'
-import dgram from 'node:dgram'
-import { once } from 'node:events'
 import { createRequire } from 'node:module'
-import { within } from './helpers.mjs'
+import { within, dgramSink } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const binding = require('../binding.js')
@@ -22,13 +20,10 @@ const turns = require('../lib/turns.js')
 
 /** A node:dgram peer (`got`: the datagrams received) and a started writer of ours to it. */
 async function pair() {
-  const peer = dgram.createSocket('udp4')
-  const got = []
-  peer.on('message', (msg) => got.push(msg))
-  peer.bind(0, '127.0.0.1')
-  await once(peer, 'listening')
-  peer.setRecvBufferSize(1 << 20)
-  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.address().port })
+  const peer = await dgramSink()
+  const { got } = peer
+  peer.socket.setRecvBufferSize(1 << 20)
+  const socket = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: peer.port })
   const { writable } = await socket.opened
   const writer = writable.getWriter()
   // Awaited, so that the writes after it are made once the stream has started (they queue).

@@ -342,8 +342,7 @@ class UdpConnection extends LazyStreams {
     try {
       msg = this.#messageOf(chunk)
     } catch (err) {
-      this.#ends.writeFailed(err)
-      throw err
+      throw this.#failWrite(err)
     }
     // Done in a later macrotask if the event loop has waited too long (lib/turns.js); then
     // no run either (see above).
@@ -540,7 +539,10 @@ class UdpConnection extends LazyStreams {
     )
   }
 
-  /** A failed send: that write rejects and the writable is closed (spec 2.3). */
+  /**
+   * A failed write (its send, or its message's conversion): the write rejects and the
+   * writable is closed (spec 2.3); messages looked ahead are let go.
+   */
   #failWrite(error) {
     this.#lookedAhead = []
     this.#ends.writeFailed(error)
@@ -556,7 +558,6 @@ class UdpConnection extends LazyStreams {
 
   /** Both streams have ended (StreamEnds): the socket closes and `closed` settles. */
   bothEnded(error) {
-    this.#lookedAhead = []
     this.#handle.close()
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)

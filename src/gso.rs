@@ -13,8 +13,9 @@
 //!
 //! The kernel refuses a run it cannot segment, before sending any of it: `EMSGSIZE` or
 //! `EINVAL` (a segment larger than the path's MTU: Linux 6.18 answered `EMSGSIZE`; too
-//! many segments), `EIO` (no checksum offload, an IPsec path). `send_segments` reports these as `Unavailable`, and the caller
-//! then sends each datagram on its own (and stops asking for this socket).
+//! many segments), `EIO` (no checksum offload, an IPsec path). `send_segments` reports
+//! these as `Refused`, and the caller then sends each datagram on its own (and stops
+//! asking for this socket).
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;

@@ -297,17 +297,25 @@ impl UdpCore {
   /// policy allows that destination. The byte count, -1 when the send buffer is full,
   /// -2 when `address` is a host name (resolve it with `resolveDestination` first).
   pub fn try_send_to(&self, buf: &[u8], address: String, port_number: u32) -> Result<i64> {
-    let Some(ip) = parse_ip_literal(&address) else {
+    let Some(target) = self.checked_destination(&address, port_number)? else {
       return Ok(NEEDS_RESOLUTION);
     };
-    let port = port(port_number)?;
-    self.policy.check_destination(ip, Purpose::UdpSend)?;
-    let target = self.target(ip, port);
     Ok(
       self.with_socket(|socket| {
         self.send_result(socket.send_to(buf, target), || target.to_string())
       })?,
     )
+  }
+
+  /// A bound-mode destination the policy allows, as this socket sends to it (`target`);
+  /// None when `address` is a host name (to resolve first).
+  fn checked_destination(&self, address: &str, port_number: u32) -> Result<Option<SocketAddr>> {
+    let Some(ip) = parse_ip_literal(address) else {
+      return Ok(None);
+    };
+    let port = port(port_number)?;
+    self.policy.check_destination(ip, Purpose::UdpSend)?;
+    Ok(Some(self.target(ip, port)))
   }
 
   /// Sends a run of datagrams of `segment` bytes laid end to end in `run` (the last may be
@@ -319,21 +327,17 @@ impl UdpCore {
     &self,
     run: &[u8],
     segment: u32,
-    to: Option<(String, u32)>,
+    to: Option<(&str, u32)>,
   ) -> Result<i64> {
     if self.segments_refused.load(Ordering::Relaxed) {
       return Ok(SEGMENTS_UNAVAILABLE);
     }
     let target = match to {
       None => None,
-      Some((address, port_number)) => {
-        let Some(ip) = parse_ip_literal(&address) else {
-          return Ok(NEEDS_RESOLUTION);
-        };
-        let port = port(port_number)?;
-        self.policy.check_destination(ip, Purpose::UdpSend)?;
-        Some(self.target(ip, port))
-      }
+      Some((address, port_number)) => match self.checked_destination(address, port_number)? {
+        Some(target) => Some(target),
+        None => return Ok(NEEDS_RESOLUTION),
+      },
     };
     let sent = self.with_socket(|socket| {
       match gso::send_segments(SockRef::from(socket), run, segment as usize, target) {
@@ -463,8 +467,8 @@ pub fn udp_try_send_to(
 
 /// Sends a run of datagrams in one system call (see `UdpCore::try_send_segments`), the
 /// first `length` bytes of `buf`: to the connected peer, or in bound mode to `address` and
-/// `port`. The byte count, -1 when the
-/// send buffer is full, -2 for a host name, -3 when the datagrams must go one by one.
+/// `port`. The byte count, -1 when the send buffer is full, -2 for a host name, -3 when
+/// the datagrams must go one by one.
 #[napi]
 pub fn udp_try_send_segments(
   #[napi(ts_arg_type = "ExternalObject<'UdpCore'>")] core: &External<Arc<UdpCore>>,
@@ -480,7 +484,7 @@ pub fn udp_try_send_segments(
       "the run is longer than its buffer",
     ));
   };
-  let to = address.map(|a| (a, port_number.unwrap_or(0)));
+  let to = address.as_deref().map(|a| (a, port_number.unwrap_or(0)));
   core.try_send_segments(run, segment, to)
 }
 

@@ -2,12 +2,10 @@
 // has an MTU of 1,280 bytes, made only inside the private network namespace that
 // `npm run test:netns` runs in (scripts/in-netns.sh); skipped anywhere else.
 import test from 'ava'
-import dgram from 'node:dgram'
-import { once } from 'node:events'
 import { execFileSync } from 'node:child_process'
 import { insidePrivateNamespace } from './namespace.mjs'
 import { UDPSocket } from '../../index.js'
-import { within } from '../helpers.mjs'
+import { within, dgramSink } from '../helpers.mjs'
 
 const inside = insidePrivateNamespace()
 const netnsTest = inside ? test : test.skip
@@ -22,12 +20,9 @@ if (inside) {
 
 /** A node:dgram peer on SMALL_MTU_ADDRESS (`got`: what it received) and a writer of ours to it. */
 async function smallMtuPair() {
-  const peer = dgram.createSocket('udp4')
-  const got = []
-  peer.on('message', (msg) => got.push(msg))
-  peer.bind(0, SMALL_MTU_ADDRESS)
-  await once(peer, 'listening')
-  const socket = new UDPSocket({ remoteAddress: SMALL_MTU_ADDRESS, remotePort: peer.address().port })
+  const peer = await dgramSink(SMALL_MTU_ADDRESS)
+  const { got } = peer
+  const socket = new UDPSocket({ remoteAddress: SMALL_MTU_ADDRESS, remotePort: peer.port })
   const { writable } = await socket.opened
   const writer = writable.getWriter()
   const close = async () => {
