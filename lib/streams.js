@@ -20,6 +20,17 @@
 // postMessage), only with a shared map. JSTransferable is the parent class of
 // `net.BlockList` on Node 20. Where that is not so (other Node versions: no
 // makeTransferable), streams are made as usual.
+//
+// `makeTransferable` also copies the object the constructor built (the husk) into the
+// JSTransferable it makes, through `Object.getOwnPropertyDescriptors` and
+// `Object.defineProperties`: a slow path that took about a third of the time of making a
+// stream. So the fields the constructor assigns (its state, its closed promise, its error
+// function; not its class field, which is defined on the husk whatever its prototype has)
+// are caught by accessors on the private subclass's prototype while it runs, and stored on
+// the stream handed out afterwards: `makeTransferable` copies one field instead of four,
+// and making a stream takes 2-4 µs less (9-10 µs instead of 13-14 on this VM). The husk,
+// which the controller names until lib/streams.js points it at the stream (below), reads
+// and writes them through the stream from then on.
 
 const { ReadableStream, WritableStream } = require('node:stream/web')
 const { BlockList } = require('node:net')
@@ -36,7 +47,33 @@ function findJSTransferable() {
 }
 const JSTransferable = findJSTransferable()
 // Kept from load time, like lib/primordials.js's built-ins.
-const { setPrototypeOf } = Reflect
+const { setPrototypeOf, defineProperty, ownKeys } = Reflect
+const { getOwnPropertySymbols, getPrototypeOf } = Object
+
+/** On a husk, once its stream is made: the stream, which holds the fields it assigned. */
+const kPartner = Symbol('stream made')
+
+/**
+ * The symbol-keyed fields `Base`'s constructor assigns (rather than defines as class
+ * fields), found by making one as an instance of a subclass whose prototype has a setter
+ * for each field a `Base` has.
+ */
+function assignedFields(Base) {
+  const fields = getOwnPropertySymbols(new Base())
+  const assigned = []
+  class Probe extends Base {}
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]
+    defineProperty(Probe.prototype, field, {
+      set(value) {
+        assigned.push(field)
+        defineProperty(this, field, { value, writable: true, enumerable: true, configurable: true })
+      },
+    })
+  }
+  void new Probe()
+  return assigned
+}
 
 /** A maker of `Base` streams with shared maps, or null where the trick does not apply. */
 function sharedMapMaker(Base) {
@@ -54,15 +91,60 @@ function sharedMapMaker(Base) {
   class Transferable extends JSTransferable {}
   Object.defineProperty(Shared.prototype, 'constructor', { value: Transferable })
   const proto = Base.prototype
-  const make = (underlying, strategy) => {
-    const stream = new Shared(underlying, strategy)
-    setPrototypeOf(stream, proto)
-    return stream
+  // The fields the constructor assigns, kept here while it runs (see above).
+  let fields
+  try {
+    fields = assignedFields(Base)
+  } catch {
+    fields = []
   }
-  // A stream made so must be what `new Base()` makes.
+  const values = new Array(fields.length)
+  let building = false
+  let husk = null
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]
+    defineProperty(Shared.prototype, field, {
+      get() {
+        if (this === husk) return values[i]
+        const stream = this[kPartner]
+        return stream === undefined ? undefined : stream[field]
+      },
+      set(value) {
+        if (building && (husk === null || husk === this)) {
+          husk = this
+          values[i] = value
+          return
+        }
+        const stream = this[kPartner]
+        if (stream !== undefined) stream[field] = value
+        else defineProperty(this, field, { value, writable: true, enumerable: true, configurable: true })
+      },
+    })
+  }
+  const make = (underlying, strategy) => {
+    // A stream made while one is being made (not done by ours) is made as usual.
+    if (building) return new Base(underlying, strategy)
+    building = true
+    try {
+      const stream = new Shared(underlying, strategy)
+      setPrototypeOf(stream, proto)
+      for (let i = 0; i < fields.length; i++) stream[fields[i]] = values[i]
+      if (husk !== null) husk[kPartner] = stream
+      return stream
+    } finally {
+      building = false
+      husk = null
+      for (let i = 0; i < values.length; i++) values[i] = undefined
+    }
+  }
+  // A stream made so must be what `new Base()` makes: the same prototype and constructor,
+  // and the same fields, in the same order.
   try {
     const probe = make(undefined, undefined)
-    if (Object.getPrototypeOf(probe) !== proto || probe.constructor !== Base) return null
+    if (getPrototypeOf(probe) !== proto || probe.constructor !== Base) return null
+    const made = ownKeys(probe)
+    const plain = ownKeys(new Base())
+    if (made.length !== plain.length || made.some((key, i) => key !== plain[i])) return null
   } catch {
     return null
   }
@@ -84,8 +166,6 @@ function sharedMapMaker(Base) {
 // Only on Node 20, whose internals (lib/internal/webstreams/*.js) this was written against,
 // and only where the layout is as described; anywhere else streams are left as made.
 const NODE_MAJOR = Number(process.versions.node.split('.')[0])
-const { getOwnPropertySymbols, getPrototypeOf } = Object
-const { ownKeys } = Reflect
 const isArray = Array.isArray
 
 const isNullProtoRecord = (v) => typeof v === 'object' && v !== null && !isArray(v) && getPrototypeOf(v) === null
