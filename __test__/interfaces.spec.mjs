@@ -159,16 +159,24 @@ test('util.inspect shows a socket state and, once open, its addresses', async (t
 // class of its own (makeTransferable), which made Node's stream code megamorphic with many
 // sockets. Ours share theirs, keep their state records in fast mode (Node makes them in
 // dictionary mode), and must still be ordinary, transferable web streams.
-test('socket streams share V8 hidden classes, keep fast-mode state, and are still ordinary (named so in stacks), transferable web streams', async (t) => {
+test('socket streams share V8 hidden classes, keep fast-mode state, and are still ordinary (named so in stacks, the same fields, stream.finished() works), transferable web streams', async (t) => {
   const r = await runChild(fixture('shared-maps.mjs'), [], { nodeArgs: ['--allow-natives-syntax'] })
   t.is(r.code, 0, r.stderr)
   const result = lastJson(r.stdout)
-  t.like(result, {
+  const everywhere = {
     readableOrdinary: true,
     writableOrdinary: true,
+    fields: true,
+    readableBefore: 'resolved',
+    readableAfter: 'resolved',
+    writableBefore: 'resolved',
+    writableAfter: 'resolved',
+    erroredBefore: 'rejected: NetworkError',
+    erroredAfter: 'rejected: NetworkError',
     transferred: 'hello',
     writtenFromWorker: 'from a worker',
-  })
+  }
+  t.like(result, everywhere)
   if (process.versions.node.split('.')[0] === '20') {
     t.deepEqual(result, {
       tcpReadable: true,
@@ -182,10 +190,7 @@ test('socket streams share V8 hidden classes, keep fast-mode state, and are stil
       udpWritableState: true,
       serverReadableState: true,
       appStreamUntouched: true,
-      readableOrdinary: true,
-      writableOrdinary: true,
-      transferred: 'hello',
-      writtenFromWorker: 'from a worker',
+      ...everywhere,
     })
   }
 })

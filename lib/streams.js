@@ -47,11 +47,71 @@ function findJSTransferable() {
 }
 const JSTransferable = findJSTransferable()
 // Kept from load time, like lib/primordials.js's built-ins.
-const { setPrototypeOf, defineProperty, ownKeys } = Reflect
+const { apply, setPrototypeOf, defineProperty, ownKeys } = Reflect
 const { getOwnPropertySymbols, getPrototypeOf } = Object
 
 /** On a husk, once its stream is made: the stream, which holds the fields it assigned. */
 const kPartner = Symbol('stream made')
+
+// Every Node 20 web stream holds `stream[kIsClosedPromise]`, a `{ promise, resolve, reject }`
+// made at once (a promise and its two resolving functions, about 0.2 KiB), for
+// `stream.finished()` (end-of-stream.js, the one reader of `promise`); the stream code
+// only calls `resolve()` / `reject()` on it, as methods. Ours get a record whose promise is
+// made when first asked for, settled as the calls before said.
+const kIsClosedPromise = Symbol.for('nodejs.webstream.isClosedPromise')
+const PENDING = 0
+const FULFILLED = 1
+const REJECTED = 2
+const NativePromise = Promise
+const { resolve: promiseResolve, reject: promiseReject } = Promise
+
+class LazyClosed {
+  #promise = undefined
+  #resolve = undefined
+  #reject = undefined
+  #outcome = PENDING
+  #value = undefined
+
+  get promise() {
+    if (this.#promise === undefined) {
+      if (this.#outcome === FULFILLED) this.#promise = apply(promiseResolve, NativePromise, [this.#value])
+      else if (this.#outcome === REJECTED) this.#promise = apply(promiseReject, NativePromise, [this.#value])
+      else {
+        this.#promise = new NativePromise((resolve, reject) => {
+          this.#resolve = resolve
+          this.#reject = reject
+        })
+      }
+      this.#value = undefined
+    }
+    return this.#promise
+  }
+
+  resolve(value) {
+    this.#settle(FULFILLED, value)
+  }
+
+  reject(reason) {
+    this.#settle(REJECTED, reason)
+  }
+
+  #settle(outcome, value) {
+    if (this.#outcome !== PENDING) return
+    this.#outcome = outcome
+    if (this.#promise === undefined) this.#value = value
+    else if (outcome === FULFILLED) this.#resolve(value)
+    else this.#reject(value)
+    this.#resolve = this.#reject = undefined
+  }
+}
+
+/** `value` is Node's closed-promise record as it is made: `{ promise, resolve, reject }`. */
+const isClosedRecord = (value) =>
+  typeof value === 'object' &&
+  value !== null &&
+  value.promise instanceof NativePromise &&
+  typeof value.resolve === 'function' &&
+  typeof value.reject === 'function'
 
 /**
  * The symbol-keyed fields `Base`'s constructor assigns (rather than defines as class
@@ -101,8 +161,15 @@ function sharedMapMaker(Base) {
   const values = new Array(fields.length)
   let building = false
   let husk = null
+  // The closed-promise record is replaced as it is assigned (see LazyClosed), where Node's
+  // is as described.
+  let lazyClosed = false
+  try {
+    lazyClosed = fields.includes(kIsClosedPromise) && isClosedRecord(new Base()[kIsClosedPromise])
+  } catch {}
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i]
+    const lazy = lazyClosed && field === kIsClosedPromise
     defineProperty(Shared.prototype, field, {
       get() {
         if (this === husk) return values[i]
@@ -112,7 +179,7 @@ function sharedMapMaker(Base) {
       set(value) {
         if (building && (husk === null || husk === this)) {
           husk = this
-          values[i] = value
+          values[i] = lazy ? new LazyClosed() : value
           return
         }
         const stream = this[kPartner]
