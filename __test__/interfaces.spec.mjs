@@ -190,6 +190,7 @@ test('socket streams share V8 hidden classes, keep fast-mode state, and are stil
       udpWritableState: true,
       serverReadableState: true,
       appStreamUntouched: true,
+      sharedAlgorithms: true,
       ...everywhere,
     })
   }

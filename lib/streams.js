@@ -52,6 +52,8 @@ const { getOwnPropertySymbols, getPrototypeOf } = Object
 
 /** On a husk, once its stream is made: the stream, which holds the fields it assigned. */
 const kPartner = Symbol('stream made')
+/** On our copies of a readable's state and a writable's controller state: its source or sink. */
+const kUnderlying = Symbol('underlying source or sink')
 
 // Every Node 20 web stream holds `stream[kIsClosedPromise]`, a `{ promise, resolve, reject }`
 // made at once (a promise and its two resolving functions, about 0.2 KiB), for
@@ -242,9 +244,10 @@ function layoutOf(record) {
   const keys = ownKeys(record)
   let layout = ''
   for (let i = 0; i < keys.length; i++) {
+    if (keys[i] === kUnderlying) continue // our own field (see shareSource)
     if (typeof keys[i] !== 'string') return null
     const value = record[keys[i]]
-    layout += (i === 0 ? '' : ',') + keys[i] + (isNullProtoRecord(value) ? `{${layoutOf(value)}}` : '')
+    layout += (layout === '' ? '' : ',') + keys[i] + (isNullProtoRecord(value) ? `{${layoutOf(value)}}` : '')
   }
   return layout
 }
@@ -302,6 +305,7 @@ const copyReadableState = (s) => {
       promise: transfer.promise,
     }),
     controller: s.controller,
+    [kUnderlying]: undefined,
   })
 }
 
@@ -353,6 +357,7 @@ const copyWritableControllerState = (s) => {
     stream: s.stream,
     writeAlgorithm: s.writeAlgorithm,
     [kSize]: s.sizeAlgorithm,
+    [kUnderlying]: undefined,
   }
   setPrototypeOf(copy, KEEP_SIZE)
   return copy
@@ -364,7 +369,7 @@ const copyWritableControllerState = (s) => {
  * controller is pointed at the stream; then, for a writable, its controller the copy of
  * its own state (`kind.copyController`).
  */
-function fastenState(stream, kind) {
+function fastenState(stream, kind, underlying) {
   const state = stream[kState]
   if (!isNullProtoRecord(state)) return stream
   const { controller } = state
@@ -376,7 +381,55 @@ function fastenState(stream, kind) {
   inner[kState] = fast
   controllerState.stream = stream
   if (kind.copyController !== undefined) controller[kState] = kind.copyController(controllerState)
+  if (typeof underlying === 'object' && underlying !== null) kind.share(controller[kState], underlying)
   return stream
+}
+
+// Node 20 wraps each method of a stream's underlying source or sink in a function of the
+// stream's own, `(...args) => invokePromiseCallback(fn, thisArg, ...args)` (a closure and
+// its context, about 0.1 KiB per method per stream). Ours share one async function per
+// method (so a method's result reaches Node as Node's own wrapper hands it on), which
+// finds the source in the readable's state copy, the sink in the writable controller's
+// (a field of their own, not one added to Node's records, which would give each a
+// separate property store). Node calls them as it calls its own: pull(controller) and
+// write(chunk, controller) with the controller, cancel(reason) and abort(reason) as
+// methods of the controller's state. The sink's close() keeps Node's wrapper (Node calls
+// it with neither). The source or sink stays named for as long as the stream lives,
+// where Node's wrappers let it go once the stream has ended; ours are held by their
+// socket as long as its streams anyway.
+async function sharedPull(controller) {
+  return controller[kState].stream[kState][kUnderlying].pull(controller)
+}
+async function sharedCancel(reason) {
+  return this.stream[kState][kUnderlying].cancel(reason)
+}
+async function sharedWrite(chunk, controller) {
+  return controller[kState][kUnderlying].write(chunk, controller)
+}
+async function sharedAbort(reason) {
+  return this[kUnderlying].abort(reason)
+}
+
+/** Gives a readable's controller state the shared pull and cancel (see above). */
+function shareSource(controllerState, source) {
+  controllerState.stream[kState][kUnderlying] = source
+  if (typeof controllerState.pullAlgorithm === 'function' && typeof source.pull === 'function') {
+    controllerState.pullAlgorithm = sharedPull
+  }
+  if (typeof controllerState.cancelAlgorithm === 'function' && typeof source.cancel === 'function') {
+    controllerState.cancelAlgorithm = sharedCancel
+  }
+}
+
+/** Gives a writable's controller state the shared write and abort (see above). */
+function shareSink(controllerState, sink) {
+  controllerState[kUnderlying] = sink
+  if (typeof controllerState.writeAlgorithm === 'function' && typeof sink.write === 'function') {
+    controllerState.writeAlgorithm = sharedWrite
+  }
+  if (typeof controllerState.abortAlgorithm === 'function' && typeof sink.abort === 'function') {
+    controllerState.abortAlgorithm = sharedAbort
+  }
 }
 
 /**
@@ -404,13 +457,13 @@ function fastened(make, kind) {
   } catch {
     return make
   }
-  return (underlying, strategy) => fastenState(make(underlying, strategy), kind)
+  return (underlying, strategy) => fastenState(make(underlying, strategy), kind, underlying)
 }
 
 /** `new ReadableStream(source, strategy)`, with a map shared by every stream made here. */
 const newReadableStream = fastened(
   sharedMapMaker(ReadableStream) ?? ((source, strategy) => new ReadableStream(source, strategy)),
-  { layout: READABLE_LAYOUT, copy: copyReadableState },
+  { layout: READABLE_LAYOUT, copy: copyReadableState, share: shareSource },
 )
 
 /** `new WritableStream(sink, strategy)`, with a map shared by every stream made here. */
@@ -421,6 +474,7 @@ const newWritableStream = fastened(
     copy: copyWritableState,
     controllerLayout: WRITABLE_CONTROLLER_LAYOUT,
     copyController: copyWritableControllerState,
+    share: shareSink,
   },
 )
 
