@@ -61,6 +61,8 @@ const kUnderlying = Symbol('underlying source or sink')
 // only calls `resolve()` / `reject()` on it, as methods. Ours get a record whose promise is
 // made when first asked for, settled as the calls before said.
 const kIsClosedPromise = Symbol.for('nodejs.webstream.isClosedPromise')
+const kControllerErrorFunction = Symbol.for('nodejs.webstream.controllerErrorFunction')
+const doNothing = () => {}
 const PENDING = 0
 const FULFILLED = 1
 const REJECTED = 2
@@ -117,24 +119,28 @@ const isClosedRecord = (value) =>
 
 /**
  * The symbol-keyed fields `Base`'s constructor assigns (rather than defines as class
- * fields), found by making one as an instance of a subclass whose prototype has a setter
- * for each field a `Base` has.
+ * fields), in the order first assigned, and the first value of each: found by making one
+ * as an instance of a subclass whose prototype has a setter for each field a `Base` has.
  */
 function assignedFields(Base) {
   const fields = getOwnPropertySymbols(new Base())
   const assigned = []
+  const firstValues = []
   class Probe extends Base {}
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i]
     defineProperty(Probe.prototype, field, {
       set(value) {
-        assigned.push(field)
+        if (!assigned.includes(field)) {
+          assigned.push(field)
+          firstValues.push(value)
+        }
         defineProperty(this, field, { value, writable: true, enumerable: true, configurable: true })
       },
     })
   }
   void new Probe()
-  return assigned
+  return { assigned, firstValues }
 }
 
 /** A maker of `Base` streams with shared maps, or null where the trick does not apply. */
@@ -154,24 +160,29 @@ function sharedMapMaker(Base) {
   Object.defineProperty(Shared.prototype, 'constructor', { value: Transferable })
   const proto = Base.prototype
   // The fields the constructor assigns, kept here while it runs (see above).
-  let fields
+  let fields = []
+  let firstValues = []
   try {
-    fields = assignedFields(Base)
-  } catch {
-    fields = []
-  }
+    ;({ assigned: fields, firstValues } = assignedFields(Base))
+  } catch {}
   const values = new Array(fields.length)
   let building = false
   let husk = null
   // The closed-promise record is replaced as it is assigned (see LazyClosed), where Node's
   // is as described.
   let lazyClosed = false
+  // The constructor's first value for the controller error function is a placeholder that
+  // does nothing, `() => {}` (a byte stream keeps it; the others' controllers replace it
+  // with their bound `error`): one shared function stands for it.
+  let sharedPlaceholder = false
   try {
-    lazyClosed = fields.includes(kIsClosedPromise) && isClosedRecord(new Base()[kIsClosedPromise])
+    lazyClosed = isClosedRecord(firstValues[fields.indexOf(kIsClosedPromise)])
+    sharedPlaceholder = `${firstValues[fields.indexOf(kControllerErrorFunction)]}` === '() => {}'
   } catch {}
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i]
     const lazy = lazyClosed && field === kIsClosedPromise
+    const placeholder = sharedPlaceholder && field === kControllerErrorFunction
     defineProperty(Shared.prototype, field, {
       get() {
         if (this === husk) return values[i]
@@ -181,7 +192,9 @@ function sharedMapMaker(Base) {
       set(value) {
         if (building && (husk === null || husk === this)) {
           husk = this
-          values[i] = lazy ? new LazyClosed() : value
+          if (lazy) value = new LazyClosed()
+          else if (placeholder && values[i] === undefined) value = doNothing
+          values[i] = value
           return
         }
         const stream = this[kPartner]
