@@ -434,6 +434,29 @@ function shareSource(controllerState, source) {
   }
 }
 
+/**
+ * A readable made by `make` with a source that only cancels: its cancel(reason) reaches
+ * the source's, synchronously (as Node's wrapper would), through the shared algorithm
+ * called as a method of the controller's state. A writable's abort is called the same
+ * way: its sink's methods are shared only if this held (readables are made first).
+ */
+let cancelReached = false
+function cancelReachesSource(make) {
+  let seen
+  const probe = make(
+    {
+      cancel(reason) {
+        seen = reason
+      },
+    },
+    undefined,
+  )
+  const reason = {}
+  probe.cancel(reason).then(undefined, () => {})
+  cancelReached = seen === reason
+  return cancelReached
+}
+
 /** Gives a writable's controller state the shared write and abort (see above). */
 function shareSink(controllerState, sink) {
   controllerState[kUnderlying] = sink
@@ -470,13 +493,19 @@ function fastened(make, kind) {
   } catch {
     return make
   }
-  return (underlying, strategy) => fastenState(make(underlying, strategy), kind, underlying)
+  const made = (underlying, strategy) => fastenState(make(underlying, strategy), kind, underlying)
+  // The shared algorithms must be reached as Node's are: where a probe says otherwise,
+  // streams keep Node's.
+  if (kind.sharingWorks !== undefined && !kind.sharingWorks(made)) {
+    return (underlying, strategy) => fastenState(make(underlying, strategy), kind, undefined)
+  }
+  return made
 }
 
 /** `new ReadableStream(source, strategy)`, with a map shared by every stream made here. */
 const newReadableStream = fastened(
   sharedMapMaker(ReadableStream) ?? ((source, strategy) => new ReadableStream(source, strategy)),
-  { layout: READABLE_LAYOUT, copy: copyReadableState, share: shareSource },
+  { layout: READABLE_LAYOUT, copy: copyReadableState, share: shareSource, sharingWorks: cancelReachesSource },
 )
 
 /** `new WritableStream(sink, strategy)`, with a map shared by every stream made here. */
@@ -488,6 +517,7 @@ const newWritableStream = fastened(
     controllerLayout: WRITABLE_CONTROLLER_LAYOUT,
     copyController: copyWritableControllerState,
     share: shareSink,
+    sharingWorks: () => cancelReached,
   },
 )
 
