@@ -231,7 +231,15 @@ export interface MulticastMembership {
 /** Group memberships of a bound UDPSocket. */
 export class MulticastController {
   private constructor()
+  /**
+   * Joins `groupAddress` for any source, or with `{ sourceAddress }` for that source only
+   * (IPv4). Rejects with `TypeError` for bad addresses, `InvalidStateError` for a
+   * membership already joined or being joined (or a closed socket), and `NetworkError`
+   * when the OS refuses, including a group this socket already holds the other way (for
+   * any source vs by source: `cause.code` `EADDRINUSE`).
+   */
   joinGroup(groupAddress: string, options?: MulticastGroupOptions): Promise<void>
+  /** Leaves a membership made by `joinGroup` with the same arguments. */
   leaveGroup(groupAddress: string, options?: MulticastGroupOptions): Promise<void>
   /**
    * A frozen array in join order (the same array, and the same objects in it, until a

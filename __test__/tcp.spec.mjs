@@ -1090,6 +1090,34 @@ test('cancelling the readable and aborting the writable by hand also resolve clo
   await close()
 })
 
+// Spec 1.3's close algorithm ends in a task that rejects with the signal's abort reason if
+// the writable was aborted meanwhile: abort() in the same turn as close() (once the
+// writable has started, so the close is in flight) makes the close reject, and errors the
+// writable with that reason, which `closed` then carries.
+test('writer.abort(reason) in the same turn as writer.close(): the close and the abort reject with the reason, and so does closed', async (t) => {
+  const received = []
+  const { port, close } = await netServer((c) => {
+    c.on('data', (d) => received.push(d))
+    c.on('end', () => c.end())
+  })
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  const writer = writable.getWriter()
+  await writer.write(new Uint8Array([1, 2, 3]))
+  const reason = new Error('my reason')
+  const closing = writer.close()
+  const aborting = writer.abort(reason)
+  t.is(await t.throwsAsync(within(closing, 5000, 'close')), reason)
+  t.is(await t.throwsAsync(within(aborting, 5000, 'abort')), reason)
+  t.is(await t.throwsAsync(within(writer.closed, 5000, 'writer.closed')), reason)
+  // The FIN went out all the same: the peer ends, and so does our readable.
+  const reader = readable.getReader()
+  t.true((await within(reader.read(), 5000, 'read')).done)
+  t.is(await t.throwsAsync(within(s.closed, 5000, 'closed')), reason)
+  t.is(Buffer.concat(received).length, 3)
+  await close()
+})
+
 test('closed rejections are handled: a failed socket nobody awaits raises no unhandledRejection', async (t) => {
   let unhandled = 0
   const onUnhandled = () => unhandled++

@@ -6,6 +6,7 @@
 // Node-style system error (`code`, `errno`, `syscall`), as `node:net` would report it.
 
 const { getSystemErrorName } = require('node:util')
+const { errno: osErrno } = require('node:os').constants
 
 const SEP = '\x1f'
 
@@ -80,9 +81,24 @@ function nativeCall(fn) {
   }
 }
 
+/**
+ * A NetworkError for an OS failure known before the call is made (the call would not fail,
+ * but do something else), shaped as `fromNative` shapes the kernel's: `syscall code detail`,
+ * with a `cause` carrying `code`, `errno` and `syscall`.
+ */
+function osNetworkError(syscall, code, detail) {
+  const message = `${syscall} ${code} ${detail}`
+  const cause = new ErrorCtor(message)
+  cause.code = code
+  const errno = osErrno[code]
+  if (errno) cause.errno = -errno
+  cause.syscall = syscall
+  return domException(message, 'NetworkError', cause)
+}
+
 const invalidState = (message) => new DOMExceptionCtor(message, 'InvalidStateError')
 
 /** The error of a write that close() cut short (as an abort would reject it). */
 const closedByClose = () => new DOMExceptionCtor('The socket was closed.', 'AbortError')
 
-module.exports = { fromNative, nativeCall, invalidState, closedByClose }
+module.exports = { fromNative, nativeCall, invalidState, closedByClose, osNetworkError }

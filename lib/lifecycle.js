@@ -445,7 +445,7 @@ class Sink {
   }
 
   close() {
-    this.socket.closeWritable()
+    return this.socket.closeWritable()
   }
 
   abort() {

@@ -6,7 +6,7 @@
 // the OS calls are in src/multicast.rs. Memberships are recorded once the OS call has
 // succeeded, in a later task, so a second identical call before then is "in progress".
 
-const { fromNative, invalidState } = require('./errors')
+const { fromNative, invalidState, osNetworkError } = require('./errors')
 const idl = require('./webidl')
 const ip = require('./ip')
 const { setImmediate } = require('./primordials')
@@ -80,8 +80,22 @@ class MulticastController {
         throw invalidState(`${ctx}: this membership is already joined or being joined.`)
       }
       if (this.#handle.closed) throw invalidState(`${ctx}: the socket is closed.`)
+      const anySource = sourceAddress !== undefined && this.#hasAnySource(group)
       this.#joining.add(key)
-      return this.#change(key, () => this.#handle.joinGroup(group, sourceAddress), () => {
+      return this.#change(key, () => {
+        // Linux takes a source-specific join of a group the socket has joined for any
+        // source, and turns that membership into one from this source only: the
+        // any-source one would stop receiving while still listed. The kernel refuses the
+        // other order (any-source after source-specific) with EADDRINUSE: so does this.
+        if (anySource) {
+          throw osNetworkError(
+            'IP_ADD_SOURCE_MEMBERSHIP',
+            'EADDRINUSE',
+            `${group} from ${sourceAddress}: the socket has joined ${group} for any source (leave it first)`,
+          )
+        }
+        this.#handle.joinGroup(group, sourceAddress)
+      }, () => {
         this.#joined.push({ key, groupAddress: group, sourceAddress })
       }, this.#joining)
     } catch (err) {
@@ -109,6 +123,12 @@ class MulticastController {
     } catch (err) {
       return Promise.reject(err)
     }
+  }
+
+  /** An any-source membership of `group` is joined or being joined. */
+  #hasAnySource(group) {
+    const key = membershipKey(group, undefined)
+    return this.#joining.has(key) || this.#joined.some((m) => m.key === key)
   }
 
   async #change(key, osCall, record, inProgress) {

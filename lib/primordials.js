@@ -47,6 +47,7 @@ const byteLength = (view) => apply(typedArrayByteLength, view, [])
 const copyInto = (target, source, offset) => apply(typedArraySet, target, [source, offset])
 
 module.exports = {
+  RESOLVED,
   then,
   handled,
   microtask,

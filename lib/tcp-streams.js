@@ -12,7 +12,7 @@ const { toBytes, copyBytes } = require('./webidl')
 const wait = require('./wait')
 const { DEFERRED } = wait
 const turns = require('./turns')
-const { microtask, setImmediate } = require('./primordials')
+const { microtask, setImmediate, then, RESOLVED } = require('./primordials')
 const {
   StreamEnds,
   abortWritableForClose,
@@ -367,6 +367,11 @@ class TcpConnection extends LazyStreams {
     }
   }
 
+  /**
+   * The close algorithm (spec 1.3): FIN now; the rest in a later step (a microtask), where
+   * an `abort(reason)` that came meanwhile (in the same turn as `close()`) makes the close
+   * reject with its reason, which errors the writable with it.
+   */
   closeWritable() {
     try {
       nativeCall(() => tcpShutdownWrite(this.#core))
@@ -374,7 +379,14 @@ class TcpConnection extends LazyStreams {
       this.#ends.writableEnded(err, true)
       throw err
     }
-    this.#ends.writableEnded(undefined, true)
+    const { signal } = this.#writeController
+    return then(RESOLVED, () => {
+      if (signal.aborted) {
+        this.#ends.writableEnded(signal.reason, true)
+        throw signal.reason
+      }
+      this.#ends.writableEnded(undefined, true)
+    })
   }
 
   /** close()'s "abort the writable" (see abortWritableForClose in lifecycle.js). */

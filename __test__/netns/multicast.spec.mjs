@@ -167,9 +167,35 @@ netnsTest('joinGroup rejects a duplicate join, and one in progress, with Invalid
   await rejectsWith(t, mc.joinGroup(GROUP), 'InvalidStateError')
   await first
   await rejectsWith(t, mc.joinGroup(GROUP), 'InvalidStateError')
-  // The same group with a source is another membership.
-  await mc.joinGroup(GROUP, { sourceAddress: '192.0.2.7' })
+  // The same group with a source is another membership (not a duplicate).
+  await mc.joinGroup('239.255.0.98', { sourceAddress: '192.0.2.7' })
+  await rejectsWith(t, mc.joinGroup('239.255.0.98', { sourceAddress: '192.0.2.7' }), 'InvalidStateError')
   t.is(mc.joinedGroups.length, 2)
+  r.reader.releaseLock()
+  await r.socket.close()
+})
+
+// Linux keeps one filter per group and socket: a source-specific join of a group joined
+// for any source would turn that membership into one from the source alone (the kernel
+// takes it), and an any-source join after a source-specific one fails with EADDRINUSE.
+netnsTest('a group joined for any source and by source at once: the second join rejects with NetworkError (EADDRINUSE), the first keeps receiving', async (t) => {
+  const r = await receiver()
+  const mc = r.multicastController
+  await mc.joinGroup(GROUP)
+  const err = await rejectsWith(t, mc.joinGroup(GROUP, { sourceAddress: '192.0.2.7' }), 'NetworkError')
+  t.is(err.cause?.code, 'EADDRINUSE')
+  t.is(err.cause?.syscall, 'IP_ADD_SOURCE_MEMBERSHIP')
+  t.regex(err.message, /EADDRINUSE/)
+  t.deepEqual([...mc.joinedGroups], [GROUP])
+  // Still a member for any source: a datagram from this host's own address arrives.
+  await sendToGroup(r.localPort, 'still any source')
+  t.is((await nextText(r.reader, 2000)).text, 'still any source')
+  await mc.leaveGroup(GROUP)
+  // The other order: the kernel refuses it.
+  await mc.joinGroup(GROUP, { sourceAddress: '192.0.2.7' })
+  const other = await rejectsWith(t, mc.joinGroup(GROUP), 'NetworkError')
+  t.is(other.cause?.code, 'EADDRINUSE')
+  t.deepEqual(mc.joinedGroups, [{ groupAddress: GROUP, sourceAddress: '192.0.2.7' }])
   r.reader.releaseLock()
   await r.socket.close()
 })
