@@ -7,7 +7,7 @@ const { nativeCall } = require('./errors')
 
 // Built-ins captured when the module loads: a policy made later must not depend on what
 // code that ran in between did to Object, Array or Number.
-const { getOwnPropertyNames, getOwnPropertySymbols } = Object
+const { getOwnPropertyNames, getOwnPropertySymbols, getOwnPropertyDescriptor, getPrototypeOf } = Object
 const { isArray } = Array
 const { isInteger } = Number
 
@@ -41,23 +41,39 @@ function stringList(value, name) {
   return out
 }
 
-/** Every own key of `object` (enumerable or not) must be one of `known`. */
-function checkOwnKeys(object, known, name) {
-  if (getOwnPropertySymbols(object).length) fail(`${name} has a symbol key, which is not a policy key.`)
-  const keys = getOwnPropertyNames(object)
-  for (let i = 0; i < keys.length; i++) {
-    if (!includes(known, keys[i])) fail(`unknown ${name === 'the policy' ? 'policy' : name} key '${keys[i]}'.`)
+/** `proto` is some realm's `Object.prototype` (a vm context's too). */
+function isObjectPrototype(proto) {
+  if (getPrototypeOf(proto) !== null) return false
+  const ctor = getOwnPropertyDescriptor(proto, 'constructor')?.value
+  return typeof ctor === 'function' && ctor.name === 'Object' && ctor.prototype === proto
+}
+
+/**
+ * Every key of `object` (enumerable or not, own or inherited, below `Object.prototype`;
+ * a class's getters too) must be one of `known`: the keys are read the WebIDL way, so a
+ * misspelled key anywhere on the chain would otherwise be dropped unseen. A prototype's
+ * `constructor` is not a key.
+ */
+function checkKeys(object, known, name) {
+  const what = name === 'the policy' ? 'policy' : name
+  for (let o = object, own = true; o !== null && !isObjectPrototype(o); o = getPrototypeOf(o), own = false) {
+    if (getOwnPropertySymbols(o).length) fail(`${name} has a symbol key, which is not a policy key.`)
+    const keys = getOwnPropertyNames(o)
+    for (let i = 0; i < keys.length; i++) {
+      if (includes(known, keys[i]) || (!own && keys[i] === 'constructor')) continue
+      fail(`unknown ${what} key '${keys[i]}'${own ? '' : ' (inherited)'}.`)
+    }
   }
 }
 
 /**
  * Validates `policy` and returns the native `PolicyConfig`. Like a WebIDL dictionary,
  * each known key is read once, in lexicographic order, whether it is an own property,
- * inherited or a getter; an own key that is not a policy key is a TypeError.
+ * inherited or a getter; a key that is not a policy key, own or inherited, is a TypeError.
  */
 function toPolicyConfig(policy) {
   if (!isObjectNotArray(policy)) fail(`the policy must be an object, got ${describe(policy)}.`)
-  checkOwnKeys(policy, KNOWN, 'the policy')
+  checkKeys(policy, KNOWN, 'the policy')
   const config = { __proto__: null }
   for (let i = 0; i < KNOWN.length; i++) {
     const key = KNOWN[i]
@@ -82,7 +98,7 @@ function toPolicyConfig(policy) {
 
 function dnsConfig(dns, config) {
   if (!isObjectNotArray(dns)) fail(`dns must be an object, got ${describe(dns)}.`)
-  checkOwnKeys(dns, DNS_KEYS, 'dns')
+  checkKeys(dns, DNS_KEYS, 'dns')
   const servers = dns.servers
   if (servers !== undefined) {
     config.dnsServers = stringList(servers, 'dns.servers')

@@ -1,6 +1,7 @@
 // Policy tests. They run inside a private network namespace (scripts/in-netns.sh), so an
 // address wrongly allowed reaches nothing outside this test.
 import test from 'ava'
+import vm from 'node:vm'
 import os from 'node:os'
 import * as ds from '../../index.js'
 import { netServer, rejectsWith, within } from '../helpers.mjs'
@@ -76,6 +77,17 @@ test('unknown keys, wrong types and malformed values throw TypeError naming the 
     // eslint-disable-next-line no-sparse-arrays
     [{ deny: ['127.0.0.0/8', , '10.0.0.0/8'] }, /deny\[1\]/],
     [Object.defineProperty({}, 'privateNetworkAcess', { value: false }), /privateNetworkAcess/],
+    // Known keys count wherever they are (own, inherited, getters): so do misspelled ones.
+    [Object.create({ privateNetworkAcess: false }), /privateNetworkAcess/],
+    [
+      new (class {
+        get privateNetworkAcess() {
+          return false
+        }
+      })(),
+      /privateNetworkAcess/,
+    ],
+    [{ dns: Object.create({ server: ['127.0.0.1:53'] }) }, /server/],
   ]
   for (const [policy, message] of cases) {
     t.throws(() => withPolicy(policy), { instanceOf: TypeError, message }, JSON.stringify(policy) ?? String(policy))
@@ -191,6 +203,8 @@ test('policy keys are read like a WebIDL dictionary: inherited, getter and non-e
     'a getter on a class': new Restricted(),
     inherited: Object.create({ privateNetworkAccess: false }),
     'non-enumerable': Object.defineProperty({}, 'privateNetworkAccess', { value: false }),
+    // Another realm's Object.prototype is where the keys end, as ours is.
+    'from a vm context': vm.runInNewContext('({ privateNetworkAccess: false })'),
   }
   for (const [name, policy] of Object.entries(policies)) {
     const set = withPolicy(policy)
