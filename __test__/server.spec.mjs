@@ -361,3 +361,46 @@ test('close() also closes connections accepted in a batch but never handed to th
   await first.close()
   for (const c of clients) c.destroy()
 })
+
+// A read waits for a connection; its reader is released (the read rejects); a client then
+// connects. The connection must not sit in the stream's queue, out of close()'s reach: it
+// waits for the next read, and close() closes it with the listener.
+test('a connection that comes after the waiting read was released: the next read gets it, or close() closes it', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1')
+  const { readable, localPort } = await server.opened
+  const first = readable.getReader()
+  const released = first.read().then(
+    () => 'resolved',
+    () => 'rejected',
+  )
+  first.releaseLock()
+  t.is(await released, 'rejected')
+  const client = net.connect(localPort, '127.0.0.1')
+  client.on('error', () => {})
+  await once(client, 'connect')
+  const ended = new Promise((resolve) => {
+    client.once('end', () => resolve('end'))
+    client.once('close', () => resolve('close'))
+  })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  await within(server.close(), 5000, 'server.close()')
+  t.truthy(await within(ended, 5000, 'the client sees the connection end'))
+
+  // The other way: a new reader's read gets the connection.
+  const again = new TCPServerSocket('127.0.0.1')
+  const opened = await again.opened
+  const r1 = opened.readable.getReader()
+  r1.read().catch(() => {})
+  r1.releaseLock()
+  const c2 = net.connect(opened.localPort, '127.0.0.1')
+  c2.on('error', () => {})
+  await once(c2, 'connect')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const { value: accepted } = await within(opened.readable.getReader().read(), 5000, 'read')
+  t.true(accepted instanceof TCPSocket)
+  const info = await accepted.opened
+  t.is(info.remotePort, c2.localPort)
+  c2.destroy()
+  await accepted.close().catch(() => {})
+  await again.close().catch(() => {})
+})

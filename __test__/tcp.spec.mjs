@@ -1090,6 +1090,63 @@ test('cancelling the readable and aborting the writable by hand also resolve clo
   await close()
 })
 
+// WebIDL writes the bytes a view holds (its internal slots): getters a subclass or an own
+// property overrides must not change what is sent, nor confuse a write that has to wait.
+test('views whose getters lie are written by the bytes they hold, also when the write has to wait', async (t) => {
+  const received = []
+  let gotPeer
+  const peerConnected = new Promise((resolve) => (gotPeer = resolve))
+  const { port, close } = await netServer((c) => {
+    c.on('data', (d) => received.push(d))
+    gotPeer(c)
+  })
+  const s = new TCPSocket('127.0.0.1', port)
+  const { writable } = await s.opened
+  const peer = await within(peerConnected, 5000, 'the peer connection')
+  const writer = writable.getWriter()
+  const base = new Uint8Array([0, 1, 2, 3, 4, 5, 6, 7])
+  class LyingU16 extends Uint16Array {
+    get byteOffset() {
+      return 0
+    }
+    get byteLength() {
+      return 8
+    }
+  }
+  class LyingView extends DataView {
+    get byteOffset() {
+      return 0
+    }
+    get byteLength() {
+      return 8
+    }
+  }
+  class ShortU8 extends Uint8Array {
+    get byteLength() {
+      return 1
+    }
+  }
+  await writer.write(new LyingU16(base.buffer, 4, 1)) // bytes 4, 5
+  await writer.write(new LyingView(base.buffer, 6, 2)) // bytes 6, 7
+  const own = new Uint8Array(base.buffer, 0, 2) // bytes 0, 1, with an own byteLength
+  Object.defineProperty(own, 'byteLength', { value: 8 })
+  await writer.write(own)
+  // 8 MiB that claims 1 byte: more than the socket takes at once, so the rest must wait.
+  peer.pause()
+  const big = new ShortU8(8 * 1024 * 1024).fill(7)
+  const writing = writer.write(big)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  peer.resume()
+  await within(writing, 10000, 'the big write')
+  await writer.close()
+  await new Promise((resolve) => peer.once('end', resolve))
+  const all = Buffer.concat(received)
+  t.deepEqual([...all.subarray(0, 6)], [4, 5, 6, 7, 0, 1])
+  t.is(all.length, 6 + 8 * 1024 * 1024)
+  t.true(all.subarray(6).every((b) => b === 7))
+  await close()
+})
+
 // Spec 1.3's close algorithm ends in a task that rejects with the signal's abort reason if
 // the writable was aborted meanwhile: abort() in the same turn as close() (once the
 // writable has started, so the close is in flight) makes the close reject, and errors the

@@ -38,11 +38,43 @@ const microtask = (fn) => {
 // A typed array's own length and copies, which a subclass, an own property or a patched
 // %TypedArray%.prototype cannot misreport (a run of datagrams is cut by these lengths).
 const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
-const typedArrayByteLength = Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'byteLength').get
+const getterOf = (proto, name) => Object.getOwnPropertyDescriptor(proto, name)?.get
+const typedArrayBuffer = getterOf(TypedArrayPrototype, 'buffer')
+const typedArrayByteOffset = getterOf(TypedArrayPrototype, 'byteOffset')
+const typedArrayByteLength = getterOf(TypedArrayPrototype, 'byteLength')
+const dataViewBuffer = getterOf(DataView.prototype, 'buffer')
+const dataViewByteOffset = getterOf(DataView.prototype, 'byteOffset')
+const dataViewByteLength = getterOf(DataView.prototype, 'byteLength')
+const arrayBufferByteLength = getterOf(ArrayBuffer.prototype, 'byteLength')
+const arrayBufferResizable = getterOf(ArrayBuffer.prototype, 'resizable')
 const typedArraySet = TypedArrayPrototype.set
+const Uint8ArrayCtor = Uint8Array
 
 /** `view.byteLength` as the engine knows it. */
 const byteLength = (view) => apply(typedArrayByteLength, view, [])
+
+// A typed array's or DataView's buffer, offset and length as the engine knows them (its
+// internal slots, not getters a subclass or an own property could override). A DataView's
+// offset and length throw once its buffer is detached: ask for the buffer first.
+/** The ArrayBuffer (or SharedArrayBuffer) under `view`. */
+const viewBuffer = (view, isDataView) => apply(isDataView ? dataViewBuffer : typedArrayBuffer, view, [])
+/** `[byteOffset, byteLength]` of `view` (its buffer not detached). */
+const viewRange = (view, isDataView) =>
+  isDataView
+    ? [apply(dataViewByteOffset, view, []), apply(dataViewByteLength, view, [])]
+    : [apply(typedArrayByteOffset, view, []), apply(typedArrayByteLength, view, [])]
+
+/** An (unshared) ArrayBuffer's byteLength, and whether it is resizable, as the engine knows them. */
+const bufferByteLength = (buffer) => apply(arrayBufferByteLength, buffer, [])
+const bufferResizable = (buffer) => arrayBufferResizable !== undefined && apply(arrayBufferResizable, buffer, [])
+
+/** A plain Uint8Array over `view`'s bytes from `start` on (`view` a Uint8Array, maybe a subclass). */
+const bytesFrom = (view, start) =>
+  new Uint8ArrayCtor(
+    apply(typedArrayBuffer, view, []),
+    apply(typedArrayByteOffset, view, []) + start,
+    apply(typedArrayByteLength, view, []) - start,
+  )
 /** `target.set(source, offset)`. */
 const copyInto = (target, source, offset) => apply(typedArraySet, target, [source, offset])
 
@@ -56,5 +88,10 @@ module.exports = {
   setInterval,
   setTimeout,
   byteLength,
+  viewBuffer,
+  viewRange,
+  bufferByteLength,
+  bufferResizable,
+  bytesFrom,
   copyInto,
 }

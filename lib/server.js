@@ -2,7 +2,7 @@
 // TCPServerSocket (spec section 4): argument conversion, `opened` / `closed` / `close()`,
 // and the readable of accepted connections.
 
-const { newReadableStream, errorStream } = require('./streams')
+const { newReadableStream, errorStream, hasPendingRead } = require('./streams')
 const { tcpClose } = require('../binding.js')
 const { kAdopt } = require('./tcp')
 const { fromNative } = require('./errors')
@@ -90,6 +90,11 @@ function defineTCPServerSocket(sockets, TCPSocket) {
     /** Enqueues one accepted connection if one is ready; false if none is. */
     #handOver(c) {
       if (this.#readableDone) return true
+      // The read this pull was for is gone (its reader released, or cancelled by a tee or
+      // an iterator): a connection enqueued now would wait in the stream's queue, where
+      // close() cannot reach it. It stays in the batch (closed with the listener) for the
+      // next read, whose pull comes then.
+      if (!hasPendingRead(c)) return true
       if (this.#next === this.#batch.length) {
         try {
           this.#batch = this.#listener.tryAcceptBatch(ACCEPT_BATCH)

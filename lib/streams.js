@@ -553,4 +553,21 @@ function writeQueue(c) {
   return typeof state === 'object' && state !== null && getPrototypeOf(state) === KEEP_SIZE ? state.queue : null
 }
 
-module.exports = { newReadableStream, newWritableStream, errorStream, isErrored, writeQueue }
+/**
+ * Whether a read waits on the readable of controller `c` (a default readable made here):
+ * false once its reader was released or its read cancelled while a pull was waiting, when
+ * anything enqueued would sit in the stream's queue, out of the socket's reach. Where the
+ * layout is not Node 20's (see above), true: the caller enqueues as it would anyway.
+ */
+function hasPendingRead(c) {
+  if (kState === null) return true
+  const stream = c[kState]?.stream
+  const state = typeof stream === 'object' && stream !== null ? stream[kState] : undefined
+  if (typeof state !== 'object' || state === null || !('reader' in state)) return true
+  const reader = state.reader
+  if (reader === undefined) return false
+  const requests = typeof reader === 'object' && reader !== null ? reader[kState]?.readRequests : undefined
+  return isArray(requests) ? requests.length > 0 : true
+}
+
+module.exports = { newReadableStream, newWritableStream, errorStream, isErrored, writeQueue, hasPendingRead }

@@ -12,7 +12,7 @@ const { toBytes, copyBytes } = require('./webidl')
 const wait = require('./wait')
 const { DEFERRED } = wait
 const turns = require('./turns')
-const { microtask, setImmediate, then, RESOLVED } = require('./primordials')
+const { microtask, setImmediate, then, RESOLVED, byteLength, bytesFrom } = require('./primordials')
 const {
   StreamEnds,
   abortWritableForClose,
@@ -332,7 +332,7 @@ class TcpConnection extends LazyStreams {
     }
     const n = this.#writeOnce(bytes)
     // Written whole: done, in a later macrotask if the event loop has waited too long.
-    if (n === bytes.byteLength) return turns.mustYield() ? turns.nextTurn() : undefined
+    if (n === byteLength(bytes)) return turns.mustYield() ? turns.nextTurn() : undefined
     // The spec writes a copy: keep the rest safe from the caller while we wait.
     return (this.#pendingWrite = this.#writeWhenReady(copyBytes(bytes, n > 0 ? n : 0), c))
   }
@@ -349,8 +349,8 @@ class TcpConnection extends LazyStreams {
         if (this.#closing) throw closedByClose()
         if (!ready) throw invalidState('The socket was closed.')
         const n = this.#writeOnce(bytes)
-        if (n === bytes.byteLength) return
-        if (n > 0) bytes = bytes.subarray(n)
+        if (n === byteLength(bytes)) return
+        if (n > 0) bytes = bytesFrom(bytes, n)
       }
     } finally {
       signal.removeEventListener('abort', onAbort)

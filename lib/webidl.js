@@ -3,7 +3,12 @@
 
 // Brand checks, not `instanceof`: a buffer made in another realm (a `vm` context, Jest's
 // test environment, an iframe-like Electron context) is a BufferSource all the same.
-const { isArrayBuffer, isSharedArrayBuffer, isUint8Array } = require('node:util').types
+const { isArrayBuffer, isSharedArrayBuffer, isUint8Array, isDataView } = require('node:util').types
+// The bytes of a view as the engine knows them: WebIDL's "bytes held by the buffer source"
+// are its internal slots, which a subclass's or an own property's getters cannot change.
+const { viewBuffer, viewRange, bufferByteLength, bufferResizable, bytesFrom, byteLength, copyInto } = require('./primordials')
+const Uint8ArrayCtor = Uint8Array
+const { isView } = ArrayBuffer
 
 const U16 = 2 ** 16
 const U32_MAX = 2 ** 32 - 1
@@ -81,14 +86,13 @@ function isShared(buffer) {
 
 /** Raw bytes (an ArrayBuffer, SharedArrayBuffer or view), from any realm. */
 function isRawBytes(value) {
-  return ArrayBuffer.isView(value) || isArrayBuffer(value) || isSharedArrayBuffer(value)
+  return isView(value) || isArrayBuffer(value) || isSharedArrayBuffer(value)
 }
 
-/** A buffer whose memory was transferred away (Node 20 has no `ArrayBuffer#detached`). */
+/** An empty buffer whose memory was transferred away (Node 20 has no `ArrayBuffer#detached`). */
 function isDetached(buffer) {
-  if (buffer.byteLength !== 0) return false
   try {
-    new Uint8Array(buffer)
+    new Uint8ArrayCtor(buffer)
     return false
   } catch {
     return true
@@ -110,9 +114,8 @@ function describeValue(value) {
  * over a fresh ArrayBuffer. Not `bytes.slice()`: a Buffer's `slice` shares its memory.
  */
 function copyBytes(bytes, start = 0) {
-  const length = bytes.byteLength - start
-  const copy = new Uint8Array(length)
-  copy.set(start === 0 ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset + start, length))
+  const copy = new Uint8ArrayCtor(byteLength(bytes) - start)
+  copyInto(copy, start === 0 ? bytes : bytesFrom(bytes, start), 0)
   return copy
 }
 
@@ -127,13 +130,18 @@ function toBytes(value, context) {
   if (!isRawBytes(value)) {
     throw new TypeError(`${context}: expected an ArrayBuffer, TypedArray or DataView, got ${describeValue(value)}.`)
   }
-  const buffer = ArrayBuffer.isView(value) ? value.buffer : value
+  const view = isView(value)
+  const dataView = view && isDataView(value)
+  const buffer = view ? viewBuffer(value, dataView) : value
   if (isShared(buffer)) throw new TypeError(`${context}: shared memory is not a BufferSource.`)
-  if (buffer.resizable) throw new TypeError(`${context}: a resizable ArrayBuffer is not a BufferSource.`)
-  if (buffer.byteLength === 0 && isDetached(buffer)) return new Uint8Array(0)
+  if (bufferResizable(buffer)) throw new TypeError(`${context}: a resizable ArrayBuffer is not a BufferSource.`)
+  if (bufferByteLength(buffer) === 0 && isDetached(buffer)) return new Uint8ArrayCtor(0)
+  if (!view) return new Uint8ArrayCtor(value)
+  // A Uint8Array (a Buffer, a subclass) is used as it is: whatever reads its length or
+  // bytes later does so through the engine (lib/primordials.js), as the native side does.
   if (isUint8Array(value)) return value
-  if (buffer === value) return new Uint8Array(value)
-  return new Uint8Array(buffer, value.byteOffset, value.byteLength)
+  const [offset, length] = viewRange(value, dataView)
+  return new Uint8ArrayCtor(buffer, offset, length)
 }
 
 /**
