@@ -261,9 +261,9 @@ export interface DirectSocketsPolicy {
   allow?: readonly string[]
   /** CIDR ranges or addresses a destination must not be in. Deny wins over allow. */
   deny?: readonly string[]
-  /** Lowest `localPort` a TCPServerSocket may ask for (0 is always allowed). */
+  /** Lowest `localPort` a TCPServerSocket may ask for (one that asks for none, letting the system pick, is always allowed). */
   minServerPort?: number
-  /** Lowest `localPort` a bound UDPSocket may ask for (0 is always allowed). */
+  /** Lowest `localPort` a bound UDPSocket may ask for (one that asks for none, letting the system pick, is always allowed). */
   minUdpBindPort?: number
   /** Resolver to use instead of the system's. */
   dns?: {
