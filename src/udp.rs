@@ -86,6 +86,8 @@ pub struct UdpCore {
   /// The peer in connected mode (named in send errors); None in bound mode.
   remote: Option<SocketAddr>,
   ipv6: bool,
+  /// The destination families this socket can send to (see `Reach::of`).
+  reach: Reach,
   info: UdpInfo,
   /// Primed by a receive that got datagrams and by a send (a reply may follow).
   spin: Spin,
@@ -103,6 +105,47 @@ impl std::ops::Deref for UdpHandle {
 
   fn deref(&self) -> &UdpCore {
     &self.core
+  }
+}
+
+/// Which address families a bound socket can send to: an IPv4 socket (or one bound to an
+/// IPv4-mapped address) IPv4 only; an IPv6 socket bound to `::` both unless it is
+/// IPv6-only; one bound to another IPv6 address (`::1`, a global address) IPv6 only. A
+/// host name's candidates of the other family are passed over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reach {
+  v4: bool,
+  v6: bool,
+}
+
+impl Reach {
+  fn of(local: IpAddr, only_v6: bool) -> Reach {
+    match local {
+      IpAddr::V4(_) => Reach {
+        v4: true,
+        v6: false,
+      },
+      IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => Reach {
+        v4: true,
+        v6: false,
+      },
+      IpAddr::V6(v6) if v6.is_unspecified() => Reach {
+        v4: !only_v6,
+        v6: true,
+      },
+      IpAddr::V6(_) => Reach {
+        v4: false,
+        v6: true,
+      },
+    }
+  }
+
+  fn allows(self, ip: IpAddr) -> bool {
+    if ip.is_ipv4() {
+      self.v4
+    } else {
+      self.v6
+    }
   }
 }
 
@@ -136,6 +179,8 @@ impl UdpHandle {
     let local = socket
       .local_addr()
       .map_err(|e| SocketError::io("getsockname", &e, ""))?;
+    // IPV6_V6ONLY of an IPv6 socket (false if it cannot be read: dual-stack is Linux's default).
+    let only_v6 = local.is_ipv6() && SockRef::from(&socket).only_v6().unwrap_or(false);
     let remote = if connected {
       Some(
         socket
@@ -155,6 +200,7 @@ impl UdpHandle {
         policy,
         remote,
         ipv6: local.is_ipv6(),
+        reach: Reach::of(local.ip(), only_v6),
         info: UdpInfo {
           local_address: local.ip().to_string(),
           local_port: local.port().into(),
@@ -372,8 +418,9 @@ impl UdpHandle {
   ) -> Result<PromiseRaw<'env, String>> {
     // The future owns what it uses (see `Sockets::connect_tcp`).
     let policy = Arc::clone(&self.policy);
-    let ipv6 = self.ipv6;
-    env.spawn_future(async move { resolve_destination(&policy, ipv6, &host, dns_query_type).await })
+    let reach = self.reach;
+    env
+      .spawn_future(async move { resolve_destination(&policy, reach, &host, dns_query_type).await })
   }
 
   /// `true` if a datagram (or a socket error) may be ready now; otherwise arms the socket
@@ -506,11 +553,11 @@ fn into_std(sock: Socket) -> UdpSocket {
   sock.into()
 }
 
-/// Resolves a bound-mode destination host to the first address the policy allows, of the
-/// socket's family (`ipv6`: a dual-stack socket takes both).
+/// Resolves a bound-mode destination host to the first address the policy allows of those
+/// the socket can send to (`reach`).
 async fn resolve_destination(
   policy: &Policy,
-  ipv6: bool,
+  reach: Reach,
   host: &str,
   dns_query_type: Option<String>,
 ) -> Result<String> {
@@ -519,7 +566,7 @@ async fn resolve_destination(
   let candidates = policy.resolver().resolve(host, query).await?;
   let mut refused = None;
   for ip in candidates {
-    if !ipv6 && ip.is_ipv6() {
+    if !reach.allows(ip) {
       continue;
     }
     match policy.check_destination(ip, Purpose::UdpSend) {
@@ -655,6 +702,28 @@ impl Sockets {
 mod tests {
   use super::*;
   use std::net::{Ipv4Addr, Ipv6Addr};
+
+  #[test]
+  fn reach_follows_the_bound_address_and_ipv6_only() {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let both = Reach { v4: true, v6: true };
+    let v4 = Reach {
+      v4: true,
+      v6: false,
+    };
+    let v6 = Reach {
+      v4: false,
+      v6: true,
+    };
+    assert_eq!(Reach::of(ip("127.0.0.1"), false), v4);
+    assert_eq!(Reach::of(ip("0.0.0.0"), false), v4);
+    assert_eq!(Reach::of(ip("::"), false), both);
+    assert_eq!(Reach::of(ip("::"), true), v6);
+    assert_eq!(Reach::of(ip("::1"), false), v6);
+    assert_eq!(Reach::of(ip("::ffff:127.0.0.1"), false), v4);
+    assert!(v6.allows(ip("::1")) && !v6.allows(ip("127.0.0.1")));
+    assert!(v4.allows(ip("127.0.0.1")) && !v4.allows(ip("::1")));
+  }
 
   #[test]
   fn writes_ipv4_source_in_one_word() {

@@ -3,6 +3,8 @@
 import test from 'ava'
 import vm from 'node:vm'
 import os from 'node:os'
+import dgram from 'node:dgram'
+import { once } from 'node:events'
 import * as ds from '../../index.js'
 import { netServer, rejectsWith, within } from '../helpers.mjs'
 import { startDnsResponder } from './dns-responder.mjs'
@@ -279,6 +281,43 @@ test('dns.servers is the resolver used, and the resolved address is the one conn
   t.true(dns.queries.some((q) => q.name === 'service.test'))
   await s.close()
   await close()
+  dns.close()
+})
+
+// A name with both A and AAAA records, written to from bound sockets that can reach one
+// family only (or both): each sends to an address it can reach.
+test('a bound UDP socket sends to the address of a name it can reach: IPv6-only and ::1 sockets take the AAAA record', async (t) => {
+  const dns = await startDnsResponder({ 'both.test': { A: ['127.0.0.1'], AAAA: ['::1'] } })
+  const set = withPolicy({ dns: { servers: [dns.server], timeout: 2000 } })
+  const sink6 = dgram.createSocket({ type: 'udp6', ipv6Only: true })
+  sink6.bind(0, '::1')
+  await once(sink6, 'listening')
+  const port = sink6.address().port
+  const sink4 = dgram.createSocket('udp4')
+  sink4.bind(port, '127.0.0.1')
+  await once(sink4, 'listening')
+  const arrived = []
+  sink6.on('message', (m) => arrived.push(`v6 ${m}`))
+  sink4.on('message', (m) => arrived.push(`v4 ${m}`))
+  const cases = [
+    [{ localAddress: '::1' }, 'v6'],
+    [{ localAddress: '::', ipv6Only: true }, 'v6'],
+    [{ localAddress: '::', ipv6Only: false }, 'v4'], // dual-stack: the A record comes first
+    [{ localAddress: '127.0.0.1' }, 'v4'],
+  ]
+  for (const [options, family] of cases) {
+    const socket = new set.UDPSocket(options)
+    const { writable } = await within(socket.opened, 2000, 'opened')
+    const writer = writable.getWriter()
+    const label = JSON.stringify(options)
+    await within(writer.write({ data: new TextEncoder().encode(label), remoteAddress: 'both.test', remotePort: port }), 5000, label)
+    for (let i = 0; i < 50 && arrived.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    t.deepEqual(arrived.splice(0), [`${family} ${label}`], label)
+    writer.releaseLock()
+    await socket.close()
+  }
+  sink6.close()
+  sink4.close()
   dns.close()
 })
 
