@@ -75,3 +75,17 @@ test('a resizable ArrayBuffer (or a view of one) is a TypeError for TCP and UDP 
   }
   await srv.close()
 })
+
+// Names no DNS server could hold are refused without a lookup, as getaddrinfo refuses them:
+// NetworkError with ENOTFOUND (not a temporary failure worth retrying).
+test('a remoteAddress that cannot be a host name rejects opened with NetworkError (ENOTFOUND), without a lookup', async (t) => {
+  const names = [' 127.0.0.1', 'a'.repeat(254), `${'a'.repeat(64)}.test`, 'a..b', 'fe80::1%lo', 'bad name.test', 'a/b']
+  for (const name of names) {
+    const err = await t.throwsAsync(within(new TCPSocket(name, 80).opened, 5000, name), { any: true })
+    t.is(err?.name, 'NetworkError', name)
+    t.is(err?.cause?.code, 'ENOTFOUND', name)
+  }
+  const udp = new UDPSocket({ remoteAddress: 'a..b', remotePort: 9 })
+  const err = await t.throwsAsync(within(udp.opened, 5000, 'udp'), { any: true })
+  t.is(err?.cause?.code, 'ENOTFOUND')
+})

@@ -120,7 +120,9 @@ impl Resolver {
     if let Some(ip) = parse_ip_literal(host) {
       return Ok(vec![ip]);
     }
-    if host.is_empty() {
+    if !could_be_host_name(host) {
+      // Not a name DNS could answer for (empty, too long, a bad label or character, a zone
+      // ID on a non-literal): no such host, without asking, as getaddrinfo says.
       return Err(SocketError::network_code("ENOTFOUND", "getaddrinfo", host));
     }
     let resolver = self.get(query)?;
@@ -144,6 +146,21 @@ impl Resolver {
     }
     Ok(order_candidates(ips))
   }
+}
+
+/// A name DNS could hold: at most 253 characters (one trailing dot aside), labels of 1-63,
+/// of ASCII letters, digits, `-` and `_` (non-ASCII ones are left to the resolver's IDNA).
+fn could_be_host_name(host: &str) -> bool {
+  let name = host.strip_suffix('.').unwrap_or(host);
+  !name.is_empty()
+    && name.len() <= 253
+    && name.split('.').all(|label| {
+      !label.is_empty()
+        && label.len() <= 63
+        && label
+          .chars()
+          .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || !c.is_ascii())
+    })
 }
 
 /// IPv4 before IPv6, each family in the order the resolver gave, no duplicates.
@@ -191,6 +208,35 @@ pub fn system() -> &'static Resolver {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn names_dns_could_hold() {
+    for ok in [
+      "localhost",
+      "a.test",
+      "a.test.",
+      "x_y-z.example",
+      "bücher.example",
+      &"a".repeat(63),
+    ] {
+      assert!(could_be_host_name(ok), "{ok}");
+    }
+    let long = ["a"; 127].join(".") + ".ab";
+    let too_long_label = "a".repeat(64);
+    for bad in [
+      "",
+      ".",
+      "a..b",
+      " 127.0.0.1",
+      "fe80::1%lo",
+      "a b",
+      "a/b",
+      &long,
+      &too_long_label,
+    ] {
+      assert!(!could_be_host_name(bad), "{bad}");
+    }
+  }
 
   #[test]
   fn literals_parse_with_and_without_brackets() {
