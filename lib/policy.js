@@ -41,6 +41,8 @@ function stringList(value, name) {
   return out
 }
 
+const MAX_PROTOTYPE_DEPTH = 32
+
 /** `proto` is some realm's `Object.prototype` (a vm context's too). */
 function isObjectPrototype(proto) {
   if (getPrototypeOf(proto) !== null) return false
@@ -56,8 +58,13 @@ function isObjectPrototype(proto) {
  */
 function checkKeys(object, known, name) {
   const what = name === 'the policy' ? 'policy' : name
+  let depth = 0
   for (let o = object, own = true; o !== null && !isObjectPrototype(o); o = getPrototypeOf(o), own = false) {
-    if (getOwnPropertySymbols(o).length) fail(`${name} has a symbol key, which is not a policy key.`)
+    // A proxy can make its chain endless.
+    if (++depth > MAX_PROTOTYPE_DEPTH) fail(`${name} has a prototype chain over ${MAX_PROTOTYPE_DEPTH} deep.`)
+    if (getOwnPropertySymbols(o).length) {
+      fail(`${name} has a symbol key${own ? '' : ' (inherited)'}, which is not a policy key.`)
+    }
     const keys = getOwnPropertyNames(o)
     for (let i = 0; i < keys.length; i++) {
       if (includes(known, keys[i]) || (!own && keys[i] === 'constructor')) continue

@@ -401,7 +401,8 @@ function fastenState(stream, kind, underlying) {
 // Node 20 wraps each method of a stream's underlying source or sink in a function of the
 // stream's own, `(...args) => invokePromiseCallback(fn, thisArg, ...args)` (a closure and
 // its context, about 0.1 KiB per method per stream). Ours share one async function per
-// method (so a method's result reaches Node as Node's own wrapper hands it on), which
+// method (an async function too: a method's result or throw reaches Node as a promise, as
+// through Node's wrapper, give or take a microtask turn), which
 // finds the source in the readable's state copy, the sink in the writable controller's
 // (a field of their own, not one added to Node's records, which would give each a
 // separate property store). Node calls them as it calls its own: pull(controller) and
@@ -496,7 +497,13 @@ function fastened(make, kind) {
   const made = (underlying, strategy) => fastenState(make(underlying, strategy), kind, underlying)
   // The shared algorithms must be reached as Node's are: where a probe says otherwise,
   // streams keep Node's.
-  if (kind.sharingWorks !== undefined && !kind.sharingWorks(made)) {
+  let sharing = true
+  try {
+    sharing = kind.sharingWorks === undefined || kind.sharingWorks(made)
+  } catch {
+    sharing = false
+  }
+  if (!sharing) {
     return (underlying, strategy) => fastenState(make(underlying, strategy), kind, undefined)
   }
   return made

@@ -148,15 +148,17 @@ impl Resolver {
   }
 }
 
-/// A name DNS could hold: at most 253 characters (one trailing dot aside), labels of 1-63,
-/// of ASCII letters, digits, `-` and `_` (non-ASCII ones are left to the resolver's IDNA).
+/// A name DNS could hold: labels of ASCII letters, digits, `-` and `_` (and non-ASCII
+/// characters, left to the resolver's IDNA), none empty; an ASCII label at most 63
+/// characters and an ASCII name at most 253 (one trailing dot aside). A name or label with
+/// non-ASCII characters is measured by the resolver after IDNA, where it is shorter.
 fn could_be_host_name(host: &str) -> bool {
   let name = host.strip_suffix('.').unwrap_or(host);
   !name.is_empty()
-    && name.len() <= 253
+    && (!name.is_ascii() || name.len() <= 253)
     && name.split('.').all(|label| {
       !label.is_empty()
-        && label.len() <= 63
+        && (!label.is_ascii() || label.len() <= 63)
         && label
           .chars()
           .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || !c.is_ascii())
@@ -211,7 +213,9 @@ mod tests {
 
   #[test]
   fn names_dns_could_hold() {
+    let long_idn = "б".repeat(34) + ".рф"; // 68 bytes of UTF-8, 49 characters after IDNA
     for ok in [
+      &long_idn,
       "localhost",
       "a.test",
       "a.test.",

@@ -90,6 +90,18 @@ test('unknown keys, wrong types and malformed values throw TypeError naming the 
       /privateNetworkAcess/,
     ],
     [{ dns: Object.create({ server: ['127.0.0.1:53'] }) }, /server/],
+    // A proxy whose prototype chain never ends is refused, not walked forever.
+    [
+      new Proxy(
+        {},
+        {
+          getPrototypeOf() {
+            return new Proxy({}, this)
+          },
+        },
+      ),
+      /prototype chain/,
+    ],
   ]
   for (const [policy, message] of cases) {
     t.throws(() => withPolicy(policy), { instanceOf: TypeError, message }, JSON.stringify(policy) ?? String(policy))
