@@ -50,6 +50,10 @@ const JSTransferable = findJSTransferable()
 const { apply, setPrototypeOf, defineProperty, ownKeys } = Reflect
 const { getOwnPropertySymbols, getPrototypeOf } = Object
 
+/** Gives `object` an own, ordinary data property (as an assignment with no setter would). */
+const defineData = (object, key, value) =>
+  defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true })
+
 /** On a husk, once its stream is made: the stream, which holds the fields it assigned. */
 const kPartner = Symbol('stream made')
 /** On our copies of a readable's state and a writable's controller state: its source or sink. */
@@ -135,7 +139,7 @@ function assignedFields(Base) {
           assigned.push(field)
           firstValues.push(value)
         }
-        defineProperty(this, field, { value, writable: true, enumerable: true, configurable: true })
+        defineData(this, field, value)
       },
     })
   }
@@ -199,7 +203,7 @@ function sharedMapMaker(Base) {
         }
         const stream = this[kPartner]
         if (stream !== undefined) stream[field] = value
-        else defineProperty(this, field, { value, writable: true, enumerable: true, configurable: true })
+        else defineData(this, field, value)
       },
     })
   }

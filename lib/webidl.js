@@ -130,8 +130,9 @@ function toBytes(value, context) {
   if (!isRawBytes(value)) {
     throw new TypeError(`${context}: expected an ArrayBuffer, TypedArray or DataView, got ${describeValue(value)}.`)
   }
-  const view = isView(value)
-  const dataView = view && isDataView(value)
+  const u8 = isUint8Array(value)
+  const view = u8 || isView(value)
+  const dataView = view && !u8 && isDataView(value)
   const buffer = view ? viewBuffer(value, dataView) : value
   if (isShared(buffer)) throw new TypeError(`${context}: shared memory is not a BufferSource.`)
   if (bufferResizable(buffer)) throw new TypeError(`${context}: a resizable ArrayBuffer is not a BufferSource.`)
@@ -139,7 +140,7 @@ function toBytes(value, context) {
   if (!view) return new Uint8ArrayCtor(value)
   // A Uint8Array (a Buffer, a subclass) is used as it is: whatever reads its length or
   // bytes later does so through the engine (lib/primordials.js), as the native side does.
-  if (isUint8Array(value)) return value
+  if (u8) return value
   const [offset, length] = viewRange(value, dataView)
   return new Uint8ArrayCtor(buffer, offset, length)
 }
