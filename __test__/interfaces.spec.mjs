@@ -191,6 +191,7 @@ test('socket streams share V8 hidden classes, keep fast-mode state, and are stil
       serverReadableState: true,
       appStreamUntouched: true,
       sharedAlgorithms: true,
+      fastReads: true,
       ...everywhere,
     })
   }

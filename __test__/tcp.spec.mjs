@@ -211,6 +211,73 @@ test('a default reader gets Uint8Array chunks', async (t) => {
   await close()
 })
 
+// lib/streams.js, readNowFirst: a default read with nothing queued reads the socket in the
+// read() call itself; these are the cases where that attempt finds bytes, the end, a reset,
+// or nothing yet, and reads that queue behind one another.
+test('default reads answered in read() itself: bytes there, the end, a reset already there, nothing yet; iterators and tees too', async (t) => {
+  const settle = () => new Promise((r) => setTimeout(r, 50))
+  // Bytes and the FIN already there before the read.
+  const fin = await netServer((sock) => sock.end('abc'))
+  let s = new TCPSocket('127.0.0.1', fin.port)
+  let { readable } = await s.opened
+  await settle()
+  let reader = readable.getReader()
+  const [first, second] = [reader.read(), reader.read()]
+  t.is(Buffer.from((await first).value).toString(), 'abc')
+  t.true((await second).done)
+  t.true((await reader.read()).done)
+  reader.releaseLock()
+  await within(s.close(), 5000, 'close')
+  // A reset already there: the read rejects with it, and so does the next one.
+  const reset = await netServer((sock) => sock.resetAndDestroy())
+  s = new TCPSocket('127.0.0.1', reset.port)
+  ;({ readable } = await s.opened)
+  await settle()
+  reader = readable.getReader()
+  const err = await rejectsWith(t, reader.read(), 'NetworkError', /ECONNRESET/)
+  t.is(err.cause.code, 'ECONNRESET')
+  t.is(await reader.read().catch((e) => e), err)
+  s.closed.catch(() => {})
+  // Nothing there yet, then two reads queued behind the first: each is answered in order.
+  const later = await netServer((sock) => {
+    setTimeout(() => sock.write('one'), 30)
+    setTimeout(() => sock.write('two'), 90)
+    setTimeout(() => sock.end('three'), 150)
+  })
+  s = new TCPSocket('127.0.0.1', later.port)
+  ;({ readable } = await s.opened)
+  reader = readable.getReader()
+  const reads = [reader.read(), reader.read(), reader.read(), reader.read()]
+  const got = await within(Promise.all(reads), 5000, 'reads')
+  t.deepEqual(
+    got.map((r) => (r.done ? 'done' : Buffer.from(r.value).toString())),
+    ['one', 'two', 'three', 'done'],
+  )
+  reader.releaseLock()
+  await within(s.close(), 5000, 'close')
+  // An async iterator and the two branches of a tee, with bytes already there.
+  const text = 'x'.repeat(100000)
+  const many = await netServer((sock) => sock.end(text))
+  s = new TCPSocket('127.0.0.1', many.port)
+  const opened = await s.opened
+  await settle()
+  const [a, b] = opened.readable.tee()
+  const [ta, tb] = await within(Promise.all([readAll(a), readAll(b)]), 5000, 'tee')
+  t.is(Buffer.from(ta).toString(), text)
+  t.is(Buffer.from(tb).toString(), text)
+  // The tee keeps the readable locked: end by closing the writable.
+  await opened.writable.close()
+  await within(s.closed, 5000, 'closed')
+  s = new TCPSocket('127.0.0.1', many.port)
+  ;({ readable } = await s.opened)
+  await settle()
+  let iterated = ''
+  for await (const chunk of readable) iterated += Buffer.from(chunk).toString()
+  t.is(iterated, text)
+  await within(s.close(), 5000, 'close')
+  await Promise.all([fin.close(), reset.close(), later.close(), many.close()])
+})
+
 test('BYOB readers read straight into their view, of any view type', async (t) => {
   const payload = Buffer.from('0123456789abcdef')
   const { port, close } = await netServer((s) => s.end(payload))

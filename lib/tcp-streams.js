@@ -5,7 +5,7 @@
 // thread into and out of memory JavaScript owns; only when the socket would block do we
 // arm it and wait for readiness (lib/wait.js).
 
-const { newReadableStream, errorStream, isErrored } = require('./streams')
+const { newReadableStream, errorStream, isErrored, readNowFirst } = require('./streams')
 const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes, copyBytes } = require('./webidl')
@@ -94,6 +94,8 @@ class TcpConnection extends LazyStreams {
    * that came after them is reported after them).
    */
   #queuedError = undefined
+  /** readNow() just found nothing to read: the pull that follows waits without trying again. */
+  #triedNow = false
 
   constructor(core, life) {
     super()
@@ -118,6 +120,7 @@ class TcpConnection extends LazyStreams {
   // The stream steps the source and sink call (lib/lifecycle.js).
   readStarted(c) {
     this.#readController = c
+    readNowFirst(c)
     startReadable(c, this.#ends)
   }
 
@@ -132,6 +135,8 @@ class TcpConnection extends LazyStreams {
   // answers the read later with enqueue / respond, which pulls again for any read still
   // waiting. A pull while that wait is armed (a second read) leaves it to the wait.
   pullReadable(c) {
+    const triedNow = this.#triedNow
+    this.#triedNow = false
     if (this.#queuedError !== undefined) {
       errorStream(c, this.#queuedError)
       this.#queuedError = undefined
@@ -154,16 +159,17 @@ class TcpConnection extends LazyStreams {
       this.#enqueueNext = true
       return turns.nextTurn(() => this.#pullNow(c))
     }
-    this.#pullNow(c)
+    this.#pullNow(c, triedNow)
   }
 
-  #pullNow(c) {
+  /** Answers a pull now or waits; `triedNow`: readNow() has just found nothing (no retry). */
+  #pullNow(c, triedNow = false) {
     // A pull put off to the next turn may find a wait the read-ahead armed meanwhile.
     if (this.#readWait !== 0) {
       this.#enqueueNext = true
       return
     }
-    if (this.#readOnce(c)) return
+    if (!triedNow && this.#readOnce(c)) return
     // Other sockets wait too: try again at the end of this turn before arming (wait.js).
     if (wait.busy()) {
       this.#readWait = DEFERRED
@@ -199,6 +205,33 @@ class TcpConnection extends LazyStreams {
   readReady(ready) {
     this.#readWait = 0
     if (ready && !this.#readOnce(this.#readController)) this.#armRead()
+  }
+
+  /**
+   * A default read with nothing queued and no other read waiting (lib/streams.js,
+   * readNowFirst): the bytes read at once, as a Uint8Array of exactly them, or null (nothing
+   * yet, the end, or a wait or turn under way: the stream's own steps then pull). A failed
+   * read errors the readable here, as #readOnce would.
+   */
+  readNow(c) {
+    if (!this.#ends.readableOpen || this.#queuedError !== undefined || this.#readWait !== 0 || turns.mustYield()) {
+      return null
+    }
+    let read
+    try {
+      // Once reading ahead, no more than READ_AHEAD_BYTES queued (see #readOnce; none is).
+      read = readIntoScratch(this.#core, this.#ends.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES, wait.maySpin())
+    } catch (err) {
+      this.#failReadable(fromNative(err))
+      return null
+    }
+    if (read.n > 0) {
+      this.#enqueueNext = false
+      if (!this.#ends.writableOpen) this.#queueReadAhead(microtask)
+      return read.chunk
+    }
+    this.#triedNow = read.n !== 0
+    return null
   }
 
   /** One read attempt: true when the pull is answered (data, end or error). */

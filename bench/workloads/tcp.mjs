@@ -135,17 +135,14 @@ async function pingOurs({ lib, p, port }) {
   const socket = new lib.TCPSocket(HOST, port, { noDelay: true })
   const { readable, writable } = await socket.opened
   const writer = writable.getWriter()
-  const reader = readable.getReader({ mode: 'byob' })
+  const reader = readable.getReader()
   const msg = new Uint8Array(p.size).fill(2)
-  let buf = new Uint8Array(p.size)
   const result = await roundTrips(p, async () => {
     writer.write(msg)
-    let got = 0
-    while (got < p.size) {
-      const { value, done } = await reader.read(buf.subarray(got))
+    for (let got = 0; got < p.size; ) {
+      const { value, done } = await reader.read()
       if (done) throw new Error('echo peer closed')
       got += value.byteLength
-      buf = new Uint8Array(value.buffer)
     }
   })
   await writer.close()
