@@ -5,7 +5,7 @@
 // thread into and out of memory JavaScript owns; only when the socket would block do we
 // arm it and wait for readiness (lib/wait.js).
 
-const { newReadableStream, errorStream, isErrored, readNowFirst } = require('./streams')
+const { newReadableStream, errorStream, isErrored, readNowFirst, abortSince } = require('./streams')
 const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes, copyBytes } = require('./webidl')
@@ -412,11 +412,12 @@ class TcpConnection extends LazyStreams {
       this.#ends.writableEnded(err, true)
       throw err
     }
-    const { signal } = this.#writeController
+    const c = this.#writeController
     return then(RESOLVED, () => {
-      if (signal.aborted) {
-        this.#ends.writableEnded(signal.reason, true)
-        throw signal.reason
+      const abort = abortSince(c)
+      if (abort !== null) {
+        this.#ends.writableEnded(abort.reason, true)
+        throw abort.reason
       }
       this.#ends.writableEnded(undefined, true)
     })
