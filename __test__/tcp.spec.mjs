@@ -378,6 +378,111 @@ test('a default reader that follows a BYOB reader released mid-read gets the byt
   await close()
 })
 
+// RELIABILITY 42: the released BYOB reader's second read leaves its pull-into with the
+// stream; the pull that follows must not answer it while default reads wait.
+test('two BYOB reads, the reader released, then default reads: every byte reaches the default reads in order, closed resolves', async (t) => {
+  let remote
+  const { port, close } = await netServer((sock) => {
+    sock.on('error', () => {})
+    remote = sock
+  })
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+  const s = new TCPSocket('127.0.0.1', port, { noDelay: true })
+  const { readable, writable } = await s.opened
+  for (let i = 0; i < 100 && !remote; i++) await pause(5)
+  remote.setNoDelay(true)
+  remote.write('0123456789')
+  const byob = readable.getReader({ mode: 'byob' })
+  // The ten bytes have come once one has (one segment); the next read is answered at once.
+  t.is(Buffer.from((await within(byob.read(new Uint8Array(1)), 5000, 'the first byte')).value).toString(), '0')
+  // Each is answered or rejected with TypeError by the release, as the stream's pulls
+  // fall; a pull-into left with the stream is what the default reads must not lose to.
+  const both = [byob.read(new Uint8Array(4)), byob.read(new Uint8Array(4))].map((read) => read.catch((e) => e))
+  byob.releaseLock()
+  const texts = []
+  for (const result of await Promise.all(both)) {
+    if (result instanceof TypeError) continue
+    t.false(result.done)
+    texts.push(Buffer.from(result.value).toString())
+  }
+  const reader = readable.getReader()
+  const reads = [reader.read(), reader.read(), reader.read()]
+  await pause(30)
+  // A fourth read made while bytes are queued returns a promise (Node's assertion threw).
+  const fourth = reader.read()
+  remote.write('second')
+  await pause(30)
+  remote.end('third')
+  for (const read of [...reads, fourth]) {
+    const { value, done } = await within(read, 5000, 'a default read')
+    if (!done) texts.push(Buffer.from(value).toString())
+  }
+  for (;;) {
+    const { value, done } = await within(reader.read(), 5000, 'the rest')
+    if (done) break
+    texts.push(Buffer.from(value).toString())
+  }
+  t.is(texts.join(''), '123456789secondthird')
+  reader.releaseLock()
+  await writable.close()
+  await within(s.closed, 5000, 'closed')
+  await close()
+})
+
+// RELIABILITY 43: spec 1.2 settles closed in a task queued after the readable errored or
+// closed; a read that meets the reset (or the FIN) inside read() itself settles first.
+test('after writer.close(), a read that meets a reset already there rejects before closed does (and one that meets the FIN resolves first)', async (t) => {
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+  for (const ending of ['reset', 'fin']) {
+    // allowHalfOpen: our FIN must not make the peer end first.
+    const server = net.createServer({ allowHalfOpen: true }, async (sock) => {
+      sock.on('error', () => {})
+      // 64 KiB: what the readable reads ahead (it stops there, and sees the end only once
+      // a read asks again).
+      sock.write(Buffer.alloc(64 * 1024, 1))
+      await pause(100)
+      if (ending === 'reset') sock.resetAndDestroy()
+      else sock.end()
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const s = new TCPSocket('127.0.0.1', server.address().port)
+    const { readable, writable } = await s.opened
+    const order = []
+    s.closed.then(
+      () => order.push('closed resolved'),
+      (e) => order.push(`closed rejected ${e.name}`),
+    )
+    await writable.close()
+    await pause(300) // the bytes were read ahead; the end has come since, unseen
+    const reader = readable.getReader()
+    for (let i = 0; i < 100; i++) {
+      const result = await within(
+        reader.read().then(
+          (r) => r,
+          (e) => (order.push(`read rejected ${e.name}`), null),
+        ),
+        5000,
+        'read',
+      )
+      if (result === null) break
+      if (result.done) {
+        order.push('read done')
+        break
+      }
+    }
+    await within(s.closed.catch(() => {}), 5000, 'closed')
+    t.deepEqual(
+      order,
+      ending === 'reset'
+        ? ['read rejected NetworkError', 'closed rejected NetworkError']
+        : ['read done', 'closed resolved'],
+      ending,
+    )
+    server.close()
+  }
+})
+
 test('closed settles after the stream operation that ended the socket: writer.close(), abort(), cancel()', async (t) => {
   const peers = []
   const { port, close } = await netServer((s) => {

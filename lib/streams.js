@@ -681,6 +681,22 @@ function hasPendingRead(c) {
 }
 
 /**
+ * Whether the readable of byte controller `c` (made here) has a default reader with reads
+ * waiting. A BYOB reader released mid-read leaves its pull-into with the stream (type
+ * "none"): bytes responded into it go to the queue without answering those reads, and
+ * Node 20's next enqueue() then drops one and throws ERR_INTERNAL_ASSERTION (it reads the
+ * queue's total once where the spec re-reads it). The socket enqueues instead while this
+ * holds, which answers them (RELIABILITY 42). False where the layout is not Node 20's.
+ */
+function defaultReadsWaiting(c) {
+  if (kState === null) return false
+  const stream = c[kState]?.stream
+  const reader = typeof stream === 'object' && stream !== null ? stream[kState]?.reader : undefined
+  const requests = typeof reader === 'object' && reader !== null ? reader[kState]?.readRequests : undefined
+  return isArray(requests) && requests.length > 0
+}
+
+/**
  * After a writable's close has begun: `{ reason }` if `abort(reason)` was called on it since
  * (spec 1.3's close steps check the controller's signal), else null. Where the controller
  * state is our copy (above), read from the stream's pending abort request, as Node's
@@ -709,4 +725,5 @@ module.exports = {
   hasPendingRead,
   readNowFirst,
   abortSince,
+  defaultReadsWaiting,
 }

@@ -5,7 +5,14 @@
 // thread into and out of memory JavaScript owns; only when the socket would block do we
 // arm it and wait for readiness (lib/wait.js).
 
-const { newReadableStream, errorStream, isErrored, readNowFirst, abortSince } = require('./streams')
+const {
+  newReadableStream,
+  errorStream,
+  isErrored,
+  readNowFirst,
+  abortSince,
+  defaultReadsWaiting,
+} = require('./streams')
 const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes, copyBytes } = require('./webidl')
@@ -96,6 +103,12 @@ class TcpConnection extends LazyStreams {
   #queuedError = undefined
   /** readNow() just found nothing to read: the pull that follows waits without trying again. */
   #triedNow = false
+  /**
+   * The error readNow() met: the pull that follows (Node's steps, the read listed) fails
+   * the readable with it, so the read rejects before `closed` settles, as when a pull
+   * meets it.
+   */
+  #readNowError = undefined
 
   constructor(core, life) {
     super()
@@ -137,6 +150,12 @@ class TcpConnection extends LazyStreams {
   pullReadable(c) {
     const triedNow = this.#triedNow
     this.#triedNow = false
+    if (this.#readNowError !== undefined) {
+      const error = this.#readNowError
+      this.#readNowError = undefined
+      this.#failReadable(error)
+      return
+    }
     if (this.#queuedError !== undefined) {
       errorStream(c, this.#queuedError)
       this.#queuedError = undefined
@@ -210,8 +229,8 @@ class TcpConnection extends LazyStreams {
   /**
    * A default read with nothing queued and no other read waiting (lib/streams.js,
    * readNowFirst): the bytes read at once, as a Uint8Array of exactly them, or null (nothing
-   * yet, the end, or a wait or turn under way: the stream's own steps then pull). A failed
-   * read errors the readable here, as #readOnce would.
+   * yet, the end, an error, or a wait or turn under way: the stream's own steps then pull,
+   * and that pull reports the end or the error).
    */
   readNow(c) {
     if (!this.#ends.readableOpen || this.#queuedError !== undefined || this.#readWait !== 0 || turns.mustYield()) {
@@ -222,7 +241,7 @@ class TcpConnection extends LazyStreams {
       // Once reading ahead, no more than READ_AHEAD_BYTES queued (see #readOnce; none is).
       read = readIntoScratch(this.#core, this.#ends.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES, wait.maySpin())
     } catch (err) {
-      this.#failReadable(fromNative(err))
+      this.#readNowError = fromNative(err)
       return null
     }
     if (read.n > 0) {
@@ -238,7 +257,9 @@ class TcpConnection extends LazyStreams {
   #readOnce(c) {
     if (!this.#ends.readableOpen) return true
     const core = this.#core
-    const request = this.#enqueueNext ? null : c.byobRequest
+    // A released BYOB reader's pull-into answered while default reads wait would leave
+    // them waiting (lib/streams.js, defaultReadsWaiting): enqueue answers them.
+    const request = this.#enqueueNext || defaultReadsWaiting(c) ? null : c.byobRequest
     const spin = !this.#readingAhead && wait.maySpin()
     let n
     let chunk = null
@@ -265,7 +286,7 @@ class TcpConnection extends LazyStreams {
         // Node's stream code threw from inside (lib/streams.js): the readable ends with
         // that error rather than leave its reads waiting.
         errorStream(c, err)
-        this.#ends.readableEnded(err)
+        this.#ends.readableEnded(err, true)
         return true
       }
       if (!this.#ends.writableOpen) this.#queueReadAhead(microtask)
@@ -295,7 +316,7 @@ class TcpConnection extends LazyStreams {
       } catch (err) {
         error = err
       }
-      this.#ends.readableEnded(error !== undefined && isErrored(c) ? error : undefined)
+      this.#ends.readableEnded(error !== undefined && isErrored(c) ? error : undefined, true)
       return true
     }
     return false
@@ -349,6 +370,7 @@ class TcpConnection extends LazyStreams {
 
   cancelReadable() {
     this.#queuedError = undefined
+    this.#readNowError = undefined
     if (!this.#ends.readableOpen) return
     // A pending wait must not keep the process alive.
     wait.cancel(this.#readWait)
@@ -458,7 +480,7 @@ class TcpConnection extends LazyStreams {
       // readable has ended all the same (closed may settle now, as after a FIN).
       if (this.#readController.desiredSize < 0) this.#queuedError = error
       else errorStream(this.#readController, error)
-      this.#ends.readableEnded(error)
+      this.#ends.readableEnded(error, true)
     }
     return error
   }

@@ -553,7 +553,7 @@ class UdpConnection extends LazyStreams {
   #failReadable(error) {
     if (!this.#ends.readableOpen) return
     errorStream(this.#readController, error)
-    this.#ends.readableEnded(error)
+    this.#ends.readableEnded(error, true)
   }
 
   /** Both streams have ended (StreamEnds): the socket closes and `closed` settles. */

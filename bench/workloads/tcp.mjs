@@ -114,7 +114,9 @@ async function receiveNode({ p, port }) {
   return { rate: mbps(got, ms) }
 }
 
-// ---- round trips: `size`-byte messages echoed one at a time; `warmup` untimed first.
+// ---- round trips: `size`-byte messages echoed one at a time; `warmup` untimed first. Ours
+// reads with a default reader, the usual way (a BYOB read costs Node's stream a transfer of
+// the view's buffer each time: README, "Where we are behind").
 function roundTrips(p, step) {
   return (async () => {
     for (let i = 0; i < p.warmup; i++) await step()
@@ -305,7 +307,7 @@ export const workloads = [
   {
     id: 'tcp-rt-1cpu',
     impl: 'tcp-rt',
-    name: (p) => `TCP ${p.size} B round trips (${count(p.n)}), client+peer on 1 CPU`,
+    name: (p) => `TCP ${p.size} B round trips (${count(p.n)}, default reader), client+peer on 1 CPU`,
     metrics: rtMetrics,
     params: rtParams,
     peer: { mode: 'echo', first: true },
@@ -314,7 +316,7 @@ export const workloads = [
   {
     id: 'tcp-rt-2cpu',
     impl: 'tcp-rt',
-    name: (p) => `TCP ${p.size} B round trips (${count(p.n)}), client+peer on 2 CPUs`,
+    name: (p) => `TCP ${p.size} B round trips (${count(p.n)}, default reader), client+peer on 2 CPUs`,
     metrics: rtMetrics,
     params: rtParams,
     peer: { mode: 'echo', first: true },
