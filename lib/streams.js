@@ -545,7 +545,8 @@ const newWritableStream = fastened(
 // bytes at once, when the spec's steps would call pull with the queue empty and no other
 // request waiting: bytes that are there answer the request directly, as enqueue() would
 // have (a Uint8Array of exactly the bytes read, its buffer the reader's alone); otherwise
-// (nothing there, the end, an error, a wait under way) Node's steps run as before.
+// (nothing there, the end, an error, a wait under way) Node's steps run as before, and
+// their pull reports the end or the error (the read listed first, as the spec orders it).
 const nodeByteProto = ReadableByteStreamController.prototype
 
 /** The symbol-keyed property of `object` whose symbol is described `description`, or null. */
@@ -609,7 +610,8 @@ function fastReadPrototype() {
         if (source !== undefined && streamState.reader[kState].readRequests.length === 0) {
           const chunk = source.readNow(this)
           if (chunk !== null) return void readRequest[kChunk](chunk)
-          // The attempt ended the readable (an error; the end is left to the pull).
+          // readNow leaves the end and errors to the pull that follows; should the attempt
+          // have ended the readable all the same, the read is answered as Node would.
           if (streamState.state === 'errored') return void readRequest[kError](streamState.storedError)
           if (streamState.state === 'closed') return void readRequest[kClose]()
         }
