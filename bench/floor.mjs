@@ -9,6 +9,8 @@
 // (lib/streams.js: shared hidden classes, state records in fast mode; "ours"):
 //   - time per WritableStream write with a sink that does nothing (64-byte chunks, awaited)
 //   - time per BYOB read from a byte stream whose pull answers at once
+//   - time per default read from such a stream (ours: the source answers in read() itself,
+//     lib/streams.js readNowFirst, as a socket with bytes there does)
 //   (pure JavaScript, so wall time is CPU time; rusage is no help here: this VM samples
 //   user and system time by tick)
 //   - JS heap and RSS per byte ReadableStream with a pending read, per WritableStream, and
@@ -21,14 +23,14 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
 
-const { newReadableStream, newWritableStream } = createRequire(import.meta.url)('../lib/streams.js')
+const { newReadableStream, newWritableStream, readNowFirst } = createRequire(import.meta.url)('../lib/streams.js')
 /** The two ways of making a stream compared. */
 const makers = {
   node: {
     readable: (source, strategy) => new ReadableStream(source, strategy),
     writable: (sink, strategy) => new WritableStream(sink, strategy),
   },
-  ours: { readable: newReadableStream, writable: newWritableStream },
+  ours: { readable: newReadableStream, writable: newWritableStream, readsNow: true },
 }
 
 const HOST = '127.0.0.1'
@@ -64,6 +66,27 @@ const byobRead = (make) => async (n) => {
   for (let i = 0; i < n; i++) buf = new Uint8Array((await reader.read(buf)).value.buffer)
 }
 
+const defaultRead = (make) => async (n) => {
+  const stream = make.readable(
+    {
+      type: 'bytes',
+      start(c) {
+        if (make.readsNow) readNowFirst(c)
+      },
+      pull(c) {
+        c.enqueue(new Uint8Array(64))
+      },
+      // What a socket with bytes there answers (lib/tcp-streams.js).
+      readNow() {
+        return new Uint8Array(64)
+      },
+    },
+    { highWaterMark: 0 },
+  )
+  const reader = stream.getReader()
+  for (let i = 0; i < n; i++) await reader.read()
+}
+
 async function perObject(make, count = 2000) {
   const gc = async () => {
     for (let i = 0; i < 4; i++) {
@@ -84,8 +107,8 @@ async function perObject(make, count = 2000) {
 /** One figure, measured in this (fresh) process: the value printed for its row. */
 async function measureHere(what, kind, port) {
   const make = makers[kind]
-  if (what === 'write' || what === 'read') {
-    const body = what === 'write' ? writableWrite(make) : byobRead(make)
+  if (what === 'write' || what === 'read' || what === 'default-read') {
+    const body = { write: writableWrite, read: byobRead, 'default-read': defaultRead }[what](make)
     const runs = []
     for (let r = 0; r < RUNS; r++) runs.push(await timePer(200_000, body))
     return `${median(runs).toFixed(2)} µs`
@@ -113,6 +136,7 @@ async function measureHere(what, kind, port) {
 const LABELS = {
   write: 'WritableStream write, no-op sink',
   read: 'BYOB read, pull answers at once',
+  'default-read': 'default read, bytes there',
   readable: 'byte ReadableStream + reader + pending read',
   writable: 'WritableStream',
   socket: 'net.Socket, open, with a data listener',
@@ -126,7 +150,7 @@ async function main() {
   // grown (RSS) and the code warm (times) for what came after.
   const rows = []
   const jobs = []
-  for (const what of ['write', 'read', 'readable', 'writable']) {
+  for (const what of ['write', 'read', 'default-read', 'readable', 'writable']) {
     for (const kind of Object.keys(makers)) jobs.push([what, kind])
   }
   jobs.push(['socket', 'node'])

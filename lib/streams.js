@@ -545,7 +545,7 @@ const newWritableStream = fastened(
 // bytes at once, when the spec's steps would call pull with the queue empty and no other
 // request waiting: bytes that are there answer the request directly, as enqueue() would
 // have (a Uint8Array of exactly the bytes read, its buffer the reader's alone); otherwise
-// (nothing there, the end, an error, a wait under way) Node's steps run as before, and
+// (nothing there, the end, an error, a pull of the source's still waiting) Node's steps run as before, and
 // their pull reports the end or the error (the read listed first, as the spec orders it).
 const nodeByteProto = ReadableByteStreamController.prototype
 
@@ -598,11 +598,13 @@ function fastReadPrototype() {
     const proto = Object.create(nodeByteProto)
     defineData(proto, kPull, function (readRequest) {
       const state = this[kState]
+      // Not `pulling`: Node counts a pull as under way until its promise settles, after
+      // the read it answered has resolved, so the read that follows at once would always
+      // find it set; the source knows whether a pull of its own is still waiting.
       if (
         state.queueTotalSize === 0 &&
         state.pendingPullIntos.length === 0 &&
         state.started &&
-        !state.pulling &&
         !state.closeRequested
       ) {
         const streamState = state.stream[kState]

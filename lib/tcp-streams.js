@@ -109,6 +109,8 @@ class TcpConnection extends LazyStreams {
    * meets it.
    */
   #readNowError = undefined
+  /** A pull waits for the next turn of the event loop (lib/turns.js). */
+  #pullNextTurn = false
 
   constructor(core, life) {
     super()
@@ -176,7 +178,11 @@ class TcpConnection extends LazyStreams {
     // reader's read (see above): deliver with enqueue, which answers any kind of read.
     if (turns.mustYield()) {
       this.#enqueueNext = true
-      return turns.nextTurn(() => this.#pullNow(c))
+      this.#pullNextTurn = true
+      return turns.nextTurn(() => {
+        this.#pullNextTurn = false
+        this.#pullNow(c)
+      })
     }
     this.#pullNow(c, triedNow)
   }
@@ -233,7 +239,17 @@ class TcpConnection extends LazyStreams {
    * and that pull reports the end or the error).
    */
   readNow(c) {
-    if (!this.#ends.readableOpen || this.#queuedError !== undefined || this.#readWait !== 0 || turns.mustYield()) {
+    // Not while a pull of ours is under way (a wait armed or put off to the end of the
+    // turn, a pull put off to the next turn): its answer comes first. A pull that has
+    // answered already is over for us, though Node counts it as pulling until its promise
+    // settles (the read it answered resolves before that).
+    if (
+      !this.#ends.readableOpen ||
+      this.#queuedError !== undefined ||
+      this.#readWait !== 0 ||
+      this.#pullNextTurn ||
+      turns.mustYield()
+    ) {
       return null
     }
     let read
