@@ -483,6 +483,70 @@ test('after writer.close(), a read that meets a reset already there rejects befo
   }
 })
 
+// Review of session 12's change: a read answered in read() itself right after a pull put
+// off to the next turn (the turn budget spent) met the reset; the read-ahead queued by that
+// pull then read 0 and ended the readable cleanly, and the reset was lost.
+test('after writer.close(), a reset met right after a pull put off to the next turn rejects the read and closed (not a clean end)', async (t) => {
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+    sock.on('error', () => {})
+    sock.once('data', async (d) => {
+      if (d[0] !== 0x41) return sock.on('data', () => {}) // the other sockets: sinks
+      sock.write(Buffer.alloc(64 * 1024, 1)) // what the read-ahead takes, then stops
+      sock.write('x')
+      await pause(100)
+      sock.resetAndDestroy()
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  const others = []
+  for (let i = 0; i < 40; i++) {
+    const o = new TCPSocket('127.0.0.1', port)
+    const w = (await o.opened).writable.getWriter()
+    await w.write(new Uint8Array([0x42]))
+    others.push({ o, w })
+  }
+  const s = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await s.opened
+  const order = []
+  s.closed.then(
+    () => order.push('closed resolved'),
+    (e) => order.push(`closed rejected ${e.name}`),
+  )
+  const w = writable.getWriter()
+  await w.write(new Uint8Array([0x41]))
+  await w.close()
+  await pause(300) // 64 KiB read ahead; 'x' and the reset wait in the kernel
+  const reader = readable.getReader()
+  for (let got = 0; got < 64 * 1024; ) got += (await within(reader.read(), 5000, 'queued bytes')).value.byteLength
+  // Spend the turn budget (lib/turns.js): a 12 ms busy stretch, then many completions.
+  others[0].w.write(new Uint8Array([0x42]))
+  const until = performance.now() + 12
+  while (performance.now() < until);
+  for (let i = 1; i < 40; i++) others[i].w.write(new Uint8Array([0x42]))
+  // Awaited directly (a wrapper's extra turns of microtasks would let Node's pull settle
+  // first); ava's timeout bounds them.
+  const first = await reader.read()
+  order.push(first.done ? 'read1 done' : `read1 ${Buffer.from(first.value).toString()}`)
+  order.push(
+    await reader.read().then(
+      (r) => `read2 ${r.done ? 'done' : Buffer.from(r.value).toString()}`,
+      (e) => `read2 rejected ${e.name}`,
+    ),
+  )
+  await within(s.closed.catch(() => {}), 5000, 'closed')
+  // The 'x' may come with the reset's read or before it; the reset must not read as an end.
+  t.false(order.includes('read2 done'), order.join(' | '))
+  t.true(order.includes('closed rejected NetworkError'), order.join(' | '))
+  for (const { o, w: ow } of others) {
+    ow.releaseLock()
+    o.close().catch(() => {})
+  }
+  server.close()
+})
+
 test('closed settles after the stream operation that ended the socket: writer.close(), abort(), cancel()', async (t) => {
   const peers = []
   const { port, close } = await netServer((s) => {

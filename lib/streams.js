@@ -545,8 +545,9 @@ const newWritableStream = fastened(
 // bytes at once, when the spec's steps would call pull with the queue empty and no other
 // request waiting: bytes that are there answer the request directly, as enqueue() would
 // have (a Uint8Array of exactly the bytes read, its buffer the reader's alone); otherwise
-// (nothing there, the end, an error, a pull of the source's still waiting) Node's steps run as before, and
-// their pull reports the end or the error (the read listed first, as the spec orders it).
+// (nothing there, the end, a pull of the source's still waiting) Node's steps run as
+// before; a read error errors the stream there and then, and the read is rejected with it
+// (`closed` settles in a later task: lib/lifecycle.js).
 const nodeByteProto = ReadableByteStreamController.prototype
 
 /** The symbol-keyed property of `object` whose symbol is described `description`, or null. */
@@ -612,8 +613,8 @@ function fastReadPrototype() {
         if (source !== undefined && streamState.reader[kState].readRequests.length === 0) {
           const chunk = source.readNow(this)
           if (chunk !== null) return void readRequest[kChunk](chunk)
-          // readNow leaves the end and errors to the pull that follows; should the attempt
-          // have ended the readable all the same, the read is answered as Node would.
+          // The attempt ended the readable (an error): answered as Node would. (The end
+          // is left to the pull that follows.)
           if (streamState.state === 'errored') return void readRequest[kError](streamState.storedError)
           if (streamState.state === 'closed') return void readRequest[kClose]()
         }

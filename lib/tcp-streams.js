@@ -103,12 +103,6 @@ class TcpConnection extends LazyStreams {
   #queuedError = undefined
   /** readNow() just found nothing to read: the pull that follows waits without trying again. */
   #triedNow = false
-  /**
-   * The error readNow() met: the pull that follows (Node's steps, the read listed) fails
-   * the readable with it, so the read rejects before `closed` settles, as when a pull
-   * meets it.
-   */
-  #readNowError = undefined
   /** A pull waits for the next turn of the event loop (lib/turns.js). */
   #pullNextTurn = false
 
@@ -152,12 +146,6 @@ class TcpConnection extends LazyStreams {
   pullReadable(c) {
     const triedNow = this.#triedNow
     this.#triedNow = false
-    if (this.#readNowError !== undefined) {
-      const error = this.#readNowError
-      this.#readNowError = undefined
-      this.#failReadable(error)
-      return
-    }
     if (this.#queuedError !== undefined) {
       errorStream(c, this.#queuedError)
       this.#queuedError = undefined
@@ -235,8 +223,8 @@ class TcpConnection extends LazyStreams {
   /**
    * A default read with nothing queued and no other read waiting (lib/streams.js,
    * readNowFirst): the bytes read at once, as a Uint8Array of exactly them, or null (nothing
-   * yet, the end, an error, or a wait or turn under way: the stream's own steps then pull,
-   * and that pull reports the end or the error).
+   * yet, the end, or a wait or turn under way: the stream's own steps then pull, and that
+   * pull reports the end). A failed read errors the readable here, as #readOnce would.
    */
   readNow(c) {
     // Not while a pull of ours is under way (a wait armed or put off to the end of the
@@ -257,7 +245,9 @@ class TcpConnection extends LazyStreams {
       // Once reading ahead, no more than READ_AHEAD_BYTES queued (see #readOnce; none is).
       read = readIntoScratch(this.#core, this.#ends.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES, wait.maySpin())
     } catch (err) {
-      this.#readNowError = fromNative(err)
+      // The readable errors now (nothing is queued); the read is answered with the error
+      // by the caller (lib/streams.js), and `closed` settles in a later task.
+      this.#failReadable(fromNative(err))
       return null
     }
     if (read.n > 0) {
@@ -271,6 +261,8 @@ class TcpConnection extends LazyStreams {
 
   /** One read attempt: true when the pull is answered (data, end or error). */
   #readOnce(c) {
+    // Whatever readNow() found is out of date once the socket is read again.
+    this.#triedNow = false
     if (!this.#ends.readableOpen) return true
     const core = this.#core
     // A released BYOB reader's pull-into answered while default reads wait would leave
@@ -386,7 +378,6 @@ class TcpConnection extends LazyStreams {
 
   cancelReadable() {
     this.#queuedError = undefined
-    this.#readNowError = undefined
     if (!this.#ends.readableOpen) return
     // A pending wait must not keep the process alive.
     wait.cancel(this.#readWait)
