@@ -382,7 +382,7 @@ function abortWritableForClose(controller, pending, stopWrite, abortSteps) {
  * A socket's underlying source and sink: small objects whose methods live on a prototype
  * (not arrow functions made per socket), so an idle socket holds fewer closures. They
  * call the socket's stream steps: `readStarted(c)`, `pullReadable(c)`, `cancelReadable()`,
- * `readNow(c)` (byte streams),
+ * `readNow()` (byte streams),
  * `readReady(ready)` (the end of a read wait, lib/wait.js `armFor`), and `writeStarted(c)`,
  * `writeChunk(chunk, c)`, `closeWritable()`, `abortWritable()`.
  */
@@ -415,8 +415,8 @@ class ByteSource extends Source {
   }
 
   /** A default read's bytes at once, or null (lib/streams.js, readNowFirst). */
-  readNow(c) {
-    return this.socket.readNow(c)
+  readNow() {
+    return this.socket.readNow()
   }
 }
 

@@ -611,7 +611,7 @@ function fastReadPrototype() {
         const streamState = state.stream[kState]
         const source = streamState[kUnderlying]
         if (source !== undefined && streamState.reader[kState].readRequests.length === 0) {
-          const chunk = source.readNow(this)
+          const chunk = source.readNow()
           if (chunk !== null) return void readRequest[kChunk](chunk)
           // The attempt ended the readable (an error): answered as Node would. (The end
           // is left to the pull that follows.)
@@ -630,7 +630,7 @@ const FAST_READS = fastReadPrototype()
 
 /**
  * Gives the byte controller `c` of a readable made here the fast default reads above: its
- * source's `readNow(c)` is asked for bytes first, and answers a Uint8Array of them or null.
+ * source's `readNow()` is asked for bytes first, and answers a Uint8Array of them or null.
  */
 function readNowFirst(c) {
   if (FAST_READS !== null && getPrototypeOf(c) === nodeByteProto) setPrototypeOf(c, FAST_READS)

@@ -226,7 +226,7 @@ class TcpConnection extends LazyStreams {
    * yet, the end, or a wait or turn under way: the stream's own steps then pull, and that
    * pull reports the end). A failed read errors the readable here, as #readOnce would.
    */
-  readNow(c) {
+  readNow() {
     // Not while a pull of ours is under way (a wait armed or put off to the end of the
     // turn, a pull put off to the next turn): its answer comes first. A pull that has
     // answered already is over for us, though Node counts it as pulling until its promise
