@@ -289,13 +289,13 @@ function startWritable(c, ends) {
  * that ended the stream has settled its own promise. Node settles a readable's cancel and
  * a writable's close, abort or failed write a few microtasks after the source or sink
  * returns, so when one of those (`later`) ends the second stream, and always once a write
- * has failed, `bothEnded` runs in a later task. So does the end the socket brings to the
- * readable (the peer's FIN, a read error): a read made when it had come already (data and
- * FIN there before the read, a read answered in read() itself: lib/streams.js) settles in
- * that call, before its caller can attach anything to it, and `closed` must settle after
- * it. Otherwise it runs at once: close() (which cancels first, then ends the writable
- * itself) leaves no reader or writer to observe the order (a macrotask on every close()
- * costs ~30 µs of CPU per connection).
+ * has failed, `bothEnded` runs in a later task. So does every end of the readable: its
+ * cancel, as above, and the end the socket brings (the peer's FIN, a read error), where a
+ * read made when it had come already (data and FIN there before the read, a read answered
+ * in read() itself: lib/streams.js) settles in that call, before its caller can attach
+ * anything to it, and `closed` must settle after it. Otherwise it runs at once: close()
+ * (which cancels first, then ends the writable itself) leaves no reader or writer to
+ * observe the order (a macrotask on every close() costs ~30 µs of CPU per connection).
  */
 class StreamEnds {
   #owner
@@ -317,14 +317,11 @@ class StreamEnds {
     return this.#writableOpen
   }
 
-  /**
-   * The readable closed (`error` undefined) or errored; `later`: by its cancel algorithm,
-   * whose promise Node settles after we return.
-   */
-  readableEnded(error, later = false) {
+  /** The readable closed (`error` undefined) or errored: `closed` settles in a later task. */
+  readableEnded(error) {
     if (!this.#readableOpen) return
     this.#readableOpen = false
-    this.#ended(this.#writableOpen, error, later)
+    this.#ended(this.#writableOpen, error, true)
   }
 
   /**

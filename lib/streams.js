@@ -326,12 +326,18 @@ const copyReadableState = (s) => {
   })
 }
 
+/** The symbol-keyed property of `object` whose symbol is described `description`, or null. */
+function symbolNamed(object, description) {
+  const symbols = getOwnPropertySymbols(object)
+  for (let i = 0; i < symbols.length; i++) if (symbols[i].description === description) return symbols[i]
+  return null
+}
+
 /** The symbol Node keeps a stream's state under, or null. */
 function findStateKey() {
   if (NODE_MAJOR !== 20) return null
   try {
-    const symbols = getOwnPropertySymbols(new WritableStream())
-    for (let i = 0; i < symbols.length; i++) if (symbols[i].description === 'kState') return symbols[i]
+    return symbolNamed(new WritableStream(), 'kState')
   } catch {}
   return null
 }
@@ -550,13 +556,6 @@ const newWritableStream = fastened(
 // (`closed` settles in a later task: lib/lifecycle.js).
 const nodeByteProto = ReadableByteStreamController.prototype
 
-/** The symbol-keyed property of `object` whose symbol is described `description`, or null. */
-function symbolNamed(object, description) {
-  const symbols = getOwnPropertySymbols(object)
-  for (let i = 0; i < symbols.length; i++) if (symbols[i].description === description) return symbols[i]
-  return null
-}
-
 /** The prototype our byte controllers get (see above), or null where Node is not as described. */
 function fastReadPrototype() {
   if (kState === null || !cancelReached) return null
@@ -578,9 +577,8 @@ function fastReadPrototype() {
     probe.getReader().read().then(undefined, doNothing)
     if (requestProto === null) return null
     const kChunk = symbolNamed(requestProto, 'kChunk')
-    const kClose = symbolNamed(requestProto, 'kClose')
     const kError = symbolNamed(requestProto, 'kError')
-    if (kChunk === null || kClose === null || kError === null) return null
+    if (kChunk === null || kError === null) return null
     // The fields the steps below read, where Node keeps them.
     const cState = controller[kState]
     const streamState = cState.stream[kState]
@@ -613,10 +611,9 @@ function fastReadPrototype() {
         if (source !== undefined && streamState.reader[kState].readRequests.length === 0) {
           const chunk = source.readNow()
           if (chunk !== null) return void readRequest[kChunk](chunk)
-          // The attempt ended the readable (an error): answered as Node would. (The end
-          // is left to the pull that follows.)
+          // The attempt errored the readable: answered as Node would. (readNow leaves the
+          // end to the pull that follows.)
           if (streamState.state === 'errored') return void readRequest[kError](streamState.storedError)
-          if (streamState.state === 'closed') return void readRequest[kClose]()
         }
       }
       return apply(nodePull, this, [readRequest])
@@ -669,21 +666,27 @@ function writeQueue(c) {
 }
 
 /**
- * Whether a read waits on the readable of controller `c` (a default readable made here):
- * false once its reader was released or its read cancelled while a pull was waiting, when
- * anything enqueued would sit in the stream's queue, out of the socket's reach. Where the
- * layout is not Node 20's (see above), true: the caller enqueues as it would anyway.
+ * How many default reads wait on the readable of controller `c` (made here); -1 where that
+ * cannot be told (a layout other than Node 20's, a BYOB reader).
  */
-function hasPendingRead(c) {
-  if (kState === null) return true
+function defaultReadCount(c) {
+  if (kState === null) return -1
   const stream = c[kState]?.stream
   const state = typeof stream === 'object' && stream !== null ? stream[kState] : undefined
-  if (typeof state !== 'object' || state === null || !('reader' in state)) return true
+  if (typeof state !== 'object' || state === null || !('reader' in state)) return -1
   const reader = state.reader
-  if (reader === undefined) return false
+  if (reader === undefined) return 0
   const requests = typeof reader === 'object' && reader !== null ? reader[kState]?.readRequests : undefined
-  return isArray(requests) ? requests.length > 0 : true
+  return isArray(requests) ? requests.length : -1
 }
+
+/**
+ * Whether a read waits on the readable of controller `c` (a default readable made here):
+ * false once its reader was released or its read cancelled while a pull was waiting, when
+ * anything enqueued would sit in the stream's queue, out of the socket's reach. Where that
+ * cannot be told, true: the caller enqueues as it would anyway.
+ */
+const hasPendingRead = (c) => defaultReadCount(c) !== 0
 
 /**
  * Whether the readable of byte controller `c` (made here) has a default reader with reads
@@ -691,15 +694,9 @@ function hasPendingRead(c) {
  * "none"): bytes responded into it go to the queue without answering those reads, and
  * Node 20's next enqueue() then drops one and throws ERR_INTERNAL_ASSERTION (it reads the
  * queue's total once where the spec re-reads it). The socket enqueues instead while this
- * holds, which answers them (RELIABILITY 42). False where the layout is not Node 20's.
+ * holds, which answers them (RELIABILITY 42). False where that cannot be told.
  */
-function defaultReadsWaiting(c) {
-  if (kState === null) return false
-  const stream = c[kState]?.stream
-  const reader = typeof stream === 'object' && stream !== null ? stream[kState]?.reader : undefined
-  const requests = typeof reader === 'object' && reader !== null ? reader[kState]?.readRequests : undefined
-  return isArray(requests) && requests.length > 0
-}
+const defaultReadsWaiting = (c) => defaultReadCount(c) > 0
 
 /**
  * After a writable's close has begun: `{ reason }` if `abort(reason)` was called on it since

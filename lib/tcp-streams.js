@@ -265,9 +265,10 @@ class TcpConnection extends LazyStreams {
     this.#triedNow = false
     if (!this.#ends.readableOpen) return true
     const core = this.#core
+    let request = this.#enqueueNext ? null : c.byobRequest
     // A released BYOB reader's pull-into answered while default reads wait would leave
     // them waiting (lib/streams.js, defaultReadsWaiting): enqueue answers them.
-    const request = this.#enqueueNext || defaultReadsWaiting(c) ? null : c.byobRequest
+    if (request !== null && defaultReadsWaiting(c)) request = null
     const spin = !this.#readingAhead && wait.maySpin()
     let n
     let chunk = null
@@ -294,7 +295,7 @@ class TcpConnection extends LazyStreams {
         // Node's stream code threw from inside (lib/streams.js): the readable ends with
         // that error rather than leave its reads waiting.
         errorStream(c, err)
-        this.#ends.readableEnded(err, true)
+        this.#ends.readableEnded(err)
         return true
       }
       if (!this.#ends.writableOpen) this.#queueReadAhead(microtask)
@@ -324,7 +325,7 @@ class TcpConnection extends LazyStreams {
       } catch (err) {
         error = err
       }
-      this.#ends.readableEnded(error !== undefined && isErrored(c) ? error : undefined, true)
+      this.#ends.readableEnded(error !== undefined && isErrored(c) ? error : undefined)
       return true
     }
     return false
@@ -381,7 +382,7 @@ class TcpConnection extends LazyStreams {
     if (!this.#ends.readableOpen) return
     // A pending wait must not keep the process alive.
     wait.cancel(this.#readWait)
-    this.#ends.readableEnded(undefined, true)
+    this.#ends.readableEnded(undefined)
   }
 
   writeChunk(chunk, c) {
@@ -487,7 +488,7 @@ class TcpConnection extends LazyStreams {
       // readable has ended all the same (closed may settle now, as after a FIN).
       if (this.#readController.desiredSize < 0) this.#queuedError = error
       else errorStream(this.#readController, error)
-      this.#ends.readableEnded(error, true)
+      this.#ends.readableEnded(error)
     }
     return error
   }

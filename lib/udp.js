@@ -327,7 +327,7 @@ class UdpConnection extends LazyStreams {
     if (!this.#ends.readableOpen) return
     // End a pending wait so that it does not keep the process alive. Sending goes on.
     wait.cancel(this.#readWait)
-    this.#ends.readableEnded(undefined, true)
+    this.#ends.readableEnded(undefined)
   }
 
   writeChunk(chunk, c) {
@@ -553,7 +553,7 @@ class UdpConnection extends LazyStreams {
   #failReadable(error) {
     if (!this.#ends.readableOpen) return
     errorStream(this.#readController, error)
-    this.#ends.readableEnded(error, true)
+    this.#ends.readableEnded(error)
   }
 
   /** Both streams have ended (StreamEnds): the socket closes and `closed` settles. */
