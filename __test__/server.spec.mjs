@@ -404,3 +404,32 @@ test('a connection that comes after the waiting read was released: the next read
   await accepted.close().catch(() => {})
   await again.close().catch(() => {})
 })
+
+test('reads that find connections queued and reads that wait for one, alternating, all get theirs', async (t) => {
+  // A batch accepted without a wait lets the listener's registration go (no wake-ups of
+  // tokio's thread for connections nobody waits for); the next wait must register again.
+  const server = new TCPServerSocket('127.0.0.1')
+  const { readable, localPort } = await server.opened
+  const reader = readable.getReader()
+  const clients = []
+  for (let round = 0; round < 5; round++) {
+    // Three queued before the reads: accepted in one batch, no wait.
+    for (let i = 0; i < 3; i++) clients.push(await connectNet(localPort))
+    await new Promise((r) => setTimeout(r, 20))
+    for (let i = 0; i < 3; i++) {
+      const { value, done } = await within(reader.read(), 5000, `queued connection ${round}.${i}`)
+      t.false(done)
+      await value.close()
+    }
+    // Then a read that waits: the connection comes 30 ms after it started.
+    const read = reader.read()
+    await new Promise((r) => setTimeout(r, 30))
+    clients.push(await connectNet(localPort))
+    const { value, done } = await within(read, 5000, `awaited connection ${round}`)
+    t.false(done)
+    await value.close()
+  }
+  for (const c of clients) c.destroy()
+  reader.releaseLock()
+  await server.close()
+})

@@ -115,6 +115,9 @@ impl TcpListenerHandle {
         Err(_) => break,
       }
     }
+    if !out.is_empty() {
+      self.watch.data_arrived(out.len() >= max.max(1) as usize);
+    }
     Ok(out)
   }
 
