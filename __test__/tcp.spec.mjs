@@ -1839,3 +1839,99 @@ test("bytes a released BYOB reader's part-filled read left, then a default reade
   )
   await close()
 })
+
+// Readers of our readables get their `closed` promise made on first use (lib/streams.js,
+// fastenReaderState): each way it can settle must match what Node's own record does.
+test("a reader's closed: resolves at the peer's FIN, rejects at a reset, rejects with a TypeError once released, the same promise every time", async (t) => {
+  const peers = []
+  const { port, close } = await netServer((s) => {
+    s.on('error', () => {})
+    peers.push(s)
+  })
+  const open = async () => {
+    const socket = new TCPSocket('127.0.0.1', port)
+    const info = await socket.opened
+    await within(
+      (async () => {
+        for (let i = 0; i < 200 && peers.length < opened + 1; i++) await pause(5)
+      })(),
+      2000,
+      'peer',
+    )
+    const peer = peers[opened++]
+    return { socket, ...info, peer }
+  }
+  let opened = 0
+
+  // FIN: a default reader asked for `closed` only after the end; a BYOB reader before.
+  const a = await open()
+  const ra = a.readable.getReader()
+  a.peer.end('x')
+  t.deepEqual([...(await ra.read()).value], [120])
+  t.true((await ra.read()).done)
+  t.is(ra.closed, ra.closed)
+  await within(ra.closed, 2000, 'closed after FIN')
+  const b = await open()
+  const rb = b.readable.getReader({ mode: 'byob' })
+  const closedB = rb.closed
+  b.peer.end()
+  t.true((await rb.read(new Uint8Array(4))).done)
+  t.is(rb.closed, closedB)
+  await within(closedB, 2000, 'BYOB closed after FIN')
+
+  // Reset: rejects with the readable's NetworkError, asked for before and after.
+  const c = await open()
+  const rc = c.readable.getReader()
+  const closedC = rc.closed
+  const read = rc.read()
+  c.peer.resetAndDestroy()
+  const err = await t.throwsAsync(read, { any: true })
+  t.is(err.name, 'NetworkError')
+  t.is(await rc.closed.catch((e) => e), err)
+  t.is(await closedC.catch((e) => e), err)
+
+  // Released while open: rejects with a TypeError, and a new reader gets a new promise.
+  const d = await open()
+  const rd = d.readable.getReader()
+  const closedD = rd.closed
+  rd.releaseLock()
+  await t.throwsAsync(closedD, { instanceOf: TypeError })
+  t.is(rd.closed, closedD)
+  const rd2 = d.readable.getReader()
+  t.not(rd2.closed, closedD)
+  // Released after the stream closed: a rejected promise too (made then).
+  d.peer.end()
+  t.true((await rd2.read()).done)
+  rd2.releaseLock()
+  await t.throwsAsync(rd2.closed, { instanceOf: TypeError })
+  // A reader made on a closed stream: resolved at once.
+  await within(d.readable.getReader().closed, 2000, 'closed of a reader made after the end')
+
+  for (const s of [a, b, c, d]) await s.socket.close().catch(() => {})
+  close()
+})
+
+test('the streams can be transferred (structuredClone / postMessage) and carry the data', async (t) => {
+  let got = ''
+  const { port, close } = await netServer((s) => {
+    s.setEncoding('utf8')
+    s.on('data', (d) => (got += d))
+    s.end('to the transferred readable')
+  })
+  const socket = new TCPSocket('127.0.0.1', port)
+  const { readable, writable } = await socket.opened
+  const r2 = structuredClone(readable, { transfer: [readable] })
+  const w2 = structuredClone(writable, { transfer: [writable] })
+  t.true(readable.locked)
+  t.true(writable.locked)
+  t.true(r2 instanceof ReadableStream)
+  t.true(w2 instanceof WritableStream)
+  t.is(Buffer.from(await readAll(r2)).toString(), 'to the transferred readable')
+  const writer = w2.getWriter()
+  await writer.write(new TextEncoder().encode('from the transferred writable'))
+  await writer.close()
+  await within(socket.closed, 5000, 'closed')
+  for (let i = 0; i < 100 && got.length < 29; i++) await pause(10)
+  t.is(got, 'from the transferred writable')
+  close()
+})

@@ -49,6 +49,7 @@ const JSTransferable = findJSTransferable()
 // Kept from load time, like lib/primordials.js's built-ins.
 const { apply, setPrototypeOf, defineProperty, ownKeys } = Reflect
 const { getOwnPropertySymbols, getPrototypeOf } = Object
+const ObjectPrototype = Object.prototype
 
 /** Gives `object` an own, ordinary data property (as an assignment with no setter would). */
 const defineData = (object, key, value) =>
@@ -261,7 +262,7 @@ function layoutOf(record) {
   const keys = ownKeys(record)
   let layout = ''
   for (let i = 0; i < keys.length; i++) {
-    if (keys[i] === kUnderlying) continue // our own field (see shareSource)
+    if (keys[i] === kUnderlying || keys[i] === kReader) continue // our own fields (see shareSource, lazyReaderClosed)
     if (typeof keys[i] !== 'string') return null
     const value = record[keys[i]]
     layout += (layout === '' ? '' : ',') + keys[i] + (isNullProtoRecord(value) ? `{${layoutOf(value)}}` : '')
@@ -307,23 +308,102 @@ const copyWritableState = (s) => {
   })
 }
 
+// A stream's `transfer` record ({ writable or readable, port1, port2, promise }, all
+// undefined until the stream is transferred through postMessage) is used only by Node's
+// transfer steps: our copies get it on first use, from an accessor on their prototype
+// (48 bytes less a stream). The copy made of a record whose fields are set already keeps
+// its own.
+const unsetTransfer = (t) =>
+  t.port1 === undefined && t.port2 === undefined && t.promise === undefined && t.readable === undefined && t.writable === undefined
+
+/** The accessors of our state copies whose `transfer` record is made on first use. */
+function lazyTransfer(fields) {
+  const make = () => {
+    const record = nullProto({})
+    for (let i = 0; i < fields.length; i++) record[fields[i]] = undefined
+    return record
+  }
+  return {
+    get transfer() {
+      const record = make()
+      defineData(this, 'transfer', record)
+      return record
+    },
+    set transfer(value) {
+      defineData(this, 'transfer', value)
+    },
+  }
+}
+
+// A reader's `closed` promise: Node gives each reader, as it is made, a pending promise
+// and its two resolving functions (`reader[kState].close`, 264 bytes with its record and
+// their context), held as long as the reader, though few callers ever look at
+// `reader.closed`. A reader of our readables gets a LazyClosed instead (72 bytes; the
+// promise is made when asked for, settled as it would have been). The readable's state
+// copy holds its reader in a field of its own behind a `reader` accessor: when Node
+// attaches a reader (`stream[kState].reader = reader`, before it makes the reader's
+// closed promise), the reader's state is replaced by a copy whose `close` is an accessor
+// too, and the pending record Node then makes is exchanged for a LazyClosed. Records
+// Node makes settled (a reader of a closed or errored stream, a released reader) are kept
+// as they are. Only where the reader's state is as a probe found it (Node 20).
+const kReader = Symbol('reader')
+const kClose = Symbol('reader closed')
+let lazyReaderClosed = false
+
+/** A reader state's `close` accessor: a pending record Node makes becomes a LazyClosed. */
+const READER_STATE_PROTO = {
+  get close() {
+    return this[kClose]
+  },
+  set close(value) {
+    this[kClose] = isClosedRecord(value) ? new LazyClosed() : value
+  },
+}
+
+/** Node's reader state of `reader` as a copy with the `close` accessor, while it is as first made. */
+function fastenReaderState(reader) {
+  const s = reader[kState]
+  if (typeof s !== 'object' || s === null || getPrototypeOf(s) !== ObjectPrototype) return
+  const close = s.close
+  if (typeof close !== 'object' || close === null || close.promise !== undefined || close.resolve !== undefined) return
+  let copy
+  if (isArray(s.readRequests) && s.readIntoRequests === undefined) {
+    copy = { readRequests: s.readRequests, stream: s.stream, [kClose]: close }
+  } else if (isArray(s.readIntoRequests) && s.readRequests === undefined) {
+    copy = { stream: s.stream, readIntoRequests: s.readIntoRequests, [kClose]: close }
+  } else {
+    return
+  }
+  setPrototypeOf(copy, READER_STATE_PROTO)
+  reader[kState] = copy
+}
+
+const READABLE_STATE_PROTO = nullProto({
+  ...lazyTransfer(['writable', 'port1', 'port2', 'promise']),
+  get reader() {
+    return this[kReader]
+  },
+  set reader(value) {
+    if (lazyReaderClosed && value !== undefined) fastenReaderState(value)
+    this[kReader] = value
+  },
+})
+
 const READABLE_LAYOUT = 'disturbed,reader,state,storedError,transfer{writable,port1,port2,promise},controller'
+const READABLE_COPY_LAYOUT = 'disturbed,state,storedError,controller'
 const copyReadableState = (s) => {
   const { transfer } = s
-  return nullProto({
+  const copy = {
     disturbed: s.disturbed,
-    reader: s.reader,
+    [kReader]: s.reader,
     state: s.state,
     storedError: s.storedError,
-    transfer: nullProto({
-      writable: transfer.writable,
-      port1: transfer.port1,
-      port2: transfer.port2,
-      promise: transfer.promise,
-    }),
     controller: s.controller,
     [kUnderlying]: undefined,
-  })
+  }
+  setPrototypeOf(copy, READABLE_STATE_PROTO)
+  if (!unsetTransfer(transfer)) copy.transfer = transfer
+  return copy
 }
 
 /** The symbol-keyed property of `object` whose symbol is described `description`, or null. */
@@ -494,7 +574,9 @@ function fastened(make, kind) {
     fastenState(probe, kind)
     // The copies have the layout, and the controller names the stream handed out.
     const controllerState = controller[kState]
-    if (layoutOf(probe[kState]) !== kind.layout || controllerState.stream !== probe) return make
+    if (layoutOf(probe[kState]) !== (kind.copyLayout ?? kind.layout) || controllerState.stream !== probe) return make
+    // A lazy transfer record comes as Node's was.
+    if (kind.copyLayout !== undefined && layoutOf(probe[kState].transfer) !== kind.transferLayout) return make
     if (kind.copyController !== undefined) {
       // Node's clearing of the size algorithm leaves `() => 1`.
       if (typeof controllerState.sizeAlgorithm !== 'function') return make
@@ -522,7 +604,14 @@ function fastened(make, kind) {
 /** `new ReadableStream(source, strategy)`, with a map shared by every stream made here. */
 const newReadableStream = fastened(
   sharedMapMaker(ReadableStream) ?? ((source, strategy) => new ReadableStream(source, strategy)),
-  { layout: READABLE_LAYOUT, copy: copyReadableState, share: shareSource, sharingWorks: cancelReachesSource },
+  {
+    layout: READABLE_LAYOUT,
+    copyLayout: READABLE_COPY_LAYOUT,
+    transferLayout: 'writable,port1,port2,promise',
+    copy: copyReadableState,
+    share: shareSource,
+    sharingWorks: cancelReachesSource,
+  },
 )
 
 /** `new WritableStream(sink, strategy)`, with a map shared by every stream made here. */
@@ -616,7 +705,16 @@ function fastReadPrototype() {
           if (streamState.state === 'errored') return void readRequest[kError](streamState.storedError)
         }
       }
-      return apply(nodePull, this, [readRequest])
+      apply(nodePull, this, [readRequest])
+      // A read left waiting (an idle connection's): Node's push grew the reader's empty
+      // list to 17 slots (152 bytes, kept for as long as the reader lives); a list of
+      // exactly that request holds 24.
+      const reader = state.stream[kState].reader
+      if (reader !== undefined) {
+        const readerState = reader[kState]
+        const requests = readerState.readRequests
+        if (requests.length === 1) readerState.readRequests = [requests[0]]
+      }
     })
     return proto
   } catch {
@@ -624,6 +722,35 @@ function fastReadPrototype() {
   }
 }
 const FAST_READS = fastReadPrototype()
+
+/**
+ * Whether readers of readables made here can get a LazyClosed (see fastenReaderState): a
+ * probe's default and BYOB readers get the copy, their `closed` is a promise, and a
+ * release rejects it, as Node's own records do.
+ */
+function probeLazyReaderClosed() {
+  if (kState === null) return false
+  lazyReaderClosed = true
+  try {
+    for (const mode of [undefined, 'byob']) {
+      const stream = newReadableStream({ type: 'bytes' }, undefined)
+      if (getPrototypeOf(stream[kState]) !== READABLE_STATE_PROTO) return (lazyReaderClosed = false)
+      const reader = stream.getReader({ mode })
+      const state = reader[kState]
+      if (getPrototypeOf(state) !== READER_STATE_PROTO || !(state[kClose] instanceof LazyClosed)) {
+        return (lazyReaderClosed = false)
+      }
+      if (!(reader.closed instanceof NativePromise) || reader.closed !== reader.closed) return (lazyReaderClosed = false)
+      reader.closed.then(undefined, doNothing)
+      reader.releaseLock()
+      if (stream[kState].reader !== undefined || reader[kState].stream !== undefined) return (lazyReaderClosed = false)
+    }
+  } catch {
+    lazyReaderClosed = false
+  }
+  return lazyReaderClosed
+}
+probeLazyReaderClosed()
 
 /**
  * Gives the byte controller `c` of a readable made here the fast default reads above: its

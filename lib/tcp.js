@@ -61,6 +61,19 @@ async function finishConnect(core) {
   }
 }
 
+// The address strings of the last connections opened: most of a process's connections
+// share their local address and many their peer's, and each string the native side
+// makes is a new one (32 bytes for an IPv4 address, kept as long as the socket).
+let lastAddresses = ['', '']
+
+/** `address`, or an equal string kept from a connection opened before. */
+function sameAddress(address) {
+  if (address === lastAddresses[0]) return lastAddresses[0]
+  if (address === lastAddresses[1]) return lastAddresses[1]
+  lastAddresses = [address, lastAddresses[0]]
+  return address
+}
+
 /**
  * `opened` resolves: the streams of `core` (the native socket, src/tcp.rs, an External).
  * Module-level, so that an open socket keeps no closure of its constructor alive.
@@ -69,9 +82,9 @@ function openConnection(life, core, info = tcpInfo(core)) {
   const connection = new TcpConnection(core, life)
   // Members in lexicographic order, as WebIDL makes a dictionary's object; the streams are
   // made on first use (lib/lifecycle.js, addStream).
-  const opened = linkInfo({ localAddress: info.localAddress, localPort: info.localPort }, connection)
+  const opened = linkInfo({ localAddress: sameAddress(info.localAddress), localPort: info.localPort }, connection)
   addStream(opened, 'readable')
-  opened.remoteAddress = info.remoteAddress
+  opened.remoteAddress = sameAddress(info.remoteAddress)
   opened.remotePort = info.remotePort
   addStream(opened, 'writable')
   life.open(opened, connection)
