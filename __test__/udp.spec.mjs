@@ -486,6 +486,38 @@ test('a written message is converted as a WebIDL dictionary: every member read i
   await t.throwsAsync(socket.close(), { instanceOf: TypeError })
 })
 
+test("a message whose member getter or toString throws is refused with a TypeError (spec 2.3), the chunk's own exception as its cause", async (t) => {
+  const socket = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { writable } = await socket.opened
+  const boom = new RangeError('getter boom')
+  const chunks = [
+    {
+      get data() {
+        throw boom
+      },
+      remoteAddress: '127.0.0.1',
+      remotePort: 9,
+    },
+    {
+      data: new Uint8Array(1),
+      remoteAddress: {
+        toString() {
+          throw boom
+        },
+      },
+      remotePort: 9,
+    },
+  ]
+  for (const chunk of chunks) {
+    const writer = writable.getWriter()
+    const err = await t.throwsAsync(writer.write(chunk), { instanceOf: TypeError })
+    t.is(err.cause, boom)
+    t.regex(err.message, /cannot be converted to a UDPMessage: getter boom/)
+    writer.releaseLock()
+  }
+  await socket.close().catch(() => {})
+})
+
 test('a connected socket to a port nobody listens on reports NetworkError', async (t) => {
   const peer = await dgramPeer()
   const port = peer.port

@@ -80,8 +80,26 @@ function sourceAddress(m, i) {
 
 const WRITE_CONTEXT = "Failed to execute 'write' on 'WritableStream'"
 
-/** Converts a written chunk to a UDPMessage and applies spec 2.3's mode checks. */
+/**
+ * Converts a written chunk to a UDPMessage and applies spec 2.3's mode checks. A chunk that
+ * cannot be converted rejects the write with a TypeError (spec 2.3), also when the cause
+ * is an exception of another kind thrown by the chunk's own code (a member's getter, a
+ * `toString`): that exception is the TypeError's `cause`.
+ */
 function convertMessage(chunk, connected) {
+  try {
+    return convertMessageSteps(chunk, connected)
+  } catch (err) {
+    if (err instanceof TypeError) throw err
+    let detail = ''
+    try {
+      detail = `: ${err?.message ?? err}`
+    } catch {}
+    throw new TypeError(`${WRITE_CONTEXT}: the chunk cannot be converted to a UDPMessage${detail}`, { cause: err })
+  }
+}
+
+function convertMessageSteps(chunk, connected) {
   if (chunk === null || chunk === undefined || (typeof chunk !== 'object' && typeof chunk !== 'function')) {
     throw new TypeError(`${WRITE_CONTEXT}: the chunk is not a UDPMessage ({ data, remoteAddress?, remotePort? }).`)
   }
