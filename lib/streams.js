@@ -646,6 +646,9 @@ const newWritableStream = fastened(
 const nodeByteProto = ReadableByteStreamController.prototype
 
 /** The prototype our byte controllers get (see above), or null where Node is not as described. */
+/** Node's read request method that answers a read with a chunk (found by fastReadPrototype). */
+let kReadChunk = null
+
 function fastReadPrototype() {
   if (kState === null || !cancelReached) return null
   try {
@@ -668,6 +671,7 @@ function fastReadPrototype() {
     const kChunk = symbolNamed(requestProto, 'kChunk')
     const kError = symbolNamed(requestProto, 'kError')
     if (kChunk === null || kError === null) return null
+    kReadChunk = kChunk
     // The fields the steps below read, where Node keeps them.
     const cState = controller[kState]
     const streamState = cState.stream[kState]
@@ -751,6 +755,30 @@ function probeLazyReaderClosed() {
   return lazyReaderClosed
 }
 probeLazyReaderClosed()
+
+/**
+ * Answers the one default read waiting on byte controller `c` (of a readable made here,
+ * with the fast reads above) with `chunk` (a Uint8Array over a buffer of its own, as
+ * readNow gives), as `c.enqueue(chunk)` would there: Node's enqueue would transfer the
+ * buffer, find the queue empty and this request the only one, take it off the list and
+ * answer it, and pull no more (nothing else waits). False, and nothing done, in any other
+ * case (bytes or a pull-into queued, a BYOB reader, several reads waiting, closing).
+ */
+function answerWaitingRead(c, chunk) {
+  if (FAST_READS === null || getPrototypeOf(c) !== FAST_READS) return false
+  const state = c[kState]
+  if (state.queueTotalSize !== 0 || state.pendingPullIntos.length !== 0 || state.closeRequested || !state.started) {
+    return false
+  }
+  const streamState = state.stream[kState]
+  if (streamState.state !== 'readable') return false
+  const reader = streamState.reader
+  if (reader === undefined) return false
+  const requests = reader[kState].readRequests
+  if (!isArray(requests) || requests.length !== 1) return false
+  requests.pop()[kReadChunk](chunk)
+  return true
+}
 
 /**
  * Gives the byte controller `c` of a readable made here the fast default reads above: its
@@ -846,6 +874,7 @@ function abortSince(c) {
 }
 
 module.exports = {
+  answerWaitingRead,
   newReadableStream,
   newWritableStream,
   errorStream,

@@ -12,6 +12,7 @@ const {
   readNowFirst,
   abortSince,
   defaultReadsWaiting,
+  answerWaitingRead,
 } = require('./streams')
 const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
@@ -290,7 +291,7 @@ class TcpConnection extends LazyStreams {
       this.#enqueueNext = false
       try {
         if (request) request.respond(n)
-        else c.enqueue(chunk)
+        else if (!answerWaitingRead(c, chunk)) c.enqueue(chunk)
       } catch (err) {
         // Node's stream code threw from inside (lib/streams.js): the readable ends with
         // that error rather than leave its reads waiting.
