@@ -490,9 +490,9 @@ function fastenState(stream, kind, underlying) {
 
 // Node 20 wraps each method of a stream's underlying source or sink in a function of the
 // stream's own, `(...args) => invokePromiseCallback(fn, thisArg, ...args)` (a closure and
-// its context, about 0.1 KiB per method per stream). Ours share one async function per
-// method (an async function too: a method's result or throw reaches Node as a promise, as
-// through Node's wrapper, give or take a microtask turn), which
+// its context, about 0.1 KiB per method per stream). Ours share one function per method
+// (a method's result or throw reaches Node as a promise, as through Node's wrapper, give
+// or take a microtask turn: see `settledBy` below for pull and write), which
 // finds the source in the readable's state copy, the sink in the writable controller's
 // (a field of their own, not one added to Node's records, which would give each a
 // separate property store). Node calls them as it calls its own: pull(controller) and
@@ -501,14 +501,35 @@ function fastenState(stream, kind, underlying) {
 // it with neither). The source or sink stays named for as long as the stream lives,
 // where Node's wrappers let it go once the stream has ended; ours are held by their
 // socket as long as its streams anyway.
-async function sharedPull(controller) {
-  return controller[kState].stream[kState][kUnderlying].pull(controller)
+// Pull and write, called on every read that waits and every write, return Node a promise
+// without an async function's own: one resolved promise shared by all when the source or
+// sink answered at once (Node only attaches reactions to it), the promise it returned, or
+// a rejected one for a throw; the reactions run in the same microtask turn as an async
+// function's would.
+const ANSWERED = promiseResolve.call(NativePromise)
+const settledBy = (result) =>
+  result === undefined
+    ? ANSWERED
+    : result instanceof NativePromise
+      ? result
+      : apply(promiseResolve, NativePromise, [result])
+
+function sharedPull(controller) {
+  try {
+    return settledBy(controller[kState].stream[kState][kUnderlying].pull(controller))
+  } catch (err) {
+    return apply(promiseReject, NativePromise, [err])
+  }
 }
 async function sharedCancel(reason) {
   return this.stream[kState][kUnderlying].cancel(reason)
 }
-async function sharedWrite(chunk, controller) {
-  return controller[kState][kUnderlying].write(chunk, controller)
+function sharedWrite(chunk, controller) {
+  try {
+    return settledBy(controller[kState][kUnderlying].write(chunk, controller))
+  } catch (err) {
+    return apply(promiseReject, NativePromise, [err])
+  }
 }
 async function sharedAbort(reason) {
   return this[kUnderlying].abort(reason)
