@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises'
 import crypto from 'node:crypto'
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
+import { Worker } from 'node:worker_threads'
 import { ReadableStream, WritableStream } from 'node:stream/web'
 import { TCPSocket } from '../index.js'
 import { netServer, within, readAll, rejectsWith } from './helpers.mjs'
@@ -1934,4 +1935,56 @@ test('the streams can be transferred (structuredClone / postMessage) and carry t
   for (let i = 0; i < 100 && got.length < 29; i++) await pause(10)
   t.is(got, 'from the transferred writable')
   close()
+})
+
+test("several sockets' readables handed to a worker in one postMessage each carry their own socket's bytes", async (t) => {
+  // Each stream needs a transfer record of its own (RELIABILITY 48: one shared record
+  // made every transfer of two streams at once hang).
+  const peers = []
+  const { port, close } = await netServer((s) => {
+    s.on('error', () => {})
+    peers.push(s)
+  })
+  const sockets = []
+  for (let i = 0; i < 3; i++) {
+    const socket = new TCPSocket('127.0.0.1', port)
+    sockets.push({ socket, readable: (await socket.opened).readable })
+  }
+  for (let i = 0; i < 200 && peers.length < 3; i++) await pause(5)
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads')
+    parentPort.once('message', async (streams) => {
+      const all = async (r) => { let s = ''; for await (const c of r) s += Buffer.from(c).toString(); return s }
+      parentPort.postMessage(await Promise.all(streams.map(all)))
+    })`,
+    { eval: true },
+  )
+  try {
+    const streams = sockets.map((s) => s.readable)
+    worker.postMessage(streams, streams)
+    for (const s of streams) t.true(s.locked)
+    // Peers were accepted in connect order on loopback; each says which one it is.
+    peers.forEach((p, i) => p.end(`from-${i}`))
+    const [got] = await within(once(worker, 'message'), 5000, "the worker's reads")
+    t.deepEqual([...got].sort(), ['from-0', 'from-1', 'from-2'])
+    // And a pair in one structuredClone, in this thread.
+    const more = []
+    for (let i = 0; i < 2; i++) {
+      const socket = new TCPSocket('127.0.0.1', port)
+      more.push({ socket, readable: (await socket.opened).readable })
+    }
+    for (let i = 0; i < 200 && peers.length < 5; i++) await pause(5)
+    const [a, b] = structuredClone(
+      more.map((s) => s.readable),
+      { transfer: more.map((s) => s.readable) },
+    )
+    peers[3].end('A')
+    peers[4].end('B')
+    const text = async (r) => Buffer.from(await readAll(r)).toString()
+    t.deepEqual(await within(Promise.all([text(a), text(b)]), 5000, 'cloned reads'), ['A', 'B'])
+    for (const s of [...sockets, ...more]) await s.socket.close().catch(() => {})
+  } finally {
+    await worker.terminate()
+    close()
+  }
 })

@@ -378,15 +378,19 @@ function fastenReaderState(reader) {
   reader[kState] = copy
 }
 
-const READABLE_STATE_PROTO = nullProto({
-  ...lazyTransfer(['writable', 'port1', 'port2', 'promise']),
-  get reader() {
-    return this[kReader]
-  },
-  set reader(value) {
-    if (lazyReaderClosed && value !== undefined) fastenReaderState(value)
-    this[kReader] = value
-  },
+// Made from property descriptors: a spread would call the `transfer` getter once, here,
+// and leave every stream one shared record (RELIABILITY 48).
+const READABLE_STATE_PROTO = Object.create(null, {
+  ...Object.getOwnPropertyDescriptors(lazyTransfer(['writable', 'port1', 'port2', 'promise'])),
+  ...Object.getOwnPropertyDescriptors({
+    get reader() {
+      return this[kReader]
+    },
+    set reader(value) {
+      if (lazyReaderClosed && value !== undefined) fastenReaderState(value)
+      this[kReader] = value
+    },
+  }),
 })
 
 const READABLE_LAYOUT = 'disturbed,reader,state,storedError,transfer{writable,port1,port2,promise},controller'
@@ -596,8 +600,13 @@ function fastened(make, kind) {
     // The copies have the layout, and the controller names the stream handed out.
     const controllerState = controller[kState]
     if (layoutOf(probe[kState]) !== (kind.copyLayout ?? kind.layout) || controllerState.stream !== probe) return make
-    // A lazy transfer record comes as Node's was.
-    if (kind.copyLayout !== undefined && layoutOf(probe[kState].transfer) !== kind.transferLayout) return make
+    // A lazy transfer record comes as Node's was, one for each stream.
+    if (kind.copyLayout !== undefined) {
+      const other = make(undefined, undefined)
+      fastenState(other, kind)
+      const record = probe[kState].transfer
+      if (layoutOf(record) !== kind.transferLayout || record === other[kState].transfer) return make
+    }
     if (kind.copyController !== undefined) {
       // Node's clearing of the size algorithm leaves `() => 1`.
       if (typeof controllerState.sizeAlgorithm !== 'function') return make
