@@ -92,8 +92,10 @@ impl Membership {
       (false, false, false) => "IP_DROP_MEMBERSHIP",
       (true, false, true) => "IP_ADD_SOURCE_MEMBERSHIP",
       (false, false, true) => "IP_DROP_SOURCE_MEMBERSHIP",
-      (true, true, _) => "IPV6_ADD_MEMBERSHIP",
-      (false, true, _) => "IPV6_DROP_MEMBERSHIP",
+      (true, true, false) => "IPV6_ADD_MEMBERSHIP",
+      (false, true, false) => "IPV6_DROP_MEMBERSHIP",
+      (true, true, true) => "MCAST_JOIN_SOURCE_GROUP",
+      (false, true, true) => "MCAST_LEAVE_SOURCE_GROUP",
     }
   }
 
@@ -107,10 +109,14 @@ impl Membership {
       self
         .apply(SockRef::from(socket), join)
         .map_err(|e| match e.kind() {
+          // Refused here, before any system call: no setsockopt was made.
           std::io::ErrorKind::Unsupported => SocketError::network_code(
             "ENOTSUP",
-            "setsockopt",
-            format!("{detail}: IPv6 source-specific multicast is not supported"),
+            syscall,
+            format!(
+              "{detail}: IPv6 source-specific multicast is not supported by direct-sockets \
+               (socket2 has no safe call for {syscall})"
+            ),
           ),
           _ => SocketError::io(syscall, &e, detail.clone()),
         })

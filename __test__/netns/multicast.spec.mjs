@@ -229,6 +229,9 @@ netnsTest('IPv6 source-specific joins are refused with NetworkError (not support
   const { multicastController } = await socket.opened
   const err = await rejectsWith(t, multicastController.joinGroup('ff3e::1234', { sourceAddress: '2001:db8::5' }), 'NetworkError')
   t.is(err.cause?.code, 'ENOTSUP')
+  // Refused before any system call: the cause names the option, not a setsockopt made.
+  t.is(err.cause?.syscall, 'MCAST_JOIN_SOURCE_GROUP')
+  t.regex(err.message, /not supported by direct-sockets/)
   t.deepEqual([...multicastController.joinedGroups], [])
   await socket.close()
 })
