@@ -3,7 +3,7 @@
 // 2.4-2.6, 4.3-4.5), in one place.
 
 const { invalidState } = require('./errors')
-const { newWritableStream } = require('./streams')
+const { newWritableStream, sizeAllOne } = require('./streams')
 const { then, handled, microtask, setImmediate } = require('./primordials')
 
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
@@ -261,6 +261,9 @@ class LazyStreams {
 
   #writableStarted() {
     this.#sink.started = true
+    // From now on no write is copied (Sink.sizeOf): every chunk is sized 1 by one shared
+    // function.
+    sizeAllOne(this.#writable)
     if (this.#abortOnStart) {
       this.#abortOnStart = false
       this.abortForClose()
