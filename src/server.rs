@@ -115,6 +115,11 @@ impl TcpListenerHandle {
         Err(_) => break,
       }
     }
+    // Connections came without a wait (or a full batch: more are coming): the listener
+    // leaves tokio's reactor, as a read's socket does (`Watch::data_arrived`); registered
+    // and not waited on, every incoming connection woke tokio's driver thread for nothing.
+    // JavaScript calls this only while no wait of its own is armed (lib/server.js), and
+    // the next wait registers again (registration reports a connection already pending).
     if !out.is_empty() {
       self.watch.data_arrived(out.len() >= max.max(1) as usize);
     }
