@@ -204,6 +204,76 @@ function addStream(info, key) {
 }
 
 /**
+ * The ends of a socket's readable and writable (the base of LazyStreams, so of every
+ * connection: one object less per socket): calls `this.bothEnded(error)` once both have
+ * ended (closed or errored), with the spec's precedence: the error of the stream that
+ * ended first wins (spec 1.2 / 1.3 / 2.2 / 2.3, "handle closing the ... stream"), and
+ * `this.writableEndedFirst()` (if the subclass has one) when the writable ends while the
+ * readable is open.
+ *
+ * The spec settles `closed` in a task queued by those steps, after the stream operation
+ * that ended the stream has settled its own promise. Node settles a readable's cancel and
+ * a writable's close, abort or failed write a few microtasks after the source or sink
+ * returns, so when one of those (`later`) ends the second stream, and always once a write
+ * has failed, `bothEnded` runs in a later task. So does every end of the readable: its
+ * cancel, as above, and the end the socket brings (the peer's FIN, a read error), where a
+ * read made when it had come already (data and FIN there before the read, a read answered
+ * in read() itself: lib/streams.js) settles in that call, before its caller can attach
+ * anything to it, and `closed` must settle after it. Otherwise it runs at once: close()
+ * (which cancels first, then ends the writable itself) leaves no reader or writer to
+ * observe the order (a macrotask on every close() costs ~30 µs of CPU per connection).
+ */
+class StreamEnds {
+  #readableOpen = true
+  #writableOpen = true
+  /** The error of the stream that ended first (undefined: it closed cleanly). */
+  #firstError = undefined
+  #writeFailed = false
+
+  get readableOpen() {
+    return this.#readableOpen
+  }
+
+  get writableOpen() {
+    return this.#writableOpen
+  }
+
+  /** The readable closed (`error` undefined) or errored: `closed` settles in a later task. */
+  readableEnded(error) {
+    if (!this.#readableOpen) return
+    this.#readableOpen = false
+    this.#ended(this.#writableOpen, error, true)
+  }
+
+  /**
+   * The writable closed (`error` undefined) or errored; `later`: by the writable's own
+   * close or abort algorithm, whose promise Node settles after we return.
+   */
+  writableEnded(error, later = false) {
+    if (!this.#writableOpen) return
+    this.#writableOpen = false
+    this.#ended(this.#readableOpen, error, later)
+    if (this.#readableOpen) this.writableEndedFirst?.()
+  }
+
+  /** A write failed with `error`, which errors the writable. */
+  writeFailed(error) {
+    this.#writeFailed = true
+    this.writableEnded(error, true)
+  }
+
+  #ended(otherOpen, error, later) {
+    if (otherOpen) {
+      this.#firstError = error
+      return
+    }
+    const first = this.#firstError !== undefined ? this.#firstError : error
+    if (later || this.#writeFailed) setImmediate(() => this.bothEnded(first))
+    else this.bothEnded(first)
+  }
+}
+
+/**
  * The base of a socket's connection (TcpConnection, UdpConnection): its two streams, each
  * made on first use, the readable by the subclass's `makeReadable()`, the writable here
  * (its sink: `Sink`, which calls the subclass's `writeStarted`, `writeChunk`, `copyChunk`,
@@ -212,7 +282,7 @@ function addStream(info, key) {
  * writable, as close()'s abort leaves it): the subclass's `readStarted` / `writeStarted`
  * call `startReadable` / `startWritable`.
  */
-class LazyStreams {
+class LazyStreams extends StreamEnds {
   #readable = null
   #writable = null
   #sink = null
@@ -279,80 +349,6 @@ function startReadable(c, ends) {
 /** A writable made after its side ended starts errored, with no reason (close()'s abort). */
 function startWritable(c, ends) {
   if (!ends.writableOpen) c.error(undefined)
-}
-
-/**
- * The readable and writable of one socket: calls `owner.bothEnded(error)` once both have ended
- * (closed or errored), with the spec's precedence: the error of the stream that ended
- * first wins (spec 1.2 / 1.3 / 2.2 / 2.3, "handle closing the ... stream"), and
- * `owner.writableEndedFirst()` (if it has one) when the writable ends while the readable
- * is open.
- *
- * The spec settles `closed` in a task queued by those steps, after the stream operation
- * that ended the stream has settled its own promise. Node settles a readable's cancel and
- * a writable's close, abort or failed write a few microtasks after the source or sink
- * returns, so when one of those (`later`) ends the second stream, and always once a write
- * has failed, `bothEnded` runs in a later task. So does every end of the readable: its
- * cancel, as above, and the end the socket brings (the peer's FIN, a read error), where a
- * read made when it had come already (data and FIN there before the read, a read answered
- * in read() itself: lib/streams.js) settles in that call, before its caller can attach
- * anything to it, and `closed` must settle after it. Otherwise it runs at once: close()
- * (which cancels first, then ends the writable itself) leaves no reader or writer to
- * observe the order (a macrotask on every close() costs ~30 µs of CPU per connection).
- */
-class StreamEnds {
-  #owner
-  #readableOpen = true
-  #writableOpen = true
-  /** The error of the stream that ended first (undefined: it closed cleanly). */
-  #firstError = undefined
-  #writeFailed = false
-
-  constructor(owner) {
-    this.#owner = owner
-  }
-
-  get readableOpen() {
-    return this.#readableOpen
-  }
-
-  get writableOpen() {
-    return this.#writableOpen
-  }
-
-  /** The readable closed (`error` undefined) or errored: `closed` settles in a later task. */
-  readableEnded(error) {
-    if (!this.#readableOpen) return
-    this.#readableOpen = false
-    this.#ended(this.#writableOpen, error, true)
-  }
-
-  /**
-   * The writable closed (`error` undefined) or errored; `later`: by the writable's own
-   * close or abort algorithm, whose promise Node settles after we return.
-   */
-  writableEnded(error, later = false) {
-    if (!this.#writableOpen) return
-    this.#writableOpen = false
-    this.#ended(this.#readableOpen, error, later)
-    if (this.#readableOpen) this.#owner.writableEndedFirst?.()
-  }
-
-  /** A write failed with `error`, which errors the writable. */
-  writeFailed(error) {
-    this.#writeFailed = true
-    this.writableEnded(error, true)
-  }
-
-  #ended(otherOpen, error, later) {
-    if (otherOpen) {
-      this.#firstError = error
-      return
-    }
-    const first = this.#firstError !== undefined ? this.#firstError : error
-    if (later || this.#writeFailed) setImmediate(() => this.#owner.bothEnded(first))
-    else this.#owner.bothEnded(first)
-  }
 }
 
 /**
@@ -484,7 +480,6 @@ module.exports = {
   addStream,
   startReadable,
   startWritable,
-  StreamEnds,
   abortWritableForClose,
   Source,
   ByteSource,

@@ -22,7 +22,6 @@ const { DEFERRED } = wait
 const turns = require('./turns')
 const { microtask, setImmediate, then, RESOLVED, byteLength, bytesFrom } = require('./primordials')
 const {
-  StreamEnds,
   abortWritableForClose,
   ByteSource,
   LazyStreams,
@@ -67,6 +66,14 @@ function readIntoScratch(core, max, spin) {
  */
 const READ_AHEAD_BYTES = 64 * 1024
 
+// TcpConnection's booleans (#flags).
+const CLOSING = 1
+const ENQUEUE_NEXT = 2
+const READ_AHEAD_QUEUED = 4
+const READING_AHEAD = 8
+const TRIED_NOW = 16
+const PULL_NEXT_TURN = 32
+
 /**
  * Owns one native socket (a `TcpCore` External): makes its readable and writable and calls
  * `life.settleClosed(error)` (lib/lifecycle.js) once both are closed or errored, with the
@@ -80,32 +87,70 @@ const READ_AHEAD_BYTES = 64 * 1024
 class TcpConnection extends LazyStreams {
   #core
   #life
-  #ends = new StreamEnds(this)
   #source
   #readController
   #writeController
   #readWait = 0
   #writeWait = 0
-  #closing = false
   #pendingWrite = null
   /** A reset a write met first (ECONNRESET): later reads fail with it (see #readOnce). */
   #writeError
-  /** Deliver the next read's bytes with enqueue, not the BYOB request (see pullReadable). */
-  #enqueueNext = false
-  /** A read-ahead is queued (see READ_AHEAD_BYTES). */
-  #readAheadQueued = false
-  /** A read-ahead is reading: no read waits for it, so it does not busy-poll (spin.rs). */
-  #readingAhead = false
   /**
    * The error the readable met behind bytes read ahead and still queued: the stream errors
    * with it once a read finds the queue empty, so those bytes are read first (as a reset
    * that came after them is reported after them).
    */
   #queuedError = undefined
+  /** The booleans below, one bit each in one field (40 bytes less a connection). */
+  #flags = 0
+
+  /** close() is under way: a write still waiting fails with its error. */
+  get #closing() {
+    return (this.#flags & CLOSING) !== 0
+  }
+  set #closing(on) {
+    this.#flags = on ? this.#flags | CLOSING : this.#flags & ~CLOSING
+  }
+
+  /** Deliver the next read's bytes with enqueue, not the BYOB request (see pullReadable). */
+  get #enqueueNext() {
+    return (this.#flags & ENQUEUE_NEXT) !== 0
+  }
+  set #enqueueNext(on) {
+    this.#flags = on ? this.#flags | ENQUEUE_NEXT : this.#flags & ~ENQUEUE_NEXT
+  }
+
+  /** A read-ahead is queued (see READ_AHEAD_BYTES). */
+  get #readAheadQueued() {
+    return (this.#flags & READ_AHEAD_QUEUED) !== 0
+  }
+  set #readAheadQueued(on) {
+    this.#flags = on ? this.#flags | READ_AHEAD_QUEUED : this.#flags & ~READ_AHEAD_QUEUED
+  }
+
+  /** A read-ahead is reading: no read waits for it, so it does not busy-poll (spin.rs). */
+  get #readingAhead() {
+    return (this.#flags & READING_AHEAD) !== 0
+  }
+  set #readingAhead(on) {
+    this.#flags = on ? this.#flags | READING_AHEAD : this.#flags & ~READING_AHEAD
+  }
+
   /** readNow() just found nothing to read: the pull that follows waits without trying again. */
-  #triedNow = false
+  get #triedNow() {
+    return (this.#flags & TRIED_NOW) !== 0
+  }
+  set #triedNow(on) {
+    this.#flags = on ? this.#flags | TRIED_NOW : this.#flags & ~TRIED_NOW
+  }
+
   /** A pull waits for the next turn of the event loop (lib/turns.js). */
-  #pullNextTurn = false
+  get #pullNextTurn() {
+    return (this.#flags & PULL_NEXT_TURN) !== 0
+  }
+  set #pullNextTurn(on) {
+    this.#flags = on ? this.#flags | PULL_NEXT_TURN : this.#flags & ~PULL_NEXT_TURN
+  }
 
   constructor(core, life) {
     super()
@@ -131,12 +176,12 @@ class TcpConnection extends LazyStreams {
   readStarted(c) {
     this.#readController = c
     readNowFirst(c)
-    startReadable(c, this.#ends)
+    startReadable(c, this)
   }
 
   writeStarted(c) {
     this.#writeController = c
-    startWritable(c, this.#ends)
+    startWritable(c, this)
   }
 
   // Pull and write answer synchronously when the socket is ready (the common case): an
@@ -233,7 +278,7 @@ class TcpConnection extends LazyStreams {
     // answered already is over for us, though Node counts it as pulling until its promise
     // settles (the read it answered resolves before that).
     if (
-      !this.#ends.readableOpen ||
+      !this.readableOpen ||
       this.#queuedError !== undefined ||
       this.#readWait !== 0 ||
       this.#pullNextTurn ||
@@ -244,7 +289,7 @@ class TcpConnection extends LazyStreams {
     let read
     try {
       // Once reading ahead, no more than READ_AHEAD_BYTES queued (see #readOnce; none is).
-      read = readIntoScratch(this.#core, this.#ends.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES, wait.maySpin())
+      read = readIntoScratch(this.#core, this.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES, wait.maySpin())
     } catch (err) {
       // The readable errors now (nothing is queued); the read is answered with the error
       // by the caller (lib/streams.js), and `closed` settles in a later task.
@@ -253,7 +298,7 @@ class TcpConnection extends LazyStreams {
     }
     if (read.n > 0) {
       this.#enqueueNext = false
-      if (!this.#ends.writableOpen) this.#queueReadAhead(microtask)
+      if (!this.writableOpen) this.#queueReadAhead(microtask)
       return read.chunk
     }
     this.#triedNow = read.n !== 0
@@ -264,7 +309,7 @@ class TcpConnection extends LazyStreams {
   #readOnce(c) {
     // Whatever readNow() found is out of date once the socket is read again.
     this.#triedNow = false
-    if (!this.#ends.readableOpen) return true
+    if (!this.readableOpen) return true
     const core = this.#core
     let request = this.#enqueueNext ? null : c.byobRequest
     // A released BYOB reader's pull-into answered while default reads wait would leave
@@ -280,7 +325,7 @@ class TcpConnection extends LazyStreams {
       } else {
         // Once reading ahead, no more than READ_AHEAD_BYTES queued (highWaterMark 0:
         // desiredSize is minus the bytes queued).
-        const max = this.#ends.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES + c.desiredSize
+        const max = this.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES + c.desiredSize
         ;({ n, chunk } = readIntoScratch(core, Math.max(max, 1), spin))
       }
     } catch (err) {
@@ -296,10 +341,10 @@ class TcpConnection extends LazyStreams {
         // Node's stream code threw from inside (lib/streams.js): the readable ends with
         // that error rather than leave its reads waiting.
         errorStream(c, err)
-        this.#ends.readableEnded(err)
+        this.readableEnded(err)
         return true
       }
-      if (!this.#ends.writableOpen) this.#queueReadAhead(microtask)
+      if (!this.writableOpen) this.#queueReadAhead(microtask)
       return true
     }
     if (n === 0) {
@@ -326,7 +371,7 @@ class TcpConnection extends LazyStreams {
       } catch (err) {
         error = err
       }
-      this.#ends.readableEnded(error !== undefined && isErrored(c) ? error : undefined)
+      this.readableEnded(error !== undefined && isErrored(c) ? error : undefined)
       return true
     }
     return false
@@ -349,7 +394,7 @@ class TcpConnection extends LazyStreams {
 
   /** Reads what has come, or waits for it, unless a read waits already or enough is queued. */
   #readAhead() {
-    if (!this.#ends.readableOpen || this.#readWait !== 0) return
+    if (!this.readableOpen || this.#readWait !== 0) return
     // A readable nobody has asked for yet is made now (its start sets #readController): it
     // holds what is read, and the end.
     if (this.#readController === undefined) void this.readable
@@ -380,10 +425,10 @@ class TcpConnection extends LazyStreams {
 
   cancelReadable() {
     this.#queuedError = undefined
-    if (!this.#ends.readableOpen) return
+    if (!this.readableOpen) return
     // A pending wait must not keep the process alive.
     wait.cancel(this.#readWait)
-    this.#ends.readableEnded(undefined)
+    this.readableEnded(undefined)
   }
 
   writeChunk(chunk, c) {
@@ -391,7 +436,7 @@ class TcpConnection extends LazyStreams {
     try {
       bytes = toBytes(chunk, "Failed to execute 'write' on 'WritableStream'")
     } catch (err) {
-      this.#ends.writeFailed(err)
+      this.writeFailed(err)
       throw err
     }
     const n = this.#writeOnce(bytes)
@@ -440,23 +485,23 @@ class TcpConnection extends LazyStreams {
     try {
       nativeCall(() => tcpShutdownWrite(this.#core))
     } catch (err) {
-      this.#ends.writableEnded(err, true)
+      this.writableEnded(err, true)
       throw err
     }
     const c = this.#writeController
     return then(RESOLVED, () => {
       const abort = abortSince(c)
       if (abort !== null) {
-        this.#ends.writableEnded(abort.reason, true)
+        this.writableEnded(abort.reason, true)
         throw abort.reason
       }
-      this.#ends.writableEnded(undefined, true)
+      this.writableEnded(undefined, true)
     })
   }
 
   /** close()'s "abort the writable" (see abortWritableForClose in lifecycle.js). */
   abortForClose() {
-    if (!this.#ends.writableOpen) return
+    if (!this.writableOpen) return
     this.#closing = true
     abortWritableForClose(
       this.#writeController,
@@ -470,12 +515,12 @@ class TcpConnection extends LazyStreams {
   abortWritable(later = true) {
     // With the readable gone too (close()), the descriptor is about to be closed, which
     // sends FIN by itself: skip the shutdown call.
-    if (this.#ends.readableOpen) {
+    if (this.readableOpen) {
       try {
         tcpShutdownWrite(this.#core)
       } catch {}
     }
-    this.#ends.writableEnded(undefined, later)
+    this.writableEnded(undefined, later)
   }
 
   /**
@@ -484,12 +529,12 @@ class TcpConnection extends LazyStreams {
    * (after a reset, its next write fails with its own NetworkError).
    */
   #failReadable(error) {
-    if (this.#ends.readableOpen) {
+    if (this.readableOpen) {
       // Bytes read ahead are still queued: they are read first (see #queuedError); the
       // readable has ended all the same (closed may settle now, as after a FIN).
       if (this.#readController.desiredSize < 0) this.#queuedError = error
       else errorStream(this.#readController, error)
-      this.#ends.readableEnded(error)
+      this.readableEnded(error)
     }
     return error
   }
@@ -502,7 +547,7 @@ class TcpConnection extends LazyStreams {
     // Only a reset the write took first (ECONNRESET) hides from later reads; EPIPE means
     // the peer's FIN had come before, and the readable may end cleanly.
     if (error?.cause?.code === 'ECONNRESET') this.#writeError ??= error
-    this.#ends.writeFailed(error)
+    this.writeFailed(error)
     return error
   }
 

@@ -20,7 +20,6 @@ const { udpTryRecvBatch, udpTrySend, udpTrySendTo, udpTrySendSegments } = requir
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const {
   Lifecycle,
-  StreamEnds,
   abortWritableForClose,
   Source,
   LazyStreams,
@@ -150,7 +149,6 @@ class UdpConnection extends LazyStreams {
   #coreRef = null
   #connected
   #life
-  #ends = new StreamEnds(this)
   #readController
   #readWait = 0
   #writeWait = 0
@@ -208,12 +206,12 @@ class UdpConnection extends LazyStreams {
   // served from the queue.
   readStarted(c) {
     this.#readController = c
-    startReadable(c, this.#ends)
+    startReadable(c, this)
   }
 
   writeStarted(c) {
     this.#writeController = c
-    startWritable(c, this.#ends)
+    startWritable(c, this)
   }
 
   get writableHighWaterMark() {
@@ -222,7 +220,7 @@ class UdpConnection extends LazyStreams {
 
   closeWritable() {
     this.#lookedAhead = []
-    this.#ends.writableEnded(undefined, true)
+    this.writableEnded(undefined, true)
   }
 
   abortWritable() {
@@ -257,7 +255,7 @@ class UdpConnection extends LazyStreams {
   #receive(defer = true) {
     scratchBuffers()
     for (;;) {
-      if (!this.#ends.readableOpen) return
+      if (!this.readableOpen) return
       let n
       try {
         n = udpTryRecvBatch(this.#core(), scratch, meta, RECEIVE_BATCH, wait.maySpin())
@@ -342,10 +340,10 @@ class UdpConnection extends LazyStreams {
   }
 
   cancelReadable() {
-    if (!this.#ends.readableOpen) return
+    if (!this.readableOpen) return
     // End a pending wait so that it does not keep the process alive. Sending goes on.
     wait.cancel(this.#readWait)
-    this.#ends.readableEnded(undefined)
+    this.readableEnded(undefined)
   }
 
   writeChunk(chunk, c) {
@@ -543,7 +541,7 @@ class UdpConnection extends LazyStreams {
 
   /** close()'s "abort the writable" (see abortWritableForClose in lifecycle.js). */
   abortForClose() {
-    if (!this.#ends.writableOpen) return
+    if (!this.writableOpen) return
     this.#closing = true
     this.#lookedAhead = []
     abortWritableForClose(
@@ -553,7 +551,7 @@ class UdpConnection extends LazyStreams {
         wait.cancel(this.#writeWait)
         this.#stopLookup?.()
       },
-      () => this.#ends.writableEnded(undefined),
+      () => this.writableEnded(undefined),
     )
   }
 
@@ -563,15 +561,15 @@ class UdpConnection extends LazyStreams {
    */
   #failWrite(error) {
     this.#lookedAhead = []
-    this.#ends.writeFailed(error)
+    this.writeFailed(error)
     return error
   }
 
   /** A receive error: the readable errors and is closed (spec 2.2). */
   #failReadable(error) {
-    if (!this.#ends.readableOpen) return
+    if (!this.readableOpen) return
     errorStream(this.#readController, error)
-    this.#ends.readableEnded(error)
+    this.readableEnded(error)
   }
 
   /** Both streams have ended (StreamEnds): the socket closes and `closed` settles. */
