@@ -66,12 +66,18 @@ function readIntoScratch(core, max, spin) {
  */
 const READ_AHEAD_BYTES = 64 * 1024
 
-// TcpConnection's booleans (#flags).
+// TcpConnection's booleans, bits of its #flags (one field: 40 bytes less a connection).
+/** close() is under way: a write still waiting fails with its error. */
 const CLOSING = 1
+/** Deliver the next read's bytes with enqueue, not the BYOB request (see pullReadable). */
 const ENQUEUE_NEXT = 2
+/** A read-ahead is queued (see READ_AHEAD_BYTES). */
 const READ_AHEAD_QUEUED = 4
+/** A read-ahead is reading: no read waits for it, so it does not busy-poll (spin.rs). */
 const READING_AHEAD = 8
+/** readNow() just found nothing to read: the pull that follows waits without trying again. */
 const TRIED_NOW = 16
+/** A pull waits for the next turn of the event loop (lib/turns.js). */
 const PULL_NEXT_TURN = 32
 
 /**
@@ -101,55 +107,16 @@ class TcpConnection extends LazyStreams {
    * that came after them is reported after them).
    */
   #queuedError = undefined
-  /** The booleans below, one bit each in one field (40 bytes less a connection). */
+  /** CLOSING, ENQUEUE_NEXT, ... (above), one bit each. */
   #flags = 0
 
-  /** close() is under way: a write still waiting fails with its error. */
-  get #closing() {
-    return (this.#flags & CLOSING) !== 0
-  }
-  set #closing(on) {
-    this.#flags = on ? this.#flags | CLOSING : this.#flags & ~CLOSING
+  /** Whether the flag `bit` (CLOSING, ...) is set. */
+  #has(bit) {
+    return (this.#flags & bit) !== 0
   }
 
-  /** Deliver the next read's bytes with enqueue, not the BYOB request (see pullReadable). */
-  get #enqueueNext() {
-    return (this.#flags & ENQUEUE_NEXT) !== 0
-  }
-  set #enqueueNext(on) {
-    this.#flags = on ? this.#flags | ENQUEUE_NEXT : this.#flags & ~ENQUEUE_NEXT
-  }
-
-  /** A read-ahead is queued (see READ_AHEAD_BYTES). */
-  get #readAheadQueued() {
-    return (this.#flags & READ_AHEAD_QUEUED) !== 0
-  }
-  set #readAheadQueued(on) {
-    this.#flags = on ? this.#flags | READ_AHEAD_QUEUED : this.#flags & ~READ_AHEAD_QUEUED
-  }
-
-  /** A read-ahead is reading: no read waits for it, so it does not busy-poll (spin.rs). */
-  get #readingAhead() {
-    return (this.#flags & READING_AHEAD) !== 0
-  }
-  set #readingAhead(on) {
-    this.#flags = on ? this.#flags | READING_AHEAD : this.#flags & ~READING_AHEAD
-  }
-
-  /** readNow() just found nothing to read: the pull that follows waits without trying again. */
-  get #triedNow() {
-    return (this.#flags & TRIED_NOW) !== 0
-  }
-  set #triedNow(on) {
-    this.#flags = on ? this.#flags | TRIED_NOW : this.#flags & ~TRIED_NOW
-  }
-
-  /** A pull waits for the next turn of the event loop (lib/turns.js). */
-  get #pullNextTurn() {
-    return (this.#flags & PULL_NEXT_TURN) !== 0
-  }
-  set #pullNextTurn(on) {
-    this.#flags = on ? this.#flags | PULL_NEXT_TURN : this.#flags & ~PULL_NEXT_TURN
+  #set(bit, on) {
+    this.#flags = on ? this.#flags | bit : this.#flags & ~bit
   }
 
   constructor(core, life) {
@@ -190,8 +157,8 @@ class TcpConnection extends LazyStreams {
   // answers the read later with enqueue / respond, which pulls again for any read still
   // waiting. A pull while that wait is armed (a second read) leaves it to the wait.
   pullReadable(c) {
-    const triedNow = this.#triedNow
-    this.#triedNow = false
+    const triedNow = this.#has(TRIED_NOW)
+    this.#set(TRIED_NOW, false)
     if (this.#queuedError !== undefined) {
       errorStream(c, this.#queuedError)
       this.#queuedError = undefined
@@ -203,7 +170,7 @@ class TcpConnection extends LazyStreams {
       // pull-into (reader type "none"), and bytes responded into it go to the queue
       // without answering the default read. Enqueueing answers any kind of read (BYOB
       // reads get a copy), so the next delivery enqueues.
-      this.#enqueueNext = true
+      this.#set(ENQUEUE_NEXT, true)
       return
     }
     // A read loop that always finds data would never let the event loop turn (lib/turns.js).
@@ -211,10 +178,10 @@ class TcpConnection extends LazyStreams {
     // released meanwhile would leave its pull-into to be answered instead of the next
     // reader's read (see above): deliver with enqueue, which answers any kind of read.
     if (turns.mustYield()) {
-      this.#enqueueNext = true
-      this.#pullNextTurn = true
+      this.#set(ENQUEUE_NEXT, true)
+      this.#set(PULL_NEXT_TURN, true)
       return turns.nextTurn(() => {
-        this.#pullNextTurn = false
+        this.#set(PULL_NEXT_TURN, false)
         this.#pullNow(c)
       })
     }
@@ -225,7 +192,7 @@ class TcpConnection extends LazyStreams {
   #pullNow(c, triedNow = false) {
     // A pull put off to the next turn may find a wait the read-ahead armed meanwhile.
     if (this.#readWait !== 0) {
-      this.#enqueueNext = true
+      this.#set(ENQUEUE_NEXT, true)
       return
     }
     if (!triedNow && this.#readOnce(c)) return
@@ -281,7 +248,7 @@ class TcpConnection extends LazyStreams {
       !this.readableOpen ||
       this.#queuedError !== undefined ||
       this.#readWait !== 0 ||
-      this.#pullNextTurn ||
+      this.#has(PULL_NEXT_TURN) ||
       turns.mustYield()
     ) {
       return null
@@ -297,25 +264,25 @@ class TcpConnection extends LazyStreams {
       return null
     }
     if (read.n > 0) {
-      this.#enqueueNext = false
+      this.#set(ENQUEUE_NEXT, false)
       if (!this.writableOpen) this.#queueReadAhead(microtask)
       return read.chunk
     }
-    this.#triedNow = read.n !== 0
+    this.#set(TRIED_NOW, read.n !== 0)
     return null
   }
 
   /** One read attempt: true when the pull is answered (data, end or error). */
   #readOnce(c) {
     // Whatever readNow() found is out of date once the socket is read again.
-    this.#triedNow = false
+    this.#set(TRIED_NOW, false)
     if (!this.readableOpen) return true
     const core = this.#core
-    let request = this.#enqueueNext ? null : c.byobRequest
+    let request = this.#has(ENQUEUE_NEXT) ? null : c.byobRequest
     // A released BYOB reader's pull-into answered while default reads wait would leave
     // them waiting (lib/streams.js, defaultReadsWaiting): enqueue answers them.
     if (request !== null && defaultReadsWaiting(c)) request = null
-    const spin = !this.#readingAhead && wait.maySpin()
+    const spin = !this.#has(READING_AHEAD) && wait.maySpin()
     let n
     let chunk = null
     try {
@@ -333,7 +300,7 @@ class TcpConnection extends LazyStreams {
       return true
     }
     if (n > 0) {
-      this.#enqueueNext = false
+      this.#set(ENQUEUE_NEXT, false)
       try {
         if (request) request.respond(n)
         else if (!answerWaitingRead(c, chunk)) c.enqueue(chunk)
@@ -356,7 +323,7 @@ class TcpConnection extends LazyStreams {
         return true
       }
       // The peer sent FIN: the readable closes, writing may go on. A BYOB read waiting
-      // (even one #enqueueNext passed over) is answered "done" by respond(0).
+      // (even one ENQUEUE_NEXT passed over) is answered "done" by respond(0).
       // Nothing may escape from here (a readiness callback: an uncaught throw would end the
       // process). A BYOB read that holds part of an element (an odd byte count read into a
       // Uint16Array, ...) makes close() error the stream with a TypeError and throw it (the
@@ -384,10 +351,10 @@ class TcpConnection extends LazyStreams {
   }
 
   #queueReadAhead(schedule) {
-    if (this.#readAheadQueued) return
-    this.#readAheadQueued = true
+    if (this.#has(READ_AHEAD_QUEUED)) return
+    this.#set(READ_AHEAD_QUEUED, true)
     schedule(() => {
-      this.#readAheadQueued = false
+      this.#set(READ_AHEAD_QUEUED, false)
       this.#readAhead()
     })
   }
@@ -402,11 +369,11 @@ class TcpConnection extends LazyStreams {
     // highWaterMark 0: desiredSize is minus the bytes queued (null once errored).
     const desired = c.desiredSize
     if (desired === null || -desired >= READ_AHEAD_BYTES) return
-    this.#readingAhead = true
+    this.#set(READING_AHEAD, true)
     try {
       this.#pullNow(c)
     } finally {
-      this.#readingAhead = false
+      this.#set(READING_AHEAD, false)
     }
   }
 
@@ -455,7 +422,7 @@ class TcpConnection extends LazyStreams {
       for (;;) {
         const ready = await this.#writeReady()
         if (signal.aborted) throw signal.reason
-        if (this.#closing) throw closedByClose()
+        if (this.#has(CLOSING)) throw closedByClose()
         if (!ready) throw invalidState('The socket was closed.')
         const n = this.#writeOnce(bytes)
         if (n === byteLength(bytes)) return
@@ -502,7 +469,7 @@ class TcpConnection extends LazyStreams {
   /** close()'s "abort the writable" (see abortWritableForClose in lifecycle.js). */
   abortForClose() {
     if (!this.writableOpen) return
-    this.#closing = true
+    this.#set(CLOSING, true)
     abortWritableForClose(
       this.#writeController,
       this.#pendingWrite,
