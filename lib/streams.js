@@ -314,26 +314,7 @@ const copyWritableState = (s) => {
 // (48 bytes less a stream). The copy made of a record whose fields are set already keeps
 // its own.
 const unsetTransfer = (t) =>
-  t.port1 === undefined && t.port2 === undefined && t.promise === undefined && t.readable === undefined && t.writable === undefined
-
-/** The accessors of our state copies whose `transfer` record is made on first use. */
-function lazyTransfer(fields) {
-  const make = () => {
-    const record = nullProto({})
-    for (let i = 0; i < fields.length; i++) record[fields[i]] = undefined
-    return record
-  }
-  return {
-    get transfer() {
-      const record = make()
-      defineData(this, 'transfer', record)
-      return record
-    },
-    set transfer(value) {
-      defineData(this, 'transfer', value)
-    },
-  }
-}
+  t.writable === undefined && t.port1 === undefined && t.port2 === undefined && t.promise === undefined
 
 // A reader's `closed` promise: Node gives each reader, as it is made, a pending promise
 // and its two resolving functions (`reader[kState].close`, 264 bytes with its record and
@@ -378,11 +359,19 @@ function fastenReaderState(reader) {
   reader[kState] = copy
 }
 
-// Made from property descriptors: a spread would call the `transfer` getter once, here,
-// and leave every stream one shared record (RELIABILITY 48).
-const READABLE_STATE_PROTO = Object.create(null, {
-  ...Object.getOwnPropertyDescriptors(lazyTransfer(['writable', 'port1', 'port2', 'promise'])),
-  ...Object.getOwnPropertyDescriptors({
+// Made from property descriptors (an object spread would call the `transfer` getter once,
+// here, and leave every stream one shared record: RELIABILITY 48).
+const READABLE_STATE_PROTO = Object.create(
+  null,
+  Object.getOwnPropertyDescriptors({
+    get transfer() {
+      const record = nullProto({ writable: undefined, port1: undefined, port2: undefined, promise: undefined })
+      defineData(this, 'transfer', record)
+      return record
+    },
+    set transfer(value) {
+      defineData(this, 'transfer', value)
+    },
     get reader() {
       return this[kReader]
     },
@@ -391,7 +380,7 @@ const READABLE_STATE_PROTO = Object.create(null, {
       this[kReader] = value
     },
   }),
-})
+)
 
 const READABLE_LAYOUT = 'disturbed,reader,state,storedError,transfer{writable,port1,port2,promise},controller'
 const READABLE_COPY_LAYOUT = 'disturbed,state,storedError,controller'
@@ -601,7 +590,7 @@ function fastened(make, kind) {
     const controllerState = controller[kState]
     if (layoutOf(probe[kState]) !== (kind.copyLayout ?? kind.layout) || controllerState.stream !== probe) return make
     // A lazy transfer record comes as Node's was, one for each stream.
-    if (kind.copyLayout !== undefined) {
+    if (kind.transferLayout !== undefined) {
       const other = make(undefined, undefined)
       fastenState(other, kind)
       const record = probe[kState].transfer
@@ -675,6 +664,13 @@ const newWritableStream = fastened(
 // (`closed` settles in a later task: lib/lifecycle.js).
 const nodeByteProto = ReadableByteStreamController.prototype
 
+/**
+ * A byte controller's state in which Node's steps would call pull for a default read:
+ * nothing queued, no pull-into, started, no close requested.
+ */
+const pullsForRead = (state) =>
+  state.queueTotalSize === 0 && state.pendingPullIntos.length === 0 && state.started && !state.closeRequested
+
 /** Node's read request method that answers a read with a chunk (found by fastReadPrototype). */
 let kReadChunk = null
 
@@ -723,12 +719,7 @@ function fastReadPrototype() {
       // Not `pulling`: Node counts a pull as under way until its promise settles, after
       // the read it answered has resolved, so the read that follows at once would always
       // find it set; the source knows whether a pull of its own is still waiting.
-      if (
-        state.queueTotalSize === 0 &&
-        state.pendingPullIntos.length === 0 &&
-        state.started &&
-        !state.closeRequested
-      ) {
+      if (pullsForRead(state)) {
         const streamState = state.stream[kState]
         const source = streamState[kUnderlying]
         if (source !== undefined && streamState.reader[kState].readRequests.length === 0) {
@@ -797,9 +788,7 @@ probeLazyReaderClosed()
 function answerWaitingRead(c, chunk) {
   if (FAST_READS === null || getPrototypeOf(c) !== FAST_READS) return false
   const state = c[kState]
-  if (state.queueTotalSize !== 0 || state.pendingPullIntos.length !== 0 || state.closeRequested || !state.started) {
-    return false
-  }
+  if (!pullsForRead(state)) return false
   const streamState = state.stream[kState]
   if (streamState.state !== 'readable') return false
   const reader = streamState.reader

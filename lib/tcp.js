@@ -64,13 +64,15 @@ async function finishConnect(core) {
 // The address strings of the last connections opened: most of a process's connections
 // share their local address and many their peer's, and each string the native side
 // makes is a new one (32 bytes for an IPv4 address, kept as long as the socket).
-let lastAddresses = ['', '']
+let lastAddress = ''
+let lastButOne = ''
 
 /** `address`, or an equal string kept from a connection opened before. */
 function sameAddress(address) {
-  if (address === lastAddresses[0]) return lastAddresses[0]
-  if (address === lastAddresses[1]) return lastAddresses[1]
-  lastAddresses = [address, lastAddresses[0]]
+  if (address === lastAddress) return lastAddress
+  if (address === lastButOne) return lastButOne
+  lastButOne = lastAddress
+  lastAddress = address
   return address
 }
 
