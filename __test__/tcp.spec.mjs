@@ -1,6 +1,7 @@
 import test from 'ava'
 import net from 'node:net'
 import vm from 'node:vm'
+import util from 'node:util'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import crypto from 'node:crypto'
@@ -1909,6 +1910,56 @@ test("a reader's closed: resolves at the peer's FIN, rejects at a reset, rejects
   await within(d.readable.getReader().closed, 2000, 'closed of a reader made after the end')
 
   for (const s of [a, b, c, d]) await s.socket.close().catch(() => {})
+  close()
+})
+
+// lib/streams.js, buildByteReadable: a socket's readable is built field by field rather than
+// by Node's constructor; it must be what the constructor makes.
+test('the readable is what new ReadableStream({ type: "bytes" }) makes: keys, brand checks, inspect; reads before its start completes are answered', async (t) => {
+  const { port, close } = await netServer((s) => {
+    s.on('error', () => {})
+    s.on('data', (d) => s.write(d))
+    s.write('first')
+  })
+  const socket = new TCPSocket('127.0.0.1', port)
+  const opened = await socket.opened
+  const made = new ReadableStream({ type: 'bytes' })
+  // Read in the same turn as the readable is first asked for (before its start completes):
+  // a default read (data already there or soon), then, after a release, a BYOB read.
+  const { readable } = opened
+  const keys = (o) => Reflect.ownKeys(o).map((k) => (typeof k === 'symbol' ? k.description : k))
+  t.deepEqual(keys(readable), keys(made))
+  t.is(Object.getPrototypeOf(readable), ReadableStream.prototype)
+  t.is(readable.constructor, ReadableStream)
+  t.is(Object.prototype.toString.call(readable), '[object ReadableStream]')
+  const inspected = (s) => util.inspect(s).replace(/\s+/g, ' ')
+  t.is(inspected(readable), inspected(made))
+  for (const name of ['locked']) {
+    t.is(Reflect.getOwnPropertyDescriptor(ReadableStream.prototype, name).get.call(readable), false)
+  }
+  let reader = ReadableStream.prototype.getReader.call(readable)
+  const first = await within(reader.read(), 5000, 'first read')
+  t.is(Buffer.from(first.value).toString(), 'first')
+  reader.releaseLock()
+  reader = readable.getReader({ mode: 'byob' })
+  const byob = reader.read(new Uint8Array(16))
+  const writer = opened.writable.getWriter()
+  await writer.write(new TextEncoder().encode('echo'))
+  const { value } = await within(byob, 5000, 'BYOB read')
+  t.is(Buffer.from(value).toString(), 'echo')
+  reader.releaseLock()
+  writer.releaseLock()
+  // A readable asked for only after the peer sent: the first read, made before the
+  // start completes, takes the bytes already there.
+  const second = new TCPSocket('127.0.0.1', port)
+  const info = await second.opened
+  await pause(50)
+  const earlyReader = info.readable.getReader()
+  const early = earlyReader.read()
+  t.is(Buffer.from((await within(early, 5000, 'early read')).value).toString(), 'first')
+  earlyReader.releaseLock()
+  await Promise.all([socket.close(), second.close()])
+  made.cancel()
   close()
 })
 

@@ -34,6 +34,7 @@
 
 const { ReadableStream, WritableStream, ReadableByteStreamController } = require('node:stream/web')
 const { BlockList } = require('node:net')
+const { then, microtask } = require('./primordials')
 
 /** Node 20's JSTransferable (the parent class of net.BlockList), or null. */
 function findJSTransferable() {
@@ -47,8 +48,8 @@ function findJSTransferable() {
 }
 const JSTransferable = findJSTransferable()
 // Kept from load time, like lib/primordials.js's built-ins.
-const { apply, setPrototypeOf, defineProperty, ownKeys } = Reflect
-const { getOwnPropertySymbols, getPrototypeOf } = Object
+const { apply, construct, setPrototypeOf, defineProperty, ownKeys } = Reflect
+const { getOwnPropertySymbols, getPrototypeOf, getOwnPropertyDescriptor } = Object
 const ObjectPrototype = Object.prototype
 
 /** Gives `object` an own, ordinary data property (as an assignment with no setter would). */
@@ -148,6 +149,9 @@ function assignedFields(Base) {
   return { assigned, firstValues }
 }
 
+/** Base (ReadableStream, WritableStream) -> the subclass of JSTransferable its streams are made as. */
+const transferableOf = new Map()
+
 /** A maker of `Base` streams with shared maps, or null where the trick does not apply. */
 function sharedMapMaker(Base) {
   if (JSTransferable === null) return null
@@ -163,6 +167,7 @@ function sharedMapMaker(Base) {
   // traces, the inspector and heap snapshots still say ReadableStream / WritableStream.
   class Transferable extends JSTransferable {}
   Object.defineProperty(Shared.prototype, 'constructor', { value: Transferable })
+  transferableOf.set(Base, Transferable)
   const proto = Base.prototype
   // The fields the constructor assigns, kept here while it runs (see above).
   let fields = []
@@ -777,6 +782,175 @@ function probeLazyReaderClosed() {
 }
 probeLazyReaderClosed()
 
+// Byte readables built without Node's constructor. `new ReadableStream(source)` makes, and
+// throws away, more than a socket's readable keeps: a state record in dictionary mode (which
+// lib/streams.js copies, above), the husk `makeTransferable` copies from, a closed-promise
+// record and a controller-error placeholder (replaced above), the source's methods bound
+// and wrapped (replaced by the shared algorithms), the controller's first, empty, state;
+// 3.5 KiB allocated for a readable that keeps about 1 (the sampling heap profiler, 2,000
+// connections), which made the young generation grow and kept 5 µs of CPU per stream. So
+// the byte readables of our sockets are built as those steps leave them, field by field:
+// the stream (a JSTransferable, made as `makeTransferable` makes it, so that it can be
+// transferred), its state copy, its byte controller (with the fast reads' prototype) and
+// the controller's state, with the shared pull and cancel. The source's start() runs at
+// once, as the constructor runs it, and the steps Node takes once the start has completed
+// (the controller started, then a pull if a read waits: ReadableByteStreamController
+// ShouldCallPull / CallPullIfNeeded) run a microtask later, as Node's reaction would.
+// Only where a load-time probe built so matches one made by the constructor and fastened
+// (the same keys in the same order, prototypes, field values and shared algorithms).
+
+/** Node's brand symbol (`stream[kType] === 'ReadableStream'`), or null. */
+const kType = kState === null ? null : symbolNamed(new WritableStream(), 'kType')
+const NO_ARGUMENTS = []
+
+/** Node's readableByteStreamControllerCallPullIfNeeded, for the pull after the start. */
+function pullIfNeeded(controller) {
+  const state = controller[kState]
+  const streamState = state.stream[kState]
+  if (streamState.state !== 'readable' || state.closeRequested || !state.started) return
+  const reader = streamState.reader
+  let readWaits = false
+  if (reader !== undefined) {
+    const type = reader[kType]
+    const requests =
+      type === 'ReadableStreamDefaultReader'
+        ? reader[kState].readRequests
+        : type === 'ReadableStreamBYOBReader'
+          ? reader[kState].readIntoRequests
+          : NO_ARGUMENTS
+    readWaits = requests.length > 0
+  }
+  if (!readWaits && !(state.highWaterMark - state.queueTotalSize > 0)) return
+  if (state.pulling) {
+    state.pullAgain = true
+    return
+  }
+  state.pulling = true
+  then(
+    state.pullAlgorithm(controller),
+    () => {
+      const now = controller[kState]
+      now.pulling = false
+      if (now.pullAgain) {
+        now.pullAgain = false
+        pullIfNeeded(controller)
+      }
+    },
+    (error) => errorStream(controller, error),
+  )
+}
+
+/** What Node does once a byte readable's start has completed. */
+function byteStarted(controller) {
+  controller[kState].started = true
+  pullIfNeeded(controller)
+}
+
+/**
+ * A byte readable of `source` (a ByteSource: start, pull, cancel, readNow), its queue's
+ * highWaterMark `highWaterMark`, built as described above.
+ */
+function buildByteReadable(source, highWaterMark) {
+  const stream = construct(JSTransferable, NO_ARGUMENTS, readableTransferable)
+  defineData(stream, kType, 'ReadableStream')
+  setPrototypeOf(stream, ReadableStream.prototype)
+  const state = {
+    disturbed: false,
+    [kReader]: undefined,
+    state: 'readable',
+    storedError: undefined,
+    controller: undefined,
+    [kUnderlying]: source,
+  }
+  setPrototypeOf(state, READABLE_STATE_PROTO)
+  stream[kState] = state
+  stream[kIsClosedPromise] = new LazyClosed()
+  stream[kControllerErrorFunction] = doNothing
+  const controller = {
+    __proto__: FAST_READS,
+    [kType]: 'ReadableByteStreamController',
+    [kState]: {
+      byobRequest: null,
+      closeRequested: false,
+      pullAgain: false,
+      pulling: false,
+      started: false,
+      stream,
+      queue: [],
+      queueTotalSize: 0,
+      highWaterMark,
+      pullAlgorithm: sharedPull,
+      cancelAlgorithm: sharedCancel,
+      autoAllocateChunkSize: undefined,
+      pendingPullIntos: [],
+    },
+  }
+  state.controller = controller
+  source.start(controller)
+  microtask(() => byteStarted(controller))
+  return stream
+}
+
+const readableTransferable = transferableOf.get(ReadableStream)
+
+/** Own keys, with each property's attributes and kind of value: 'key:wec:type,...'. */
+function keysOf(object) {
+  const keys = ownKeys(object)
+  let text = ''
+  for (let i = 0; i < keys.length; i++) {
+    const d = getOwnPropertyDescriptor(object, keys[i])
+    const value = d.value
+    const kind = value === null ? 'null' : typeof value === 'object' ? `object:${isArray(value) ? 'array' : ''}` : typeof value
+    text += `${String(keys[i])}:${+d.writable}${+d.enumerable}${+d.configurable}:${kind}:${kind === 'object:' || kind === 'function' ? '' : String(value)},`
+  }
+  return text
+}
+
+/** Whether a readable built here is, key for key, what the constructor path makes. */
+function builtLikeMade() {
+  if (kType === null || FAST_READS === null || readableTransferable === undefined || !lazyReaderClosed) return false
+  try {
+    const probeSource = () => {
+      const source = {
+        type: 'bytes',
+        controller: null,
+        start(c) {
+          source.controller = c
+          readNowFirst(c)
+        },
+        pull() {},
+        cancel() {},
+        readNow: () => null,
+      }
+      return source
+    }
+    const madeSource = probeSource()
+    const made = newReadableStream(madeSource, { highWaterMark: 0 })
+    const builtSource = probeSource()
+    const built = buildByteReadable(builtSource, 0)
+    const mc = madeSource.controller
+    const bc = builtSource.controller
+    const same = (a, b) => getPrototypeOf(a) === getPrototypeOf(b) && keysOf(a) === keysOf(b)
+    if (!same(made, built) || !same(made[kState], built[kState]) || !same(mc, bc) || !same(mc[kState], bc[kState])) {
+      return false
+    }
+    if (made[kState].controller !== mc || mc[kState].stream !== made || built[kState].controller !== bc) return false
+    if (!(made[kIsClosedPromise] instanceof LazyClosed) || made[kControllerErrorFunction] !== doNothing) return false
+    const ms = mc[kState]
+    return ms.pullAlgorithm === sharedPull && ms.cancelAlgorithm === sharedCancel && made[kState][kUnderlying] === madeSource
+  } catch {
+    return false
+  }
+}
+const BUILT_READABLES = builtLikeMade()
+
+/**
+ * A byte readable of a socket's `source` (a ByteSource), pulled on reads only: built
+ * (above) where Node is as a probe found it, otherwise made by `newReadableStream`.
+ */
+const newByteReadable = (source) =>
+  BUILT_READABLES ? buildByteReadable(source, 0) : newReadableStream(source, { highWaterMark: 0 })
+
 /**
  * Answers the one default read waiting on byte controller `c` (of a readable made here,
  * with the fast reads above) with `chunk` (a Uint8Array over a buffer of its own, as
@@ -910,6 +1084,7 @@ function abortSince(c) {
 
 module.exports = {
   answerWaitingRead,
+  newByteReadable,
   sizeAllOne,
   newReadableStream,
   newWritableStream,

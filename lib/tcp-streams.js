@@ -6,7 +6,7 @@
 // arm it and wait for readiness (lib/wait.js).
 
 const {
-  newReadableStream,
+  newByteReadable,
   errorStream,
   isErrored,
   readNowFirst,
@@ -27,7 +27,6 @@ const {
   LazyStreams,
   startReadable,
   startWritable,
-  PULL_ON_READ,
 } = require('./lifecycle')
 
 const WOULD_BLOCK = -1
@@ -127,7 +126,7 @@ class TcpConnection extends LazyStreams {
 
   makeReadable() {
     this.#source = new ByteSource(this)
-    return newReadableStream(this.#source, PULL_ON_READ)
+    return newByteReadable(this.#source)
   }
 
   /** A copy of a write's bytes (for one made before the writable started: see Sink). */
