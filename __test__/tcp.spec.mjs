@@ -1963,6 +1963,34 @@ test('the readable is what new ReadableStream({ type: "bytes" }) makes: keys, br
   close()
 })
 
+// lib/streams.js, buildWritable: the same for the writable (built started).
+test('the writable is what new WritableStream() makes: keys, brand checks, inspect; writes made at once arrive in order', async (t) => {
+  let got = ''
+  const { port, close } = await netServer((s) => {
+    s.setEncoding('utf8')
+    s.on('data', (d) => (got += d))
+  })
+  const socket = new TCPSocket('127.0.0.1', port)
+  const { writable } = await socket.opened
+  const made = new WritableStream()
+  const keys = (o) => Reflect.ownKeys(o).map((k) => (typeof k === 'symbol' ? k.description : k))
+  t.deepEqual(keys(writable), keys(made))
+  t.is(Object.getPrototypeOf(writable), WritableStream.prototype)
+  t.is(Object.prototype.toString.call(writable), '[object WritableStream]')
+  const inspected = (s) => util.inspect(s).replace(/\s+/g, ' ')
+  t.is(inspected(writable), inspected(made))
+  const writer = WritableStream.prototype.getWriter.call(writable)
+  t.is(writer.desiredSize, 2) // the socket's highWaterMark
+  const writes = ['a', 'b', 'c'].map((x) => writer.write(new TextEncoder().encode(x)))
+  await Promise.all(writes)
+  await writer.close()
+  for (let i = 0; i < 100 && got.length < 3; i++) await pause(10)
+  t.is(got, 'abc')
+  writer.releaseLock()
+  await within(socket.close(), 5000, 'close()')
+  close()
+})
+
 test('the streams can be transferred (structuredClone / postMessage) and carry the data', async (t) => {
   let got = ''
   const { port, close } = await netServer((s) => {

@@ -3,7 +3,7 @@
 // 2.4-2.6, 4.3-4.5), in one place.
 
 const { invalidState } = require('./errors')
-const { newWritableStream, sizeAllOne } = require('./streams')
+const { newWritableStream, sizeAllOne, buildWritable, BUILT_WRITABLES } = require('./streams')
 const { then, handled, microtask, setImmediate } = require('./primordials')
 
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
@@ -296,6 +296,12 @@ class LazyStreams extends StreamEnds {
   get writable() {
     if (this.#writable === null) {
       const sink = (this.#sink = new Sink(this))
+      if (BUILT_WRITABLES) {
+        // Built started (lib/streams.js, buildWritable): writes reach the sink at once.
+        sink.started = true
+        this.#writable = buildWritable(sink, this.writableHighWaterMark)
+        return this.#writable
+      }
       const size = (chunk) => sink.sizeOf(chunk)
       this.#writable = newWritableStream(sink, { highWaterMark: this.writableHighWaterMark, size })
       // Node marks the stream started, and hands it any write queued meanwhile, in a
