@@ -2,7 +2,7 @@
 // TCPServerSocket (spec section 4): argument conversion, `opened` / `closed` / `close()`,
 // and the readable of accepted connections.
 
-const { newReadableStream, errorStream, hasPendingRead } = require('./streams')
+const { newReadableStream, errorStream, hasPendingRead, readNowFirstDefault } = require('./streams')
 const { tcpClose } = require('../binding.js')
 const { kAdopt } = require('./tcp')
 const { fromNative } = require('./errors')
@@ -64,9 +64,11 @@ function defineTCPServerSocket(sockets, TCPSocket) {
           const listener = sockets.takeListener(key)
           this.#listener = listener
           const readable = newReadableStream(
-            { pull: (c) => this.#pull(c), cancel: () => this.#finish() },
+            { pull: (c) => this.#pull(c), cancel: () => this.#finish(), readNow: (c) => this.#readNow(c) },
             PULL_ON_READ,
           )
+          // A read finds a connection accepted in read() itself when one is ready.
+          readNowFirstDefault(readable)
           const { localAddress, localPort } = listener.info()
           // Members in lexicographic order, as WebIDL makes a dictionary's object.
           this.#life.open({ localAddress, localPort, readable })
@@ -95,20 +97,41 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       // close() cannot reach it. It stays in the batch (closed with the listener) for the
       // next read, whose pull comes then.
       if (!hasPendingRead(c)) return true
+      const socket = this.#takeReady(c)
+      // None ready (false), or the accept failed and ended the readable (true).
+      if (socket === null) return this.#readableDone
+      c.enqueue(socket)
+      return true
+    }
+
+    /**
+     * For a read with nothing queued and no other read waiting (lib/streams.js,
+     * readNowFirstDefault): a connection ready now, or null (then Node's pull steps run).
+     */
+    #readNow(c) {
+      // A loop of reads that find connections ready would never let the event loop turn.
+      if (this.#readableDone || turns.mustYield()) return null
+      return this.#takeReady(c)
+    }
+
+    /**
+     * The next accepted connection, as a TCPSocket, accepting a batch if none is left; null
+     * if none is ready, or if the accept failed (which errors the readable and ends it).
+     */
+    #takeReady(c) {
       if (this.#next === this.#batch.length) {
         try {
           this.#batch = this.#listener.tryAcceptBatch(ACCEPT_BATCH)
         } catch (err) {
           this.#fail(c, err)
-          return true
+          return null
         }
         this.#next = 0
-        if (this.#batch.length === 0) return false
+        if (this.#batch.length === 0) return null
       }
       const core = this.#batch[this.#next]
       this.#batch[this.#next++] = undefined
-      c.enqueue(new TCPSocket(kAdopt, core))
-      return true
+      return new TCPSocket(kAdopt, core)
     }
 
     async #pullWhenReady(c) {

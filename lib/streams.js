@@ -32,7 +32,12 @@
 // which the controller names until lib/streams.js points it at the stream (below), reads
 // and writes them through the stream from then on.
 
-const { ReadableStream, WritableStream, ReadableByteStreamController } = require('node:stream/web')
+const {
+  ReadableStream,
+  WritableStream,
+  ReadableByteStreamController,
+  ReadableStreamDefaultController,
+} = require('node:stream/web')
 const { BlockList } = require('node:net')
 const { then, microtask } = require('./primordials')
 
@@ -678,6 +683,8 @@ const pullsForRead = (state) =>
 
 /** Node's read request method that answers a read with a chunk (found by fastReadPrototype). */
 let kReadChunk = null
+/** Node's read request method that rejects a read with an error. */
+let kReadError = null
 
 /** The prototype our byte controllers get (see above), or null where Node is not as described. */
 function fastReadPrototype() {
@@ -703,6 +710,7 @@ function fastReadPrototype() {
     const kError = symbolNamed(requestProto, 'kError')
     if (kChunk === null || kError === null) return null
     kReadChunk = kChunk
+    kReadError = kError
     // The fields the steps below read, where Node keeps them.
     const cState = controller[kState]
     const streamState = cState.stream[kState]
@@ -1080,6 +1088,69 @@ const BUILT_WRITABLES = writableBuiltLikeMade()
 const newByteReadable = (source) =>
   BUILT_READABLES ? buildByteReadable(source, 0) : newReadableStream(source, { highWaterMark: 0 })
 
+// The same for a default readable whose source can hand over a chunk at once (a server's
+// readable of accepted connections: `source.readNow(controller)` accepts one, or null):
+// a read with nothing queued and no other read waiting takes the chunk in read() itself,
+// where Node's steps would list the request, call pull (a promise and its reaction) and
+// have enqueue() find the request again.
+const nodeDefaultProto = ReadableStreamDefaultController.prototype
+const DEFAULT_CONTROLLER_LAYOUT =
+  'cancelAlgorithm,closeRequested,highWaterMark,pullAgain,pullAlgorithm,pulling,queue,queueTotalSize,started,' +
+  'sizeAlgorithm,stream'
+
+/** The prototype for such controllers, or null where Node is not as described. */
+function fastDefaultReadPrototype() {
+  if (kState === null || kReadChunk === null || kReadError === null || !cancelReached) return null
+  try {
+    const kPull = symbolNamed(nodeByteProto, 'kPull')
+    const nodePull = kPull === null ? undefined : nodeDefaultProto[kPull]
+    if (typeof nodePull !== 'function') return null
+    let controller
+    const probe = newReadableStream({ start: (c) => void (controller = c), pull() {}, readNow: () => null }, undefined)
+    if (getPrototypeOf(controller) !== nodeDefaultProto || layoutOf(controller[kState]) !== DEFAULT_CONTROLLER_LAYOUT) {
+      return null
+    }
+    const streamState = probe[kState]
+    if (controller[kState].stream !== probe || !(kUnderlying in streamState) || streamState.state !== 'readable') return null
+    const proto = Object.create(nodeDefaultProto)
+    defineData(proto, kPull, function (readRequest) {
+      const state = this[kState]
+      if (state.queue.length === 0 && state.started && !state.closeRequested) {
+        const streamState = state.stream[kState]
+        const source = streamState[kUnderlying]
+        const reader = streamState.reader
+        if (
+          source !== undefined &&
+          streamState.state === 'readable' &&
+          reader !== undefined &&
+          reader[kState].readRequests.length === 0
+        ) {
+          const chunk = source.readNow(this)
+          if (chunk !== null) return void readRequest[kReadChunk](chunk)
+          if (streamState.state === 'errored') return void readRequest[kReadError](streamState.storedError)
+        }
+      }
+      apply(nodePull, this, [readRequest])
+    })
+    return proto
+  } catch {
+    return null
+  }
+}
+const FAST_DEFAULT_READS = fastDefaultReadPrototype()
+
+/**
+ * Gives the default readable `stream` (made here, its source with `readNow`) the fast reads
+ * above, where they apply.
+ */
+function readNowFirstDefault(stream) {
+  if (FAST_DEFAULT_READS === null) return
+  const controller = stream[kState]?.controller
+  if (typeof controller === 'object' && controller !== null && getPrototypeOf(controller) === nodeDefaultProto) {
+    setPrototypeOf(controller, FAST_DEFAULT_READS)
+  }
+}
+
 /**
  * Answers the one default read waiting on byte controller `c` (of a readable made here,
  * with the fast reads above) with `chunk` (a Uint8Array over a buffer of its own, as
@@ -1213,6 +1284,7 @@ function abortSince(c) {
 
 module.exports = {
   answerWaitingRead,
+  readNowFirstDefault,
   newByteReadable,
   buildWritable,
   BUILT_WRITABLES,
