@@ -82,22 +82,19 @@ const { resolve: promiseResolve, reject: promiseReject } = Promise
 
 class LazyClosed {
   #promise = undefined
-  #resolve = undefined
-  #reject = undefined
   #outcome = PENDING
-  #value = undefined
+  /**
+   * Before the promise is asked for: the value it settled with. Once asked for while
+   * pending: `[resolve, reject]` (three fields, not five: most are never asked for).
+   */
+  #held = undefined
 
   get promise() {
     if (this.#promise === undefined) {
-      if (this.#outcome === FULFILLED) this.#promise = apply(promiseResolve, NativePromise, [this.#value])
-      else if (this.#outcome === REJECTED) this.#promise = apply(promiseReject, NativePromise, [this.#value])
-      else {
-        this.#promise = new NativePromise((resolve, reject) => {
-          this.#resolve = resolve
-          this.#reject = reject
-        })
-      }
-      this.#value = undefined
+      if (this.#outcome === FULFILLED) this.#promise = apply(promiseResolve, NativePromise, [this.#held])
+      else if (this.#outcome === REJECTED) this.#promise = apply(promiseReject, NativePromise, [this.#held])
+      else this.#promise = new NativePromise((resolve, reject) => void (this.#held = [resolve, reject]))
+      if (this.#outcome !== PENDING) this.#held = undefined
     }
     return this.#promise
   }
@@ -113,10 +110,13 @@ class LazyClosed {
   #settle(outcome, value) {
     if (this.#outcome !== PENDING) return
     this.#outcome = outcome
-    if (this.#promise === undefined) this.#value = value
-    else if (outcome === FULFILLED) this.#resolve(value)
-    else this.#reject(value)
-    this.#resolve = this.#reject = undefined
+    if (this.#promise === undefined) {
+      this.#held = value
+      return
+    }
+    const resolvers = this.#held
+    this.#held = undefined
+    resolvers[outcome === FULFILLED ? 0 : 1](value)
   }
 }
 
@@ -811,6 +811,15 @@ probeLazyReaderClosed()
 const kType = kState === null ? null : symbolNamed(new WritableStream(), 'kType')
 const NO_ARGUMENTS = []
 
+// Controllers made by constructors of their own (named as Node's classes, for heap
+// snapshots), whose prototypes are the controllers' (set below): V8 then gives each exactly
+// the two fields Node's classes have, where an object literal or Object.create reserves four.
+const BuiltByteController = function ReadableByteStreamController(state) {
+  this[kType] = 'ReadableByteStreamController'
+  this[kState] = state
+}
+BuiltByteController.prototype = FAST_READS
+
 /** Node's readableByteStreamControllerCallPullIfNeeded, for the pull after the start. */
 function pullIfNeeded(controller) {
   const state = controller[kState]
@@ -874,10 +883,7 @@ function buildByteReadable(source, highWaterMark) {
   stream[kState] = state
   stream[kIsClosedPromise] = new LazyClosed()
   stream[kControllerErrorFunction] = doNothing
-  const controller = {
-    __proto__: FAST_READS,
-    [kType]: 'ReadableByteStreamController',
-    [kState]: {
+  const controller = new BuiltByteController({
       byobRequest: null,
       closeRequested: false,
       pullAgain: false,
@@ -891,8 +897,7 @@ function buildByteReadable(source, highWaterMark) {
       cancelAlgorithm: sharedCancel,
       autoAllocateChunkSize: undefined,
       pendingPullIntos: [],
-    },
-  }
+  })
   state.controller = controller
   source.start(controller)
   microtask(() => byteStarted(controller))
@@ -974,6 +979,12 @@ const writableControllerProto = (() => {
   }
 })()
 
+const BuiltWritableController = function WritableStreamDefaultController(state) {
+  this[kType] = 'WritableStreamDefaultController'
+  this[kState] = state
+}
+BuiltWritableController.prototype = writableControllerProto
+
 /** The sink's close() as Node's wrapper calls it: a plain function, its result awaited. */
 const closeOf = (sink) => async () => sink.close()
 
@@ -1016,11 +1027,7 @@ function buildWritable(sink, highWaterMark) {
     [kUnderlying]: sink,
   }
   setPrototypeOf(controllerState, KEEP_SIZE)
-  const controller = {
-    __proto__: writableControllerProto,
-    [kType]: 'WritableStreamDefaultController',
-    [kState]: controllerState,
-  }
+  const controller = new BuiltWritableController(controllerState)
   state.controller = controller
   stream[kControllerErrorFunction] = apply(FunctionBind, writableControllerProto.error, [controller])
   sink.start(controller)
