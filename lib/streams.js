@@ -339,6 +339,8 @@ const unsetTransfer = (t) =>
 // as they are. Only where the reader's state is as a probe found it (Node 20).
 const kReader = Symbol('reader')
 const kClose = Symbol('reader closed')
+/** On a default reader's state copy: the list of read requests trimmed to one slot (see FAST_READS). */
+const kTrimmed = Symbol('trimmed read requests')
 let lazyReaderClosed = false
 
 /** A reader state's `close` accessor: a pending record Node makes becomes a LazyClosed. */
@@ -359,7 +361,7 @@ function fastenReaderState(reader) {
   if (typeof close !== 'object' || close === null || close.promise !== undefined || close.resolve !== undefined) return
   let copy
   if (isArray(s.readRequests) && s.readIntoRequests === undefined) {
-    copy = { readRequests: s.readRequests, stream: s.stream, [kClose]: close }
+    copy = { readRequests: s.readRequests, stream: s.stream, [kClose]: close, [kTrimmed]: undefined }
   } else if (isArray(s.readIntoRequests) && s.readRequests === undefined) {
     copy = { stream: s.stream, readIntoRequests: s.readIntoRequests, [kClose]: close }
   } else {
@@ -746,12 +748,18 @@ function fastReadPrototype() {
       apply(nodePull, this, [readRequest])
       // A read left waiting (an idle connection's): Node's push grew the reader's empty
       // list to 17 slots (152 bytes, kept for as long as the reader lives); a list of
-      // exactly that request holds 24.
+      // exactly that request holds 24, and keeps its one slot as requests come and go (V8
+      // keeps a list's room when it empties by shift or pop): a reader state copy
+      // remembers it, so that it is trimmed once, not on every read that waits.
       const reader = state.stream[kState].reader
       if (reader !== undefined) {
         const readerState = reader[kState]
         const requests = readerState.readRequests
-        if (requests.length === 1) readerState.readRequests = [requests[0]]
+        if (requests.length === 1 && requests !== readerState[kTrimmed]) {
+          const trimmed = [requests[0]]
+          readerState.readRequests = trimmed
+          if (getPrototypeOf(readerState) === READER_STATE_PROTO) readerState[kTrimmed] = trimmed
+        }
       }
     })
     return proto
@@ -985,6 +993,19 @@ const BuiltWritableController = function WritableStreamDefaultController(state) 
 }
 BuiltWritableController.prototype = writableControllerProto
 
+/**
+ * An empty list with room for one element, for the lists a write goes through (the
+ * stream's write requests, the controller's queue): Node pushes a write's record, then
+ * shifts it off when the write is done. V8 gives an empty list 17 slots (152 bytes) at the
+ * first push and, when the shift empties it, takes them back, so every write that finds
+ * its stream idle allocated them twice over; a list of one slot keeps it.
+ */
+function listOfOne() {
+  const list = [undefined]
+  list.pop()
+  return list
+}
+
 /** The sink's close() as Node's wrapper calls it: a plain function, its result awaited. */
 const closeOf = (sink) => async () => sink.close()
 
@@ -1007,7 +1028,7 @@ function buildWritable(sink, highWaterMark) {
     controller: undefined,
     state: 'writable',
     storedError: undefined,
-    writeRequests: [],
+    writeRequests: listOfOne(),
     writer: undefined,
     transfer: nullProto({ readable: undefined, port1: undefined, port2: undefined, promise: undefined }),
   })
@@ -1017,7 +1038,7 @@ function buildWritable(sink, highWaterMark) {
     abortAlgorithm: sharedAbort,
     closeAlgorithm: closeOf(sink),
     highWaterMark,
-    queue: [],
+    queue: listOfOne(),
     queueTotalSize: 0,
     abortController: new AbortController(),
     started: true,
