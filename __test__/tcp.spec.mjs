@@ -240,22 +240,30 @@ test('default reads answered in read() itself: bytes there, the end, a reset alr
   t.is(err.cause.code, 'ECONNRESET')
   t.is(await reader.read().catch((e) => e), err)
   s.closed.catch(() => {})
-  // Nothing there yet, then two reads queued behind the first: each is answered in order.
+  // Nothing there yet, then reads queued behind the first: each is answered in order. The
+  // peer sends each chunk once the one before has been read (we tell it so), so that two
+  // never arrive together.
   const later = await netServer((sock) => {
+    const next = ['two', 'three']
     setTimeout(() => sock.write('one'), 30)
-    setTimeout(() => sock.write('two'), 90)
-    setTimeout(() => sock.end('three'), 150)
+    sock.on('data', () => (next.length === 1 ? sock.end(next.shift()) : sock.write(next.shift())))
   })
   s = new TCPSocket('127.0.0.1', later.port)
+  let writer
   ;({ readable } = await s.opened)
   reader = readable.getReader()
   const reads = [reader.read(), reader.read(), reader.read(), reader.read()]
+  writer = s.opened.then(({ writable }) => writable.getWriter())
+  const tell = async () => (await writer).write(new Uint8Array([1]))
+  reads[0].then(tell)
+  reads[1].then(tell)
   const got = await within(Promise.all(reads), 5000, 'reads')
   t.deepEqual(
     got.map((r) => (r.done ? 'done' : Buffer.from(r.value).toString())),
     ['one', 'two', 'three', 'done'],
   )
   reader.releaseLock()
+  ;(await writer).releaseLock()
   await within(s.close(), 5000, 'close')
   // An async iterator and the two branches of a tee, with bytes already there.
   const text = 'x'.repeat(100000)
@@ -1988,6 +1996,36 @@ test('the writable is what new WritableStream() makes: keys, brand checks, inspe
   t.is(got, 'abc')
   writer.releaseLock()
   await within(socket.close(), 5000, 'close()')
+  close()
+})
+
+// RELIABILITY 49: a built writable's AbortController is Node's, kept from load time.
+test.serial('a global AbortController replaced after load is not used by the writable; abort(reason) reaches a waiting write', async (t) => {
+  const { port, close } = await netServer(() => {}) // never reads: a large write waits
+  const Original = globalThis.AbortController
+  let made = 0
+  globalThis.AbortController = class {
+    constructor() {
+      made++
+      this.signal = { aborted: false }
+    }
+    abort() {}
+  }
+  try {
+    const socket = new TCPSocket('127.0.0.1', port)
+    const { writable } = await socket.opened
+    const writer = writable.getWriter()
+    const waiting = writer.write(new Uint8Array(64 * 1024 * 1024))
+    await pause(50)
+    const reason = new Error('why')
+    await writer.abort(reason)
+    t.is(await waiting.then(() => 'resolved', (e) => e), reason)
+    t.is(made, 0)
+    writer.releaseLock()
+    await within(socket.close(), 5000, 'close()')
+  } finally {
+    globalThis.AbortController = Original
+  }
   close()
 })
 

@@ -979,6 +979,9 @@ const BUILT_READABLES = builtLikeMade()
 // needs no copies of the writes made before the start (lib/lifecycle.js, Sink).
 
 const FunctionBind = Function.prototype.bind
+// Node's own, kept from load time: the constructor path uses its internal class whatever
+// replaces the global later (RELIABILITY 49).
+const NodeAbortController = AbortController
 const writableControllerProto = (() => {
   try {
     return getPrototypeOf(new WritableStream()[kState]?.controller ?? {})
@@ -1040,7 +1043,7 @@ function buildWritable(sink, highWaterMark) {
     highWaterMark,
     queue: listOfOne(),
     queueTotalSize: 0,
-    abortController: new AbortController(),
+    abortController: new NodeAbortController(),
     started: true,
     stream,
     writeAlgorithm: sharedWrite,
