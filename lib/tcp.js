@@ -9,7 +9,6 @@ const { fromNative } = require('./errors')
 const { Lifecycle, INSPECT, linkInfo, addStream } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
-const { then } = require('./primordials')
 
 /** Lets a TCPServerSocket of the same class set hand over an accepted connection. */
 const kAdopt = Symbol('adopt accepted socket')
@@ -38,27 +37,52 @@ function checkOptionValues(opts) {
   if (opts.receiveBufferSize === 0) throw new TypeError(`${CTX}: receiveBufferSize must not be 0.`)
 }
 
-/** Waits until a connect begun by `connectTcpStart` is done; resolves its addresses. */
-async function finishConnect(core) {
+/**
+ * Waits until a connect begun by `connectTcpStart` is done, then opens `life` with the
+ * streams of `core`, or fails it. One async function for the whole (no closures for the
+ * outcomes, no promise of its own per step: a connection opened allocates less).
+ */
+async function openWhenConnected(life, core) {
+  let info
   try {
     for (;;) {
-      const info = tcpFinishConnect(core)
-      if (info !== null) {
-        // Done at once (loopback): `opened` still resolves in a later task, as node:net's
-        // 'connect' event comes (and Chromium's opened, after a round trip to its network
-        // service). A loop of opens would otherwise never let the event loop turn, and a
-        // node:net server in this process, which accepts one connection per turn, would
-        // fall behind until its backlog overflowed (docs/RELIABILITY.md, finding 9).
-        await turns.nextTurn()
-        return info
-      }
+      info = tcpFinishConnect(core)
+      if (info !== null) break
       const armed = wait.arm(tcpArm, core, true)
       if (armed !== true) await armed.promise
     }
   } catch (err) {
     tcpClose(core)
-    throw err
+    failLater(life, err)
+    return
   }
+  // Done at once (loopback): `opened` still resolves in a later task, as node:net's
+  // 'connect' event comes (and Chromium's opened, after a round trip to its network
+  // service). A loop of opens would otherwise never let the event loop turn, and a
+  // node:net server in this process, which accepts one connection per turn, would
+  // fall behind until its backlog overflowed (docs/RELIABILITY.md, finding 9).
+  await turns.nextTurn()
+  openConnection(life, core, info)
+}
+
+/** A connect to a host name (resolved and connected on tokio): opens `life` or fails it. */
+async function openWhenResolved(life, connecting) {
+  let core
+  try {
+    core = await connecting
+  } catch (err) {
+    failLater(life, err)
+    return
+  }
+  openConnection(life, core)
+}
+
+/**
+ * Spec 1.1 queues a task to reject `opened`: a failure found at once (ECONNREFUSED on
+ * loopback, a policy refusal) is reported in a later task, as a success is.
+ */
+function failLater(life, err) {
+  turns.nextTurn(() => life.fail(fromNative(err)))
 }
 
 // The address strings of the last connections opened: most of a process's connections
@@ -121,20 +145,17 @@ function defineTCPSocket(sockets) {
         openConnection(life, remotePort)
         return
       }
-      // Spec 1.1 queues a task to reject `opened`: a failure found at once (ECONNREFUSED
-      // on loopback, a policy refusal) is reported in a later task, as a success is.
-      const fail = (err) => turns.nextTurn(() => life.fail(fromNative(err)))
       // IP literals connect from this thread (on loopback usually done at once); host
       // names are resolved and connected on tokio.
       let core
       try {
         core = sockets.connectTcpStart(host, port, opts)
       } catch (err) {
-        fail(err)
+        failLater(life, err)
         return
       }
-      if (core === null) then(sockets.connectTcp(host, port, opts), (c) => openConnection(life, c), fail)
-      else then(finishConnect(core), (info) => openConnection(life, core, info), fail)
+      if (core === null) openWhenResolved(life, sockets.connectTcp(host, port, opts))
+      else openWhenConnected(life, core)
     }
 
     /** Resolves with `{ readable, writable, remoteAddress, remotePort, localAddress, localPort }`. */
