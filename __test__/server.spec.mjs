@@ -5,6 +5,9 @@ import { readdirSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { TCPServerSocket, TCPSocket, withPolicy } from '../index.js'
 import { within, rejectsWith, readAll } from './helpers.mjs'
+import { createRequire } from 'node:module'
+
+const binding = createRequire(import.meta.url)('../binding.js')
 
 const fds = () => readdirSync('/proc/self/fd').length
 
@@ -432,4 +435,55 @@ test('reads that find connections queued and reads that wait for one, alternatin
   for (const c of clients) c.destroy()
   reader.releaseLock()
   await server.close()
+})
+
+// RELIABILITY 51: a read answered in read() itself must not accept while a pull of the
+// stream waits for the listener (its reader released meanwhile): that accept would end the
+// listener's registration under the wait, which might then never be woken.
+test.serial('a read made while a released reader\'s pull waits for the listener gets its connection from that wait, not by an accept of its own', async (t) => {
+  const Handle = binding.TcpListenerHandle
+  const { armReadable, tryAcceptBatch } = Handle.prototype
+  let armed = false
+  let inRead = false
+  let acceptsInRead = 0
+  Handle.prototype.armReadable = function (...args) {
+    const ready = Reflect.apply(armReadable, this, args)
+    if (!ready) armed = true
+    return ready
+  }
+  Handle.prototype.tryAcceptBatch = function (...args) {
+    if (inRead && armed) acceptsInRead++
+    return Reflect.apply(tryAcceptBatch, this, args)
+  }
+  try {
+    const server = new TCPServerSocket('127.0.0.1')
+    const { readable, localPort } = await server.opened
+    const first = readable.getReader()
+    first.read().catch(() => {})
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    t.true(armed) // nothing to accept yet: the pull waits
+    first.releaseLock()
+    // Three clients connect (from another process) while this thread is blocked: the
+    // wait's wake-up cannot reach JavaScript before the next read.
+    const clients = spawn(process.execPath, [
+      '-e',
+      `const net = require('net'); process.stdin.once('data', () => { for (let i = 0; i < 3; i++) net.connect(${localPort}, '127.0.0.1').on('error', () => {}) }); setTimeout(() => {}, 5000)`,
+    ])
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    clients.stdin.write('go\n')
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
+    const second = readable.getReader()
+    inRead = true
+    const read = second.read()
+    inRead = false
+    const { value } = await within(read, 5000, 'read')
+    t.true(value instanceof TCPSocket)
+    t.is(acceptsInRead, 0)
+    second.releaseLock()
+    await within(server.close(), 5000, 'close')
+    clients.kill()
+  } finally {
+    Handle.prototype.armReadable = armReadable
+    Handle.prototype.tryAcceptBatch = tryAcceptBatch
+  }
 })

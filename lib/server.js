@@ -46,6 +46,8 @@ function defineTCPServerSocket(sockets, TCPSocket) {
     #listener = null
     #readableDone = false
     #waitToken = 0
+    /** A pull waits for the listener to be ready (its wait is armed). */
+    #waiting = false
     /** Accepted native sockets not handed over yet: `#batch[#next]` onwards. */
     #batch = []
     #next = 0
@@ -109,8 +111,11 @@ function defineTCPServerSocket(sockets, TCPSocket) {
      * readNowFirstDefault): a connection ready now, or null (then Node's pull steps run).
      */
     #readNow(c) {
-      // A loop of reads that find connections ready would never let the event loop turn.
-      if (this.#readableDone || turns.mustYield()) return null
+      // Not while a pull waits for the listener (its reader released meanwhile): an accept
+      // then would end the listener's registration (src/server.rs) under that wait, which
+      // might never be woken, and the stream would pull no more (RELIABILITY 51). A loop of
+      // reads that find connections ready would never let the event loop turn.
+      if (this.#readableDone || this.#waiting || turns.mustYield()) return null
       return this.#takeReady(c)
     }
 
@@ -145,7 +150,10 @@ function defineTCPServerSocket(sockets, TCPSocket) {
         }
         if (armed !== true) {
           this.#waitToken = armed.token
-          if (!(await armed.promise)) return
+          this.#waiting = true
+          const ready = await armed.promise
+          this.#waiting = false
+          if (!ready) return
         }
         if (this.#handOver(c)) return
       }

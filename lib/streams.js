@@ -759,6 +759,9 @@ function fastReadPrototype() {
           const trimmed = [requests[0]]
           readerState.readRequests = trimmed
           if (getPrototypeOf(readerState) === READER_STATE_PROTO) readerState[kTrimmed] = trimmed
+        } else if (requests.length > 1 && readerState[kTrimmed] !== undefined) {
+          // Several reads wait: the list grows; trim it again when one is left waiting.
+          readerState[kTrimmed] = undefined
         }
       }
     })
