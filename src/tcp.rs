@@ -63,9 +63,11 @@ pub struct TcpCore {
   /// Waits for writability (a duplicate descriptor; see `Watch`).
   write_watch: Watch,
   runtime: tokio::runtime::Handle,
-  /// Set once connected (at once for accepted and tokio-connected streams; by
-  /// `finishConnect` for streams connected from the JS thread).
-  info: OnceLock<SocketInfo>,
+  /// The local and remote address, set once connected (at once for accepted and
+  /// tokio-connected streams; by `finishConnect` for streams connected from the JS
+  /// thread). Kept as addresses, not as the strings JavaScript gets (two allocations
+  /// less a connection, held as long as it).
+  info: OnceLock<(SocketAddr, SocketAddr)>,
   /// The address being connected to, for error messages of `finishConnect`.
   target: String,
   spin: Spin,
@@ -99,9 +101,9 @@ impl TcpCore {
     let stream = stream
       .into_std()
       .map_err(|e| SocketError::io("epoll_ctl", &e, ""))?;
-    let info = connected_info(&stream)?;
+    let addresses = connected_addresses(&stream)?;
     let core = Self::new(stream, tokio::runtime::Handle::current(), String::new());
-    let _ = core.info.set(info);
+    let _ = core.info.set(addresses);
     Ok(core)
   }
 
@@ -121,12 +123,7 @@ impl TcpCore {
         .map_err(|e| SocketError::io("getsockname", &e, ""))?,
     };
     let core = Self::new(stream, runtime.clone(), String::new());
-    let _ = core.info.set(SocketInfo {
-      local_address: local.ip().to_string(),
-      local_port: local.port().into(),
-      remote_address: peer.ip().to_string(),
-      remote_port: peer.port().into(),
-    });
+    let _ = core.info.set((local, peer));
     Ok(core)
   }
 
@@ -231,22 +228,22 @@ impl TcpCore {
 
   fn info(&self) -> Result<SocketInfo> {
     match self.info.get() {
-      Some(info) => Ok(info.clone()),
+      Some(addresses) => Ok(socket_info(addresses)),
       None => Err(SocketError::invalid_state("The socket is not connected yet.").into()),
     }
   }
 
   fn finish_connect(&self) -> Result<Option<SocketInfo>> {
-    if let Some(info) = self.info.get() {
-      return Ok(Some(info.clone()));
+    if let Some(addresses) = self.info.get() {
+      return Ok(Some(socket_info(addresses)));
     }
-    self.with_stream(|s| match connected_info(s) {
-      Ok(info) => {
+    self.with_stream(|s| match connected_addresses(s) {
+      Ok(addresses) => {
         // A connect that waited registered a duplicate descriptor for writing (see
         // `notify::Watch`): let it go now, or every such socket holds two descriptors
         // while open. A write that blocks later registers again.
         self.write_watch.clear();
-        Ok(Some(self.info.get_or_init(|| info).clone()))
+        Ok(Some(socket_info(self.info.get_or_init(|| addresses))))
       }
       // Not connected (yet): a failed connect left its error in SO_ERROR; otherwise it is
       // still in progress (arm for writing and ask again).
@@ -325,20 +322,28 @@ pub fn tcp_try_write(
   core.try_write(buf)
 }
 
-/// The addresses of a connected stream; `ENOTCONN` from `getpeername` while connecting.
-fn connected_info(stream: &StdTcpStream) -> std::result::Result<SocketInfo, SocketError> {
+/// The (local, remote) addresses of a connected stream; `ENOTCONN` from `getpeername`
+/// while connecting.
+fn connected_addresses(
+  stream: &StdTcpStream,
+) -> std::result::Result<(SocketAddr, SocketAddr), SocketError> {
   let remote = stream
     .peer_addr()
     .map_err(|e| SocketError::io("getpeername", &e, ""))?;
   let local = stream
     .local_addr()
     .map_err(|e| SocketError::io("getsockname", &e, ""))?;
-  Ok(SocketInfo {
+  Ok((local, remote))
+}
+
+/// What JavaScript gets of a connection's addresses.
+fn socket_info((local, remote): &(SocketAddr, SocketAddr)) -> SocketInfo {
+  SocketInfo {
     local_address: local.ip().to_string(),
     local_port: local.port().into(),
     remote_address: remote.ip().to_string(),
     remote_port: remote.port().into(),
-  })
+  }
 }
 
 /// `connect` on a non-blocking socket that is still connecting (`io::ErrorKind::InProgress`
