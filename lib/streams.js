@@ -688,6 +688,41 @@ let kReadChunk = null
 /** Node's read request method that rejects a read with an error. */
 let kReadError = null
 
+/**
+ * Before Node's pull steps list a read (a reader state copy's empty list that is not the
+ * one-slot list yet): the list becomes one with room for one request, so that Node's push
+ * does not grow it to 17 slots first (see trimWaitingList).
+ */
+function roomForOne(reader) {
+  if (reader === undefined) return
+  const readerState = reader[kState]
+  const requests = readerState.readRequests
+  if (requests === readerState[kTrimmed] || requests.length !== 0) return
+  if (getPrototypeOf(readerState) === READER_STATE_PROTO) readerState.readRequests = readerState[kTrimmed] = listOfOne()
+}
+
+/**
+ * After Node's pull steps listed a read that waits (an idle connection's): Node's push
+ * grew the reader's empty list to 17 slots (152 bytes, kept for as long as the reader
+ * lives, and again each time the list empties by shift and fills); a list of exactly that
+ * request holds 24, and keeps its one slot as requests come and go (V8 keeps a list's room
+ * when it empties by shift or pop). A reader state copy remembers it, so that it is
+ * trimmed once, not on every read that waits.
+ */
+function trimWaitingList(reader) {
+  if (reader === undefined) return
+  const readerState = reader[kState]
+  const requests = readerState.readRequests
+  if (requests.length === 1 && requests !== readerState[kTrimmed]) {
+    const trimmed = [requests[0]]
+    readerState.readRequests = trimmed
+    if (getPrototypeOf(readerState) === READER_STATE_PROTO) readerState[kTrimmed] = trimmed
+  } else if (requests.length > 1 && readerState[kTrimmed] !== undefined) {
+    // Several reads wait: the list grows; trim it again when one is left waiting.
+    readerState[kTrimmed] = undefined
+  }
+}
+
 /** The prototype our byte controllers get (see above), or null where Node is not as described. */
 function fastReadPrototype() {
   if (kState === null || !cancelReached) return null
@@ -745,25 +780,10 @@ function fastReadPrototype() {
           if (streamState.state === 'errored') return void readRequest[kError](streamState.storedError)
         }
       }
-      apply(nodePull, this, [readRequest])
-      // A read left waiting (an idle connection's): Node's push grew the reader's empty
-      // list to 17 slots (152 bytes, kept for as long as the reader lives); a list of
-      // exactly that request holds 24, and keeps its one slot as requests come and go (V8
-      // keeps a list's room when it empties by shift or pop): a reader state copy
-      // remembers it, so that it is trimmed once, not on every read that waits.
       const reader = state.stream[kState].reader
-      if (reader !== undefined) {
-        const readerState = reader[kState]
-        const requests = readerState.readRequests
-        if (requests.length === 1 && requests !== readerState[kTrimmed]) {
-          const trimmed = [requests[0]]
-          readerState.readRequests = trimmed
-          if (getPrototypeOf(readerState) === READER_STATE_PROTO) readerState[kTrimmed] = trimmed
-        } else if (requests.length > 1 && readerState[kTrimmed] !== undefined) {
-          // Several reads wait: the list grows; trim it again when one is left waiting.
-          readerState[kTrimmed] = undefined
-        }
-      }
+      roomForOne(reader)
+      apply(nodePull, this, [readRequest])
+      trimWaitingList(reader)
     })
     return proto
   } catch {
@@ -1164,7 +1184,10 @@ function fastDefaultReadPrototype() {
           if (streamState.state === 'errored') return void readRequest[kReadError](streamState.storedError)
         }
       }
+      const reader = state.stream[kState].reader
+      roomForOne(reader)
       apply(nodePull, this, [readRequest])
+      trimWaitingList(reader)
     })
     return proto
   } catch {
