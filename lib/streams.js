@@ -874,24 +874,56 @@ function pullIfNeeded(controller) {
     return
   }
   state.pulling = true
+  const pulling = state.pullAlgorithm(controller)
+  // The source answered at once (the shared resolved promise): the steps after the pull
+  // run in a microtask shared by every pull answered so in this turn, without a reaction
+  // and two closures per stream.
+  if (pulling === ANSWERED) {
+    if (answeredPulls.push(controller) === 1) microtask(afterAnsweredPulls)
+    return
+  }
   then(
-    state.pullAlgorithm(controller),
-    () => {
-      const now = controller[kState]
-      now.pulling = false
-      if (now.pullAgain) {
-        now.pullAgain = false
-        pullIfNeeded(controller)
-      }
-    },
+    pulling,
+    () => pulled(controller),
     (error) => errorStream(controller, error),
   )
+}
+
+/** Node's steps once a pull's promise has settled: not pulling; pull again if asked to. */
+function pulled(controller) {
+  const state = controller[kState]
+  state.pulling = false
+  if (state.pullAgain) {
+    state.pullAgain = false
+    pullIfNeeded(controller)
+  }
+}
+
+/** Controllers whose pull (from pullIfNeeded) was answered at once, in order. */
+let answeredPulls = []
+
+function afterAnsweredPulls() {
+  const controllers = answeredPulls
+  answeredPulls = []
+  for (let i = 0; i < controllers.length; i++) pulled(controllers[i])
 }
 
 /** What Node does once a byte readable's start has completed. */
 function byteStarted(controller) {
   controller[kState].started = true
   pullIfNeeded(controller)
+}
+
+/**
+ * Controllers of readables built in this turn, whose start completes in one microtask
+ * (Node queues a reaction per stream; one shared microtask spares a closure each).
+ */
+let starting = []
+
+function startAll() {
+  const controllers = starting
+  starting = []
+  for (let i = 0; i < controllers.length; i++) byteStarted(controllers[i])
 }
 
 /**
@@ -931,7 +963,7 @@ function buildByteReadable(source, highWaterMark) {
   })
   state.controller = controller
   source.start(controller)
-  microtask(() => byteStarted(controller))
+  if (starting.push(controller) === 1) microtask(startAll)
   return stream
 }
 
