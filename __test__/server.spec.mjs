@@ -487,3 +487,23 @@ test.serial('a read made while a released reader\'s pull waits for the listener 
     Handle.prototype.tryAcceptBatch = tryAcceptBatch
   }
 })
+
+test('an accepted socket is handed out open: its opened is settled already, with the addresses, and stable', async (t) => {
+  const server = new TCPServerSocket('127.0.0.1')
+  const { readable, localPort } = await server.opened
+  const client = net.connect(localPort, '127.0.0.1').on('error', () => {})
+  const reader = readable.getReader()
+  const { value: socket } = await within(reader.read(), 5000, 'accept')
+  let settled = false
+  const opened = socket.opened
+  opened.then(() => (settled = true))
+  await null
+  t.true(settled) // one microtask: settled before it was asked for
+  t.is(socket.opened, opened)
+  const info = await opened
+  t.is(info.localPort, localPort)
+  t.is(info.remotePort, client.localPort)
+  reader.releaseLock()
+  await within(Promise.all([socket.close(), server.close()]), 5000, 'close')
+  client.destroy()
+})

@@ -151,6 +151,18 @@ test('a refused connection rejects opened and closed with NetworkError carrying 
   t.is(closedErr, err)
 })
 
+// lib/lifecycle.js: `opened` is made on first use.
+test('opened first asked for after the connect failed rejects with the error, the same promise every time; closed too', async (t) => {
+  const { port, close } = await netServer(() => {})
+  await close()
+  const s = new TCPSocket('127.0.0.1', port)
+  await new Promise((resolve) => setTimeout(resolve, 100)) // refused meanwhile, nobody listening
+  const opened = s.opened
+  t.is(s.opened, opened)
+  const err = await rejectsWith(t, opened, 'NetworkError', /ECONNREFUSED/)
+  t.is(await s.closed.catch((e) => e), err)
+})
+
 test('a refused connect rejects opened in a later task, not in the constructor\'s microtasks (spec 1.1 queues a task)', async (t) => {
   const { port, close } = await netServer(() => {})
   await close()

@@ -29,6 +29,8 @@ const ADDRESS_KEYS = ['remoteAddress', 'remotePort', 'localAddress', 'localPort'
  * `closed` is made on first use (most sockets are closed without anyone asking for it): a
  * pending promise, its resolvers and the handler that keeps its rejection handled cost
  * every idle socket ~0.4 KiB. Made after the socket has closed, it is made settled.
+ * `opened` too: a client's is asked for at once (and made pending), an accepted socket's
+ * only once it is open (and made resolved, without resolvers).
  */
 class Lifecycle {
   #className
@@ -36,21 +38,36 @@ class Lifecycle {
   #closedSettled = false
   #closedError = undefined
   #closed = null
-  #resolveOpened
-  #rejectOpened
+  #opened = null
+  #resolveOpened = null
+  #rejectOpened = null
   #resolveClosed = null
   #rejectClosed = null
+  /** Once resolved, what `opened` resolves with; once rejected, the error. */
   #info = null
   #connection = null
 
   constructor(className) {
     this.#className = className
-    this.opened = new Promise((resolve, reject) => {
-      this.#resolveOpened = resolve
-      this.#rejectOpened = reject
-    })
+  }
+
+  /** The `opened` promise: the same one every time. */
+  get opened() {
+    if (this.#opened !== null) return this.#opened
+    if (this.#state === 'pending') {
+      this.#opened = new Promise((resolve, reject) => {
+        this.#resolveOpened = resolve
+        this.#rejectOpened = reject
+      })
+    } else if (this.#state === 'resolved') {
+      this.#opened = Promise.resolve(this.#info)
+      return this.#opened
+    } else {
+      this.#opened = Promise.reject(this.#info)
+    }
     // Nobody has to listen to these: a failure must not become an unhandled rejection.
-    handled(this.opened)
+    handled(this.#opened)
+    return this.#opened
   }
 
   /** The `closed` promise: the same one every time. */
@@ -79,15 +96,20 @@ class Lifecycle {
     this.#state = 'resolved'
     this.#info = info
     this.#connection = connection
-    this.#resolveOpened(info)
-    this.#resolveOpened = this.#rejectOpened = null
+    if (this.#resolveOpened !== null) {
+      this.#resolveOpened(info)
+      this.#resolveOpened = this.#rejectOpened = null
+    }
   }
 
   /** Opening failed: `opened` and `closed` reject with `error`. */
   fail(error) {
     this.#state = 'rejected'
-    this.#rejectOpened(error)
-    this.#resolveOpened = this.#rejectOpened = null
+    this.#info = error
+    if (this.#rejectOpened !== null) {
+      this.#rejectOpened(error)
+      this.#resolveOpened = this.#rejectOpened = null
+    }
     this.settleClosed(error)
   }
 
@@ -116,7 +138,7 @@ class Lifecycle {
     else if (this.#closedSettled) state = 'closed'
     const view = { state }
     const info = this.#info
-    if (info !== null) {
+    if (this.#state === 'resolved') {
       for (const key of ADDRESS_KEYS) if (info[key] !== undefined) view[key] = info[key]
     }
     return `${this.#className} ${inspect(view, { ...options, depth: depth === null ? null : depth - 1 })}`
