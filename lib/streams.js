@@ -723,6 +723,31 @@ function trimWaitingList(reader) {
   }
 }
 
+/**
+ * Our controllers' pull steps for a read: where Node's steps would call pull for it
+ * (`wouldPull`: nothing queued, started, no close requested) and no other read waits, the
+ * source's `readNow(controller)` is asked first, and a chunk it gives answers the read (an
+ * error it met rejects it); otherwise Node's steps (`nodePull`) run, with the reader's
+ * request list kept at one slot.
+ */
+function pullSteps(controller, readRequest, nodePull, wouldPull) {
+  const streamState = controller[kState].stream[kState]
+  const reader = streamState.reader
+  if (wouldPull && streamState.state === 'readable' && reader !== undefined) {
+    const source = streamState[kUnderlying]
+    if (source !== undefined && reader[kState].readRequests.length === 0) {
+      const chunk = source.readNow(controller)
+      if (chunk !== null) return void readRequest[kReadChunk](chunk)
+      // The attempt errored the readable: answered as Node would. (readNow leaves the end
+      // to the pull that follows.)
+      if (streamState.state === 'errored') return void readRequest[kReadError](streamState.storedError)
+    }
+  }
+  roomForOne(reader)
+  apply(nodePull, controller, [readRequest])
+  trimWaitingList(reader)
+}
+
 /** The prototype our byte controllers get (see above), or null where Node is not as described. */
 function fastReadPrototype() {
   if (kState === null || !cancelReached) return null
@@ -765,25 +790,10 @@ function fastReadPrototype() {
     }
     const proto = Object.create(nodeByteProto)
     defineData(proto, kPull, function (readRequest) {
-      const state = this[kState]
       // Not `pulling`: Node counts a pull as under way until its promise settles, after
       // the read it answered has resolved, so the read that follows at once would always
       // find it set; the source knows whether a pull of its own is still waiting.
-      if (pullsForRead(state)) {
-        const streamState = state.stream[kState]
-        const source = streamState[kUnderlying]
-        if (source !== undefined && streamState.reader[kState].readRequests.length === 0) {
-          const chunk = source.readNow()
-          if (chunk !== null) return void readRequest[kChunk](chunk)
-          // The attempt errored the readable: answered as Node would. (readNow leaves the
-          // end to the pull that follows.)
-          if (streamState.state === 'errored') return void readRequest[kError](streamState.storedError)
-        }
-      }
-      const reader = state.stream[kState].reader
-      roomForOne(reader)
-      apply(nodePull, this, [readRequest])
-      trimWaitingList(reader)
+      pullSteps(this, readRequest, nodePull, pullsForRead(this[kState]))
     })
     return proto
   } catch {
@@ -879,7 +889,7 @@ function pullIfNeeded(controller) {
   // run in a microtask shared by every pull answered so in this turn, without a reaction
   // and two closures per stream.
   if (pulling === ANSWERED) {
-    if (answeredPulls.push(controller) === 1) microtask(afterAnsweredPulls)
+    pulledSoon(controller)
     return
   }
   then(
@@ -899,15 +909,6 @@ function pulled(controller) {
   }
 }
 
-/** Controllers whose pull (from pullIfNeeded) was answered at once, in order. */
-let answeredPulls = []
-
-function afterAnsweredPulls() {
-  const controllers = answeredPulls
-  answeredPulls = []
-  for (let i = 0; i < controllers.length; i++) pulled(controllers[i])
-}
-
 /** What Node does once a byte readable's start has completed. */
 function byteStarted(controller) {
   controller[kState].started = true
@@ -915,16 +916,24 @@ function byteStarted(controller) {
 }
 
 /**
- * Controllers of readables built in this turn, whose start completes in one microtask
- * (Node queues a reaction per stream; one shared microtask spares a closure each).
+ * `step(controller)` in a microtask, one microtask for every controller given in this turn,
+ * in order (where Node queues a reaction and two closures per stream).
  */
-let starting = []
-
-function startAll() {
-  const controllers = starting
-  starting = []
-  for (let i = 0; i < controllers.length; i++) byteStarted(controllers[i])
+function inOneMicrotask(step) {
+  let queued = []
+  const run = () => {
+    const controllers = queued
+    queued = []
+    for (let i = 0; i < controllers.length; i++) step(controllers[i])
+  }
+  return (controller) => {
+    if (queued.push(controller) === 1) microtask(run)
+  }
 }
+/** A pull from pullIfNeeded answered at once: the steps after it. */
+const pulledSoon = inOneMicrotask(pulled)
+/** A readable just built: its start completes (spec: a microtask later). */
+const startedSoon = inOneMicrotask(byteStarted)
 
 /**
  * A byte readable of `source` (a ByteSource: start, pull, cancel, readNow), its queue's
@@ -963,7 +972,7 @@ function buildByteReadable(source, highWaterMark) {
   })
   state.controller = controller
   source.start(controller)
-  if (starting.push(controller) === 1) microtask(startAll)
+  startedSoon(controller)
   return stream
 }
 
@@ -1201,25 +1210,7 @@ function fastDefaultReadPrototype() {
     const proto = Object.create(nodeDefaultProto)
     defineData(proto, kPull, function (readRequest) {
       const state = this[kState]
-      if (state.queue.length === 0 && state.started && !state.closeRequested) {
-        const streamState = state.stream[kState]
-        const source = streamState[kUnderlying]
-        const reader = streamState.reader
-        if (
-          source !== undefined &&
-          streamState.state === 'readable' &&
-          reader !== undefined &&
-          reader[kState].readRequests.length === 0
-        ) {
-          const chunk = source.readNow(this)
-          if (chunk !== null) return void readRequest[kReadChunk](chunk)
-          if (streamState.state === 'errored') return void readRequest[kReadError](streamState.storedError)
-        }
-      }
-      const reader = state.stream[kState].reader
-      roomForOne(reader)
-      apply(nodePull, this, [readRequest])
-      trimWaitingList(reader)
+      pullSteps(this, readRequest, nodePull, state.queue.length === 0 && state.started && !state.closeRequested)
     })
     return proto
   } catch {
