@@ -689,6 +689,19 @@ let kReadChunk = null
 let kReadError = null
 
 /**
+ * An empty list with room for one element. V8 gives an empty list 17 slots (152 bytes) at
+ * its first push and takes them back when a shift empties it, so a list that holds one
+ * record at a time (a reader's waiting read; a writable's write request and queue entry)
+ * made and dropped them at every use; a list of one slot keeps it (V8 keeps the room of a
+ * list emptied by shift or pop).
+ */
+function listOfOne() {
+  const list = [undefined]
+  list.pop()
+  return list
+}
+
+/**
  * Before Node's pull steps list a read (a reader state copy's empty list that is not the
  * one-slot list yet): the list becomes one with room for one request, so that Node's push
  * does not grow it to 17 slots first (see trimWaitingList).
@@ -861,24 +874,20 @@ const BuiltByteController = function ReadableByteStreamController(state) {
 }
 BuiltByteController.prototype = FAST_READS
 
+/** Whether `reader` (or undefined) has reads waiting: a default reader's or a BYOB reader's. */
+function readWaits(reader) {
+  if (reader === undefined) return false
+  const type = reader[kType]
+  if (type === 'ReadableStreamDefaultReader') return reader[kState].readRequests.length > 0
+  return type === 'ReadableStreamBYOBReader' && reader[kState].readIntoRequests.length > 0
+}
+
 /** Node's readableByteStreamControllerCallPullIfNeeded, for the pull after the start. */
 function pullIfNeeded(controller) {
   const state = controller[kState]
   const streamState = state.stream[kState]
   if (streamState.state !== 'readable' || state.closeRequested || !state.started) return
-  const reader = streamState.reader
-  let readWaits = false
-  if (reader !== undefined) {
-    const type = reader[kType]
-    const requests =
-      type === 'ReadableStreamDefaultReader'
-        ? reader[kState].readRequests
-        : type === 'ReadableStreamBYOBReader'
-          ? reader[kState].readIntoRequests
-          : NO_ARGUMENTS
-    readWaits = requests.length > 0
-  }
-  if (!readWaits && !(state.highWaterMark - state.queueTotalSize > 0)) return
+  if (!readWaits(streamState.reader) && !(state.highWaterMark - state.queueTotalSize > 0)) return
   if (state.pulling) {
     state.pullAgain = true
     return
@@ -956,19 +965,19 @@ function buildByteReadable(source, highWaterMark) {
   stream[kIsClosedPromise] = new LazyClosed()
   stream[kControllerErrorFunction] = doNothing
   const controller = new BuiltByteController({
-      byobRequest: null,
-      closeRequested: false,
-      pullAgain: false,
-      pulling: false,
-      started: false,
-      stream,
-      queue: [],
-      queueTotalSize: 0,
-      highWaterMark,
-      pullAlgorithm: sharedPull,
-      cancelAlgorithm: sharedCancel,
-      autoAllocateChunkSize: undefined,
-      pendingPullIntos: [],
+    byobRequest: null,
+    closeRequested: false,
+    pullAgain: false,
+    pulling: false,
+    started: false,
+    stream,
+    queue: [],
+    queueTotalSize: 0,
+    highWaterMark,
+    pullAlgorithm: sharedPull,
+    cancelAlgorithm: sharedCancel,
+    autoAllocateChunkSize: undefined,
+    pendingPullIntos: [],
   })
   state.controller = controller
   source.start(controller)
@@ -990,6 +999,9 @@ function keysOf(object) {
   }
   return text
 }
+
+/** `a` and `b` have the same prototype and the same own keys, attributes and kinds of value. */
+const sameShape = (a, b) => getPrototypeOf(a) === getPrototypeOf(b) && keysOf(a) === keysOf(b)
 
 /** Whether a readable built here is, key for key, what the constructor path makes. */
 function builtLikeMade() {
@@ -1015,8 +1027,13 @@ function builtLikeMade() {
     const built = buildByteReadable(builtSource, 0)
     const mc = madeSource.controller
     const bc = builtSource.controller
-    const same = (a, b) => getPrototypeOf(a) === getPrototypeOf(b) && keysOf(a) === keysOf(b)
-    if (!same(made, built) || !same(made[kState], built[kState]) || !same(mc, bc) || !same(mc[kState], bc[kState])) {
+    const pairs = [
+      [made, built],
+      [made[kState], built[kState]],
+      [mc, bc],
+      [mc[kState], bc[kState]],
+    ]
+    if (!pairs.every(([a, b]) => sameShape(a, b))) {
       return false
     }
     if (made[kState].controller !== mc || mc[kState].stream !== made || built[kState].controller !== bc) return false
@@ -1059,19 +1076,6 @@ const BuiltWritableController = function WritableStreamDefaultController(state) 
   this[kState] = state
 }
 BuiltWritableController.prototype = writableControllerProto
-
-/**
- * An empty list with room for one element, for the lists a write goes through (the
- * stream's write requests, the controller's queue): Node pushes a write's record, then
- * shifts it off when the write is done. V8 gives an empty list 17 slots (152 bytes) at the
- * first push and, when the shift empties it, takes them back, so every write that finds
- * its stream idle allocated them twice over; a list of one slot keeps it.
- */
-function listOfOne() {
-  const list = [undefined]
-  list.pop()
-  return list
-}
 
 /** The sink's close() as Node's wrapper calls it: a plain function, its result awaited. */
 const closeOf = (sink) => async () => sink.close()
@@ -1149,14 +1153,19 @@ function writableBuiltLikeMade() {
     const mc = madeSink.controller
     const bc = builtSink.controller
     mc[kState].started = true // what the start's microtask does to the one made
-    const same = (a, b) => getPrototypeOf(a) === getPrototypeOf(b) && keysOf(a) === keysOf(b)
     const ms = made[kState]
     const bs = built[kState]
+    const pairs = [
+      [made, built],
+      [ms, bs],
+      [mc, bc],
+      [mc[kState], bc[kState]],
+      [ms.pendingAbortRequest.abort, bs.pendingAbortRequest.abort],
+    ]
     for (const key of ['closeRequest', 'inFlightWriteRequest', 'inFlightCloseRequest', 'pendingAbortRequest', 'transfer']) {
-      if (!same(ms[key], bs[key])) return false
+      pairs.push([ms[key], bs[key]])
     }
-    if (!same(ms.pendingAbortRequest.abort, bs.pendingAbortRequest.abort)) return false
-    if (!same(made, built) || !same(ms, bs) || !same(mc, bc) || !same(mc[kState], bc[kState])) return false
+    if (!pairs.every(([a, b]) => sameShape(a, b))) return false
     if (ms.controller !== mc || mc[kState].stream !== made || bs.controller !== bc || bc[kState].stream !== built) return false
     const mcs = mc[kState]
     const bcs = bc[kState]
