@@ -1934,7 +1934,20 @@ test("a reader's closed: resolves at the peer's FIN, rejects at a reset, rejects
   // A reader made on a closed stream: resolved at once.
   await within(d.readable.getReader().closed, 2000, 'closed of a reader made after the end')
 
-  for (const s of [a, b, c, d]) await s.socket.close().catch(() => {})
+  // Never asked for before the end (the record is made when first needed): released while
+  // open, a TypeError; reset, the readable's error.
+  const e = await open()
+  const re = e.readable.getReader()
+  re.releaseLock()
+  await t.throwsAsync(re.closed, { instanceOf: TypeError })
+  const rf = e.readable.getReader()
+  const readF = rf.read()
+  e.peer.resetAndDestroy()
+  const errF = await t.throwsAsync(readF, { any: true })
+  t.is(errF.name, 'NetworkError')
+  t.is(await rf.closed.catch((x) => x), errF)
+
+  for (const s of [a, b, c, d, e]) await s.socket.close().catch(() => {})
   close()
 })
 

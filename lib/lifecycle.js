@@ -25,66 +25,96 @@ const WRITABLE_HIGH_WATER_MARK = 2
 const INSPECT = Symbol.for('nodejs.util.inspect.custom')
 const ADDRESS_KEYS = ['remoteAddress', 'remotePort', 'localAddress', 'localPort']
 
+/** A base class whose constructor returns its argument, so that a subclass can stamp it. */
+class Stamp {
+  constructor(target) {
+    return target
+  }
+}
+
+// Lifecycle's phases (#phase): one of OPENING, OPEN, FAILED, with CLOSED_SETTLED or not.
+const OPENING = 0
+const OPEN = 1
+const FAILED = 2
+const OPEN_STATE = 3
+/** `closed` has settled (or its outcome is known, if it is not made yet). */
+const CLOSED_SETTLED = 4
+
 /**
+ * A socket's `opened` / `closed` / `close()` state, stamped on the socket object itself as
+ * private fields (`Lifecycle.stamp(this, TheClass)` in its constructor): one object less a
+ * socket. The socket classes' members call the static functions below; `is(object, Class)`
+ * is their brand check (a socket of that very class, of that module instance).
+ *
  * `closed` is made on first use (most sockets are closed without anyone asking for it): a
  * pending promise, its resolvers and the handler that keeps its rejection handled cost
  * every idle socket ~0.4 KiB. Made after the socket has closed, it is made settled.
  * `opened` too: a client's is asked for at once (and made pending), an accepted socket's
  * only once it is open (and made resolved, without resolvers).
  */
-class Lifecycle {
-  #className
-  #state = 'pending' // 'pending' | 'resolved' | 'rejected'
-  #closedSettled = false
+class Lifecycle extends Stamp {
+  /** The socket's class (its name is the `className` of error messages and inspect). */
+  #kind
+  #phase = OPENING
   #closedError = undefined
   #closed = null
   #opened = null
-  #resolveOpened = null
-  #rejectOpened = null
-  #resolveClosed = null
-  #rejectClosed = null
-  /** Once resolved, what `opened` resolves with; once rejected, the error. */
+  /** `[resolve, reject]` of a pending `opened`, or null. */
+  #openedResolvers = null
+  /** `[resolve, reject]` of a pending `closed`, or null. */
+  #closedResolvers = null
+  /** Once open, what `opened` resolves with; once failed, the error. */
   #info = null
   #connection = null
 
-  constructor(className) {
-    this.#className = className
+  constructor(target, kind) {
+    super(target)
+    this.#kind = kind
+  }
+
+  /** Gives `socket` (an instance of the class `kind`, being constructed) its lifecycle. */
+  static stamp(socket, kind) {
+    new Lifecycle(socket, kind)
+  }
+
+  /** Whether `object` is a socket stamped by the class `kind`. */
+  static is(object, kind) {
+    return typeof object === 'object' && object !== null && #kind in object && object.#kind === kind
   }
 
   /** The `opened` promise: the same one every time. */
-  get opened() {
-    if (this.#opened !== null) return this.#opened
-    if (this.#state === 'pending') {
-      this.#opened = new Promise((resolve, reject) => {
-        this.#resolveOpened = resolve
-        this.#rejectOpened = reject
+  static opened(socket) {
+    if (socket.#opened !== null) return socket.#opened
+    const state = socket.#phase & OPEN_STATE
+    if (state === OPENING) {
+      socket.#opened = new Promise((resolve, reject) => {
+        socket.#openedResolvers = [resolve, reject]
       })
-    } else if (this.#state === 'resolved') {
-      this.#opened = Promise.resolve(this.#info)
-      return this.#opened
+    } else if (state === OPEN) {
+      socket.#opened = Promise.resolve(socket.#info)
+      return socket.#opened
     } else {
-      this.#opened = Promise.reject(this.#info)
+      socket.#opened = Promise.reject(socket.#info)
     }
     // Nobody has to listen to these: a failure must not become an unhandled rejection.
-    handled(this.#opened)
-    return this.#opened
+    handled(socket.#opened)
+    return socket.#opened
   }
 
   /** The `closed` promise: the same one every time. */
-  get closed() {
-    if (this.#closed !== null) return this.#closed
-    if (!this.#closedSettled) {
-      this.#closed = new Promise((resolve, reject) => {
-        this.#resolveClosed = resolve
-        this.#rejectClosed = reject
+  static closed(socket) {
+    if (socket.#closed !== null) return socket.#closed
+    if ((socket.#phase & CLOSED_SETTLED) === 0) {
+      socket.#closed = new Promise((resolve, reject) => {
+        socket.#closedResolvers = [resolve, reject]
       })
-    } else if (this.#closedError === undefined) {
-      this.#closed = Promise.resolve()
+    } else if (socket.#closedError === undefined) {
+      socket.#closed = Promise.resolve()
     } else {
-      this.#closed = Promise.reject(this.#closedError)
+      socket.#closed = Promise.reject(socket.#closedError)
     }
-    handled(this.#closed)
-    return this.#closed
+    handled(socket.#closed)
+    return socket.#closed
   }
 
   /**
@@ -92,38 +122,41 @@ class Lifecycle {
    * `closeStreams()`: cancel the readable, abort the writable), or without one (a server)
    * on `info.readable`.
    */
-  open(info, connection = null) {
-    this.#state = 'resolved'
-    this.#info = info
-    this.#connection = connection
-    if (this.#resolveOpened !== null) {
-      this.#resolveOpened(info)
-      this.#resolveOpened = this.#rejectOpened = null
+  static open(socket, info, connection = null) {
+    socket.#phase = (socket.#phase & CLOSED_SETTLED) | OPEN
+    socket.#info = info
+    socket.#connection = connection
+    const resolvers = socket.#openedResolvers
+    if (resolvers !== null) {
+      socket.#openedResolvers = null
+      resolvers[0](info)
     }
   }
 
   /** Opening failed: `opened` and `closed` reject with `error`. */
-  fail(error) {
-    this.#state = 'rejected'
-    this.#info = error
-    if (this.#rejectOpened !== null) {
-      this.#rejectOpened(error)
-      this.#resolveOpened = this.#rejectOpened = null
+  static fail(socket, error) {
+    socket.#phase = (socket.#phase & CLOSED_SETTLED) | FAILED
+    socket.#info = error
+    const resolvers = socket.#openedResolvers
+    if (resolvers !== null) {
+      socket.#openedResolvers = null
+      resolvers[1](error)
     }
-    this.settleClosed(error)
+    Lifecycle.settleClosed(socket, error)
   }
 
   /** Resolves `closed` (no error) or rejects it; only the first call counts. */
-  settleClosed(error) {
-    if (this.#closedSettled) return
-    this.#closedSettled = true
-    if (this.#closed === null) {
-      this.#closedError = error
+  static settleClosed(socket, error) {
+    if ((socket.#phase & CLOSED_SETTLED) !== 0) return
+    socket.#phase |= CLOSED_SETTLED
+    const resolvers = socket.#closedResolvers
+    if (resolvers === null) {
+      socket.#closedError = error
       return
     }
-    if (error === undefined) this.#resolveClosed()
-    else this.#rejectClosed(error)
-    this.#resolveClosed = this.#rejectClosed = null
+    socket.#closedResolvers = null
+    if (error === undefined) resolvers[0]()
+    else resolvers[1](error)
   }
 
   /**
@@ -131,33 +164,35 @@ class Lifecycle {
    * 'failed') and, once open, its addresses. Reading it creates nothing (`closed` stays
    * unmade).
    */
-  inspect(depth, options, inspect) {
+  static inspect(socket, depth, options, inspect) {
+    const phase = socket.#phase
     let state = 'open'
-    if (this.#state === 'pending') state = 'opening'
-    else if (this.#state === 'rejected') state = 'failed'
-    else if (this.#closedSettled) state = 'closed'
+    if ((phase & OPEN_STATE) === OPENING) state = 'opening'
+    else if ((phase & OPEN_STATE) === FAILED) state = 'failed'
+    else if ((phase & CLOSED_SETTLED) !== 0) state = 'closed'
     const view = { state }
-    const info = this.#info
-    if (this.#state === 'resolved') {
+    const info = socket.#info
+    if ((phase & OPEN_STATE) === OPEN) {
       for (const key of ADDRESS_KEYS) if (info[key] !== undefined) view[key] = info[key]
     }
-    return `${this.#className} ${inspect(view, { ...options, depth: depth === null ? null : depth - 1 })}`
+    return `${socket.#kind.name} ${inspect(view, { ...options, depth: depth === null ? null : depth - 1 })}`
   }
 
   /** The spec's close() steps: cancel the readable, abort the writable, return `closed`. */
-  close() {
-    if (this.#state !== 'resolved') {
-      return Promise.reject(invalidState(`close() called on a ${this.#className} that is not open.`))
+  static close(socket) {
+    const className = socket.#kind.name
+    if ((socket.#phase & OPEN_STATE) !== OPEN) {
+      return Promise.reject(invalidState(`close() called on a ${className} that is not open.`))
     }
-    if (this.#closedSettled) return this.closed
-    const connection = this.#connection
-    const locked = connection !== null ? connection.locked : this.#info.readable.locked
+    if ((socket.#phase & CLOSED_SETTLED) !== 0) return Lifecycle.closed(socket)
+    const connection = socket.#connection
+    const locked = connection !== null ? connection.locked : socket.#info.readable.locked
     if (locked) {
-      return Promise.reject(invalidState(`close() called on a ${this.#className} while a stream is locked.`))
+      return Promise.reject(invalidState(`close() called on a ${className} while a stream is locked.`))
     }
     if (connection !== null) connection.closeStreams()
-    else handled(this.#info.readable.cancel())
-    return this.closed
+    else handled(socket.#info.readable.cancel())
+    return Lifecycle.closed(socket)
   }
 }
 
@@ -171,13 +206,6 @@ class Lifecycle {
 // them turns the object into a dictionary (~0.4 KiB more per socket, and slower to read).
 // A socket closed before anyone asked for a stream makes none; one made later starts in
 // the state close() leaves it in (see `LazyStreams`).
-
-/** A base class whose constructor returns its argument, so that a subclass can stamp it. */
-class Stamp {
-  constructor(target) {
-    return target
-  }
-}
 
 /**
  * Links an open info dictionary to its connection through a private field: invisible to
@@ -225,6 +253,11 @@ function addStream(info, key) {
   Object.defineProperty(info, key, STREAM_ACCESSORS[key])
 }
 
+// StreamEnds' bits.
+const READABLE_ENDED = 1
+const WRITABLE_ENDED = 2
+const WRITE_FAILED = 4
+
 /**
  * The ends of a socket's readable and writable (the base of LazyStreams, so of every
  * connection: one object less per socket): calls `this.bothEnded(error)` once both have
@@ -246,25 +279,24 @@ function addStream(info, key) {
  * observe the order (a macrotask on every close() costs ~30 µs of CPU per connection).
  */
 class StreamEnds {
-  #readableOpen = true
-  #writableOpen = true
+  /** READABLE_ENDED, WRITABLE_ENDED, WRITE_FAILED (below), one bit each: one field. */
+  #ends = 0
   /** The error of the stream that ended first (undefined: it closed cleanly). */
   #firstError = undefined
-  #writeFailed = false
 
   get readableOpen() {
-    return this.#readableOpen
+    return (this.#ends & READABLE_ENDED) === 0
   }
 
   get writableOpen() {
-    return this.#writableOpen
+    return (this.#ends & WRITABLE_ENDED) === 0
   }
 
   /** The readable closed (`error` undefined) or errored: `closed` settles in a later task. */
   readableEnded(error) {
-    if (!this.#readableOpen) return
-    this.#readableOpen = false
-    this.#ended(this.#writableOpen, error, true)
+    if ((this.#ends & READABLE_ENDED) !== 0) return
+    this.#ends |= READABLE_ENDED
+    this.#ended(this.writableOpen, error, true)
   }
 
   /**
@@ -272,15 +304,15 @@ class StreamEnds {
    * close or abort algorithm, whose promise Node settles after we return.
    */
   writableEnded(error, later = false) {
-    if (!this.#writableOpen) return
-    this.#writableOpen = false
-    this.#ended(this.#readableOpen, error, later)
-    if (this.#readableOpen) this.writableEndedFirst?.()
+    if ((this.#ends & WRITABLE_ENDED) !== 0) return
+    this.#ends |= WRITABLE_ENDED
+    this.#ended(this.readableOpen, error, later)
+    if (this.readableOpen) this.writableEndedFirst?.()
   }
 
   /** A write failed with `error`, which errors the writable. */
   writeFailed(error) {
-    this.#writeFailed = true
+    this.#ends |= WRITE_FAILED
     this.writableEnded(error, true)
   }
 
@@ -290,11 +322,10 @@ class StreamEnds {
       return
     }
     const first = this.#firstError !== undefined ? this.#firstError : error
-    if (later || this.#writeFailed) setImmediate(() => this.bothEnded(first))
+    if (later || (this.#ends & WRITE_FAILED) !== 0) setImmediate(() => this.bothEnded(first))
     else this.bothEnded(first)
   }
 }
-
 /**
  * The base of a socket's connection (TcpConnection, UdpConnection): its two streams, each
  * made on first use, the readable by the subclass's `makeReadable()`, the writable here
@@ -308,8 +339,6 @@ class LazyStreams extends StreamEnds {
   #readable = null
   #writable = null
   #sink = null
-  /** close() came while the writable had not started: its abort waits for the start. */
-  #abortOnStart = false
 
   get readable() {
     return (this.#readable ??= this.makeReadable())
@@ -353,7 +382,7 @@ class LazyStreams extends StreamEnds {
   closeStreams() {
     if (this.#readable !== null) handled(this.#readable.cancel())
     else this.cancelReadable()
-    if (this.#sink !== null && !this.#sink.started) this.#abortOnStart = true
+    if (this.#sink !== null && !this.#sink.started) this.#sink.abortOnStart = true
     else this.abortForClose()
   }
 
@@ -362,8 +391,8 @@ class LazyStreams extends StreamEnds {
     // From now on no write is copied (Sink.sizeOf): every chunk is sized 1 by one shared
     // function.
     sizeAllOne(this.#writable)
-    if (this.#abortOnStart) {
-      this.#abortOnStart = false
+    if (this.#sink.abortOnStart) {
+      this.#sink.abortOnStart = false
       this.abortForClose()
     }
   }
@@ -406,7 +435,6 @@ function abortWritableForClose(controller, pending, stopWrite, abortSteps) {
  * A socket's underlying source and sink: small objects whose methods live on a prototype
  * (not arrow functions made per socket), so an idle socket holds fewer closures. They
  * call the socket's stream steps: `readStarted(c)`, `pullReadable(c)`, `cancelReadable()`,
- * `readNow()` (byte streams),
  * `readReady(ready)` (the end of a read wait, lib/wait.js `armFor`), and `writeStarted(c)`,
  * `writeChunk(chunk, c)`, `closeWritable()`, `abortWritable()`.
  */
@@ -432,18 +460,6 @@ class Source {
   }
 }
 
-/** A `Source` for a readable byte stream. */
-class ByteSource extends Source {
-  get type() {
-    return 'bytes'
-  }
-
-  /** A default read's bytes at once, or null (lib/streams.js, readNowFirst). */
-  readNow() {
-    return this.socket.readNow()
-  }
-}
-
 /**
  * A writable's underlying sink. It also carries what a writable made on first use needs
  * (see LazyStreams): Node hands a write to the sink only once the stream has started (a
@@ -458,6 +474,8 @@ class Sink {
     this.started = false
     /** [chunk, copy, chunk, copy, ...] of writes made before the start, or null. */
     this.early = null
+    /** close() came before the start: the writable's abort waits for it (LazyStreams). */
+    this.abortOnStart = false
   }
 
   start(c) {
@@ -510,6 +528,5 @@ module.exports = {
   startWritable,
   abortWritableForClose,
   Source,
-  ByteSource,
   PULL_ON_READ,
 }

@@ -42,7 +42,6 @@ function checkValues(localAddress, opts) {
 function defineTCPServerSocket(sockets, TCPSocket) {
   const checkConstructor = constructorCheck(sockets)
   class TCPServerSocket {
-    #life = new Lifecycle('TCPServerSocket')
     #listener = null
     #readableDone = false
     #waitToken = 0
@@ -54,6 +53,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
 
     /** Listens on `localAddress` (an IP literal); `opened` resolves with the readable of connections. */
     constructor(localAddress, options = undefined) {
+      Lifecycle.stamp(this, TCPServerSocket)
       idl.requireArguments(arguments.length, 1, CTX)
       const address = idl.toDOMString(localAddress, `${CTX}: localAddress`)
       const opts = toServerOptions(options, CTX)
@@ -73,9 +73,9 @@ function defineTCPServerSocket(sockets, TCPSocket) {
           readNowFirstDefault(readable)
           const { localAddress, localPort } = listener.info()
           // Members in lexicographic order, as WebIDL makes a dictionary's object.
-          this.#life.open({ localAddress, localPort, readable })
+          Lifecycle.open(this, { localAddress, localPort, readable })
         },
-        (err) => this.#life.fail(fromNative(err)),
+        (err) => Lifecycle.fail(this, fromNative(err)),
       )
     }
 
@@ -182,27 +182,27 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       wait.cancel(this.#waitToken)
       // Spec 4.2: closing the socket queues a task that resolves `closed`, so the cancel's
       // (or the failed read's) promise settles first.
-      setImmediate(() => this.#life.settleClosed(undefined))
+      setImmediate(() => Lifecycle.settleClosed(this, undefined))
     }
 
     /** Resolves with `{ readable, localAddress, localPort }`. */
     get opened() {
-      return idl.isObject(this) && #life in this ? this.#life.opened : idl.illegalInvocation()
+      return Lifecycle.is(this, TCPServerSocket) ? Lifecycle.opened(this) : idl.illegalInvocation()
     }
 
     /** Resolves once the readable is closed and the listener with it. */
     get closed() {
-      return idl.isObject(this) && #life in this ? this.#life.closed : idl.illegalInvocation()
+      return Lifecycle.is(this, TCPServerSocket) ? Lifecycle.closed(this) : idl.illegalInvocation()
     }
 
     /** For `util.inspect` / `console.log`: the state and, once open, the addresses. */
     [INSPECT](depth, options, inspect) {
-      return idl.isObject(this) && #life in this ? this.#life.inspect(depth, options, inspect) : this
+      return Lifecycle.is(this, TCPServerSocket) ? Lifecycle.inspect(this, depth, options, inspect) : this
     }
 
     /** Cancels the readable (closing the listener; accepted sockets stay open) and returns `closed`. */
     close() {
-      return idl.isObject(this) && #life in this ? this.#life.close() : idl.illegalInvocation()
+      return Lifecycle.is(this, TCPServerSocket) ? Lifecycle.close(this) : idl.illegalInvocation()
     }
   }
   idl.defineInterface(TCPServerSocket, 'TCPServerSocket', ['opened', 'closed', 'close'])

@@ -23,7 +23,7 @@ const turns = require('./turns')
 const { microtask, setImmediate, then, RESOLVED, byteLength, bytesFrom } = require('./primordials')
 const {
   abortWritableForClose,
-  ByteSource,
+  Lifecycle,
   LazyStreams,
   startReadable,
   startWritable,
@@ -81,18 +81,18 @@ const PULL_NEXT_TURN = 32
 
 /**
  * Owns one native socket (a `TcpCore` External): makes its readable and writable and calls
- * `life.settleClosed(error)` (lib/lifecycle.js) once both are closed or errored, with the
- * spec's precedence (the error of the stream that ended first wins). Each stream errors on
+ * `Lifecycle.settleClosed(life, error)` (lib/lifecycle.js; `life`: the TCPSocket) once both
+ * are closed or errored, with the spec's precedence (the error of the stream that ended
+ * first wins). Each stream errors on
  * its own operations' failures (spec 1.2, 1.3). Cancelling the readable or aborting the
  * writable is a graceful end, as in Chromium: `closed` then resolves.
  *
- * Its source and sink are lib/lifecycle.js's `ByteSource` and `Sink`; the streams are made
- * on first use (LazyStreams).
+ * It is its readable's underlying source itself; its sink is lib/lifecycle.js's `Sink`; the
+ * streams are made on first use (LazyStreams).
  */
 class TcpConnection extends LazyStreams {
   #core
   #life
-  #source
   #readController
   #writeController
   #readWait = 0
@@ -125,8 +125,29 @@ class TcpConnection extends LazyStreams {
   }
 
   makeReadable() {
-    this.#source = new ByteSource(this)
-    return newByteReadable(this.#source)
+    return newByteReadable(this)
+  }
+
+  // The connection is its readable's underlying byte source itself (lib/lifecycle.js,
+  // Source, describes these): one object less a connection.
+  get type() {
+    return 'bytes'
+  }
+
+  start(c) {
+    this.readStarted(c)
+  }
+
+  pull(c) {
+    return this.pullReadable(c)
+  }
+
+  cancel() {
+    this.cancelReadable()
+  }
+
+  onReady(ready) {
+    this.readReady(ready)
   }
 
   /** A copy of a write's bytes (for one made before the writable started: see Sink). */
@@ -217,7 +238,7 @@ class TcpConnection extends LazyStreams {
     // (src/notify.rs), so this repeats only if new data came and went in between.
     for (;;) {
       try {
-        this.#readWait = wait.armFor(tcpArm, this.#core, false, this.#source)
+        this.#readWait = wait.armFor(tcpArm, this.#core, false, this)
       } catch (err) {
         this.#failReadable(fromNative(err))
         return
@@ -522,7 +543,7 @@ class TcpConnection extends LazyStreams {
     tcpClose(this.#core)
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
-    this.#life.settleClosed(error)
+    Lifecycle.settleClosed(this.#life, error)
   }
 }
 

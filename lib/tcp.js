@@ -82,7 +82,7 @@ async function openWhenResolved(life, connecting) {
  * loopback, a policy refusal) is reported in a later task, as a success is.
  */
 function failLater(life, err) {
-  turns.nextTurn(() => life.fail(fromNative(err)))
+  turns.nextTurn(() => Lifecycle.fail(life, fromNative(err)))
 }
 
 // The address strings of the last connections opened: most of a process's connections
@@ -101,6 +101,18 @@ function sameAddress(address) {
 }
 
 /**
+ * The start of an open info dictionary: a plain object (its prototype is Object.prototype,
+ * as a literal's), made by a constructor so that V8 sizes it for all its members (its
+ * slack tracking counts those added after construction): a literal of two members left
+ * the other three fields in a separate property array (16 bytes more a connection).
+ */
+function OpenInfo(localAddress, localPort) {
+  this.localAddress = localAddress
+  this.localPort = localPort
+}
+OpenInfo.prototype = Object.prototype
+
+/**
  * `opened` resolves: the streams of `core` (the native socket, src/tcp.rs, an External).
  * Module-level, so that an open socket keeps no closure of its constructor alive.
  */
@@ -108,25 +120,25 @@ function openConnection(life, core, info = tcpInfo(core)) {
   const connection = new TcpConnection(core, life)
   // Members in lexicographic order, as WebIDL makes a dictionary's object; the streams are
   // made on first use (lib/lifecycle.js, addStream).
-  const opened = linkInfo({ localAddress: sameAddress(info.localAddress), localPort: info.localPort }, connection)
+  const opened = linkInfo(new OpenInfo(sameAddress(info.localAddress), info.localPort), connection)
   addStream(opened, 'readable')
   opened.remoteAddress = sameAddress(info.remoteAddress)
   opened.remotePort = info.remotePort
   addStream(opened, 'writable')
-  life.open(opened, connection)
+  Lifecycle.open(life, opened, connection)
 }
 
 /** Makes the TCPSocket class bound to one native `Sockets` (one policy). */
 function defineTCPSocket(sockets) {
   const checkConstructor = constructorCheck(sockets)
   class TCPSocket {
-    #life = new Lifecycle('TCPSocket')
 
     /**
      * Opens a TCP connection to `remoteAddress` (a host name or IP literal) and
      * `remotePort`. Wait for `opened` for the streams.
      */
     constructor(remoteAddress, remotePort, options = undefined) {
+      Lifecycle.stamp(this, TCPSocket)
       const adopting = remoteAddress === kAdopt
       let host
       let port
@@ -140,7 +152,7 @@ function defineTCPSocket(sockets) {
         checkOptionValues(opts)
       }
 
-      const life = this.#life
+      const life = this
       if (adopting) {
         openConnection(life, remotePort)
         return
@@ -160,22 +172,22 @@ function defineTCPSocket(sockets) {
 
     /** Resolves with `{ readable, writable, remoteAddress, remotePort, localAddress, localPort }`. */
     get opened() {
-      return idl.isObject(this) && #life in this ? this.#life.opened : idl.illegalInvocation()
+      return Lifecycle.is(this, TCPSocket) ? Lifecycle.opened(this) : idl.illegalInvocation()
     }
 
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
-      return idl.isObject(this) && #life in this ? this.#life.closed : idl.illegalInvocation()
+      return Lifecycle.is(this, TCPSocket) ? Lifecycle.closed(this) : idl.illegalInvocation()
     }
 
     /** For `util.inspect` / `console.log`: the state and, once open, the addresses. */
     [INSPECT](depth, options, inspect) {
-      return idl.isObject(this) && #life in this ? this.#life.inspect(depth, options, inspect) : this
+      return Lifecycle.is(this, TCPSocket) ? Lifecycle.inspect(this, depth, options, inspect) : this
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */
     close() {
-      return idl.isObject(this) && #life in this ? this.#life.close() : idl.illegalInvocation()
+      return Lifecycle.is(this, TCPSocket) ? Lifecycle.close(this) : idl.illegalInvocation()
     }
   }
   idl.defineInterface(TCPSocket, 'TCPSocket', ['opened', 'closed', 'close'])

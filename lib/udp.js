@@ -139,9 +139,9 @@ class EarlyFailure {
 }
 
 /**
- * Owns one native UdpHandle: makes its readable and writable and calls `life.settleClosed(error)`
- * once both are closed or errored, with the spec's precedence (the error of the stream
- * that ended first wins). Cancelling the readable or aborting the writable is a graceful
+ * Owns one native UdpHandle: makes its readable and writable and calls
+ * `Lifecycle.settleClosed(life, error)` (`life`: the UDPSocket) once both are closed or
+ * errored, with the spec's precedence (the error of the stream that ended first wins). Cancelling the readable or aborting the writable is a graceful
  * end: `closed` then resolves.
  */
 class UdpConnection extends LazyStreams {
@@ -577,7 +577,7 @@ class UdpConnection extends LazyStreams {
     this.#handle.close()
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
-    this.#life.settleClosed(error)
+    Lifecycle.settleClosed(this.#life, error)
   }
 }
 
@@ -654,13 +654,13 @@ function nativeOptions(o) {
 function defineUDPSocket(sockets) {
   const checkConstructor = constructorCheck(sockets)
   class UDPSocket {
-    #life = new Lifecycle('UDPSocket')
 
     /**
      * Connected mode with `{ remoteAddress, remotePort }`, bound mode with
      * `{ localAddress, localPort? }`. Wait for `opened` for the streams.
      */
     constructor(options = undefined) {
+      Lifecycle.stamp(this, UDPSocket)
       const o = toUDPSocketOptions(options, CTX)
       checkConstructor()
       if (
@@ -672,7 +672,7 @@ function defineUDPSocket(sockets) {
       }
       const mode = inferMode(o)
 
-      const life = this.#life
+      const life = this
       const connected = mode === 'connected'
       const open = (handle) => {
         const connection = new UdpConnection(handle, connected, life)
@@ -689,9 +689,9 @@ function defineUDPSocket(sockets) {
           info.remotePort = remotePort
         }
         addStream(info, 'writable')
-        life.open(info, connection)
+        Lifecycle.open(life, info, connection)
       }
-      const fail = (err) => life.fail(fromNative(err))
+      const fail = (err) => Lifecycle.fail(life, fromNative(err))
       const native = nativeOptions(o)
       const opening = connected
         ? sockets.connectUdp(o.remoteAddress, o.remotePort, native)
@@ -701,22 +701,22 @@ function defineUDPSocket(sockets) {
 
     /** Resolves with `{ readable, writable, localAddress, localPort, ... }` (see UDPSocketOpenInfo). */
     get opened() {
-      return idl.isObject(this) && #life in this ? this.#life.opened : idl.illegalInvocation()
+      return Lifecycle.is(this, UDPSocket) ? Lifecycle.opened(this) : idl.illegalInvocation()
     }
 
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
-      return idl.isObject(this) && #life in this ? this.#life.closed : idl.illegalInvocation()
+      return Lifecycle.is(this, UDPSocket) ? Lifecycle.closed(this) : idl.illegalInvocation()
     }
 
     /** For `util.inspect` / `console.log`: the state and, once open, the addresses. */
     [INSPECT](depth, options, inspect) {
-      return idl.isObject(this) && #life in this ? this.#life.inspect(depth, options, inspect) : this
+      return Lifecycle.is(this, UDPSocket) ? Lifecycle.inspect(this, depth, options, inspect) : this
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */
     close() {
-      return idl.isObject(this) && #life in this ? this.#life.close() : idl.illegalInvocation()
+      return Lifecycle.is(this, UDPSocket) ? Lifecycle.close(this) : idl.illegalInvocation()
     }
   }
   idl.defineInterface(UDPSocket, 'UDPSocket', ['opened', 'closed', 'close'])

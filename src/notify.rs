@@ -36,16 +36,28 @@ type Callback = ThreadsafeFunction<u32, UnknownReturnValue, u32, napi::Status, f
 #[napi]
 pub struct Notifier {
   callback: Arc<Callback>,
+  /// The runtime whose I/O driver watches the sockets armed through this notifier (one
+  /// per process: lib.rs). Kept here, so that a socket need not hold a handle of its own.
+  runtime: tokio::runtime::Handle,
 }
 
 #[napi]
 impl Notifier {
   /// `callback(token)` runs on the JS thread when an armed socket becomes ready.
   #[napi(constructor)]
-  pub fn new(#[napi(ts_arg_type = "(token: number) => void")] callback: Callback) -> Self {
-    Notifier {
+  pub fn new(#[napi(ts_arg_type = "(token: number) => void")] callback: Callback) -> Result<Self> {
+    let runtime =
+      napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::try_current)
+        .map_err(|e| SocketError::network_code("EIO", "tokio", e.to_string()))?;
+    Ok(Notifier {
       callback: Arc::new(callback),
-    }
+      runtime,
+    })
+  }
+
+  /// The runtime sockets armed through this notifier are registered with.
+  pub fn runtime(&self) -> &tokio::runtime::Handle {
+    &self.runtime
   }
 }
 
@@ -101,7 +113,8 @@ struct Registration {
   fd: Arc<AsyncFd<Watched>>,
   /// A wait that also watches for socket errors, kept alive while it is pending (tokio
   /// only reports error readiness to a `ready(interest)` future, not to `poll_*_ready`).
-  pending: Option<Readiness>,
+  /// Boxed once more, so that the field is one pointer: every socket holds two `Watch`es.
+  pending: Option<Box<Readiness>>,
 }
 
 /// tokio's registration of one socket for one interest, made when JavaScript first waits
@@ -193,7 +206,7 @@ impl Watch {
         Ok(())
       });
       let ready = arm(notifier, token, syscall, |cx| wait.as_mut().poll(cx))?;
-      reg.pending = if ready { None } else { Some(wait) };
+      reg.pending = if ready { None } else { Some(Box::new(wait)) };
       ready
     } else {
       let fd = &reg.fd;

@@ -103,7 +103,7 @@ impl TcpListenerHandle {
     while out.len() < max.max(1) as usize {
       match accept_one(&listener) {
         Ok((stream, peer)) => {
-          match TcpCore::accepted(stream, peer, self.accepted_local, &self.runtime) {
+          match TcpCore::accepted(stream, peer, self.accepted_local) {
             Ok(core) => out.push(TcpExternal::new(core)),
             // The peer left between accept and getsockname: skip that connection.
             Err(_) => continue,

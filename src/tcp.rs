@@ -17,7 +17,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::net::TcpStream as StdTcpStream;
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::External;
 use napi::Result;
@@ -53,7 +53,8 @@ const WOULD_BLOCK: i64 = -1;
 /// A connected (or connecting) TCP stream. JavaScript holds it as an `External`; dropping
 /// that (the GC collected it) closes the descriptor.
 pub struct TcpCore {
-  stream: Mutex<Option<Arc<StdTcpStream>>>,
+  /// The stream (`None` once closed) and what is known of its addresses.
+  slot: Mutex<Slot>,
   /// tokio's registration of the socket for reading, made when JavaScript waits and
   /// dropped when data comes without a wait (see `Watch::data_arrived`): a socket that
   /// stayed registered would wake tokio's driver thread on every segment that arrives
@@ -62,15 +63,25 @@ pub struct TcpCore {
   read_watch: Watch,
   /// Waits for writability (a duplicate descriptor; see `Watch`).
   write_watch: Watch,
-  runtime: tokio::runtime::Handle,
-  /// The local and remote address, set once connected (at once for accepted and
-  /// tokio-connected streams; by `finishConnect` for streams connected from the JS
-  /// thread). Kept as addresses, not as the strings JavaScript gets (two allocations
-  /// less a connection, held as long as it).
-  info: OnceLock<(SocketAddr, SocketAddr)>,
-  /// The address being connected to, for error messages of `finishConnect`.
-  target: String,
   spin: Spin,
+}
+
+/// What `TcpCore` holds under its lock. Small on purpose: an idle connection holds one.
+struct Slot {
+  stream: Option<Arc<StdTcpStream>>,
+  peer: Peer,
+}
+
+/// What a connection keeps of its addresses: only what JavaScript has not had yet (it asks
+/// once, when the socket opens). Boxed, so that a connection holds a pointer, not the two
+/// addresses (64 bytes) and a target string for as long as it is open.
+enum Peer {
+  /// Connecting from the JS thread to this address (for `finishConnect`'s errors).
+  Connecting(Box<str>),
+  /// Connected: the (local, remote) addresses, until JavaScript has them.
+  Known(Box<(SocketAddr, SocketAddr)>),
+  /// JavaScript has them; asked again, the OS is asked.
+  Given,
 }
 
 /// How JavaScript holds a `TcpCore`.
@@ -102,9 +113,7 @@ impl TcpCore {
       .into_std()
       .map_err(|e| SocketError::io("epoll_ctl", &e, ""))?;
     let addresses = connected_addresses(&stream)?;
-    let core = Self::new(stream, tokio::runtime::Handle::current(), String::new());
-    let _ = core.info.set(addresses);
-    Ok(core)
+    Ok(Self::new(stream, Peer::Known(Box::new(addresses))))
   }
 
   /// Wraps a stream a listener accepted (already non-blocking). `local`: the listener's
@@ -114,7 +123,6 @@ impl TcpCore {
     stream: StdTcpStream,
     peer: SocketAddr,
     local: Option<SocketAddr>,
-    runtime: &tokio::runtime::Handle,
   ) -> std::result::Result<Self, SocketError> {
     let local = match local {
       Some(local) => local,
@@ -122,25 +130,23 @@ impl TcpCore {
         .local_addr()
         .map_err(|e| SocketError::io("getsockname", &e, ""))?,
     };
-    let core = Self::new(stream, runtime.clone(), String::new());
-    let _ = core.info.set((local, peer));
-    Ok(core)
+    Ok(Self::new(stream, Peer::Known(Box::new((local, peer)))))
   }
 
-  fn new(stream: StdTcpStream, runtime: tokio::runtime::Handle, target: String) -> Self {
+  fn new(stream: StdTcpStream, peer: Peer) -> Self {
     TcpCore {
-      stream: Mutex::new(Some(Arc::new(stream))),
+      slot: Mutex::new(Slot {
+        stream: Some(Arc::new(stream)),
+        peer,
+      }),
       read_watch: Watch::new(Interest::READABLE),
       write_watch: Watch::new(Interest::WRITABLE),
-      runtime,
-      info: OnceLock::new(),
-      target,
       spin: Spin::default(),
     }
   }
 
   fn with_stream<T>(&self, f: impl FnOnce(&Arc<StdTcpStream>) -> Result<T>) -> Result<T> {
-    match lock(&self.stream).as_ref() {
+    match lock(&self.slot).stream.as_ref() {
       Some(stream) => f(stream),
       None => Err(SocketError::closed().into()),
     }
@@ -205,7 +211,7 @@ impl TcpCore {
         })
       };
       let syscall = if write { "write" } else { "read" };
-      watch.arm(&self.runtime, fd, notifier, token, syscall)
+      watch.arm(notifier.runtime(), fd, notifier, token, syscall)
     })
   }
 }
@@ -220,39 +226,61 @@ impl TcpCore {
   }
 
   fn close(&self) {
-    let _runtime = self.runtime.enter();
     self.read_watch.clear();
     self.write_watch.clear();
-    drop(lock(&self.stream).take());
+    drop(lock(&self.slot).stream.take());
   }
 
+  /// The addresses of a connected stream: those kept for JavaScript (handed over now),
+  /// or the OS's.
   fn info(&self) -> Result<SocketInfo> {
-    match self.info.get() {
-      Some(addresses) => Ok(socket_info(addresses)),
-      None => Err(SocketError::invalid_state("The socket is not connected yet.").into()),
-    }
+    let mut slot = lock(&self.slot);
+    let Slot { stream, peer } = &mut *slot;
+    let Some(stream) = stream.as_ref() else {
+      return Err(SocketError::closed().into());
+    };
+    let addresses = match std::mem::replace(peer, Peer::Given) {
+      Peer::Known(addresses) => *addresses,
+      Peer::Given => connected_addresses(stream)?,
+      connecting @ Peer::Connecting(_) => {
+        *peer = connecting;
+        return Err(SocketError::invalid_state("The socket is not connected yet.").into());
+      }
+    };
+    Ok(socket_info(&addresses))
   }
 
   fn finish_connect(&self) -> Result<Option<SocketInfo>> {
-    if let Some(addresses) = self.info.get() {
-      return Ok(Some(socket_info(addresses)));
-    }
-    self.with_stream(|s| match connected_addresses(s) {
+    let mut slot = lock(&self.slot);
+    let Slot { stream, peer } = &mut *slot;
+    let Some(s) = stream.as_ref() else {
+      return Err(SocketError::closed().into());
+    };
+    let target = match peer {
+      Peer::Connecting(target) => target,
+      _ => {
+        drop(slot);
+        return self.info().map(Some);
+      }
+    };
+    match connected_addresses(s) {
       Ok(addresses) => {
+        *peer = Peer::Given;
+        drop(slot);
         // A connect that waited registered a duplicate descriptor for writing (see
         // `notify::Watch`): let it go now, or every such socket holds two descriptors
         // while open. A write that blocks later registers again.
         self.write_watch.clear();
-        Ok(Some(socket_info(self.info.get_or_init(|| addresses))))
+        Ok(Some(socket_info(&addresses)))
       }
       // Not connected (yet): a failed connect left its error in SO_ERROR; otherwise it is
       // still in progress (arm for writing and ask again).
       Err(_) => match s.take_error() {
-        Ok(Some(e)) => Err(SocketError::io("connect", &e, self.target.clone()).into()),
+        Ok(Some(e)) => Err(SocketError::io("connect", &e, &**target).into()),
         Ok(None) => Ok(None),
         Err(e) => Err(SocketError::io("getsockopt", &e, "").into()),
       },
-    })
+    }
   }
 }
 
@@ -389,9 +417,6 @@ pub fn connect_start(
   };
   QueryType::parse(opts.dns_query_type.as_deref())?;
   policy.check_destination(ip, Purpose::TcpConnect)?;
-  let runtime =
-    napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::try_current)
-      .map_err(|e| SocketError::network_code("EIO", "tokio", e.to_string()))?;
   let addr = SocketAddr::new(ip, port);
   let detail = addr.to_string();
   let socket =
@@ -405,8 +430,7 @@ pub fn connect_start(
   }
   Ok(Some(TcpCore::new(
     StdTcpStream::from(socket),
-    runtime,
-    detail,
+    Peer::Connecting(detail.into_boxed_str()),
   )))
 }
 
