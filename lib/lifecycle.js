@@ -296,7 +296,7 @@ class StreamEnds {
   readableEnded(error) {
     if ((this.#ends & READABLE_ENDED) !== 0) return
     this.#ends |= READABLE_ENDED
-    this.#ended(this.writableOpen, error, true)
+    StreamEnds.#ended(this, this.writableOpen, error, true)
   }
 
   /**
@@ -306,7 +306,7 @@ class StreamEnds {
   writableEnded(error, later = false) {
     if ((this.#ends & WRITABLE_ENDED) !== 0) return
     this.#ends |= WRITABLE_ENDED
-    this.#ended(this.readableOpen, error, later)
+    StreamEnds.#ended(this, this.readableOpen, error, later)
     if (this.readableOpen) this.writableEndedFirst?.()
   }
 
@@ -316,14 +316,14 @@ class StreamEnds {
     this.writableEnded(error, true)
   }
 
-  #ended(otherOpen, error, later) {
+  static #ended(self, otherOpen, error, later) {
     if (otherOpen) {
-      this.#firstError = error
+      self.#firstError = error
       return
     }
-    const first = this.#firstError !== undefined ? this.#firstError : error
-    if (later || (this.#ends & WRITE_FAILED) !== 0) setImmediate(() => this.bothEnded(first))
-    else this.bothEnded(first)
+    const first = self.#firstError !== undefined ? self.#firstError : error
+    if (later || (self.#ends & WRITE_FAILED) !== 0) setImmediate(() => self.bothEnded(first))
+    else self.bothEnded(first)
   }
 }
 /**
@@ -357,7 +357,7 @@ class LazyStreams extends StreamEnds {
       this.#writable = newWritableStream(sink, { highWaterMark: this.writableHighWaterMark, size })
       // Node marks the stream started, and hands it any write queued meanwhile, in a
       // reaction queued while it was made: this microtask runs right after that.
-      microtask(() => this.#writableStarted())
+      microtask(() => LazyStreams.#writableStarted(this))
     }
     return this.#writable
   }
@@ -386,14 +386,14 @@ class LazyStreams extends StreamEnds {
     else this.abortForClose()
   }
 
-  #writableStarted() {
-    this.#sink.started = true
+  static #writableStarted(self) {
+    self.#sink.started = true
     // From now on no write is copied (Sink.sizeOf): every chunk is sized 1 by one shared
     // function.
-    sizeAllOne(this.#writable)
-    if (this.#sink.abortOnStart) {
-      this.#sink.abortOnStart = false
-      this.abortForClose()
+    sizeAllOne(self.#writable)
+    if (self.#sink.abortOnStart) {
+      self.#sink.abortOnStart = false
+      self.abortForClose()
     }
   }
 }
@@ -492,7 +492,7 @@ class Sink {
   }
 
   write(chunk, c) {
-    return this.socket.writeChunk(this.early === null ? chunk : this.#earlyCopy(chunk), c)
+    return this.socket.writeChunk(this.early === null ? chunk : Sink.#earlyCopy(this, chunk), c)
   }
 
   close() {
@@ -504,13 +504,13 @@ class Sink {
   }
 
   /** The copy kept for `chunk` if it was written before the start (the oldest such). */
-  #earlyCopy(chunk) {
-    const early = this.early
+  static #earlyCopy(self, chunk) {
+    const early = self.early
     for (let i = 0; i < early.length; i += 2) {
       if (early[i] === chunk) {
         const copy = early[i + 1]
         early.splice(i, 2)
-        if (early.length === 0) this.early = null
+        if (early.length === 0) self.early = null
         return copy
       }
     }

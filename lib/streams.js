@@ -100,22 +100,22 @@ class LazyClosed {
   }
 
   resolve(value) {
-    this.#settle(FULFILLED, value)
+    LazyClosed.#settle(this, FULFILLED, value)
   }
 
   reject(reason) {
-    this.#settle(REJECTED, reason)
+    LazyClosed.#settle(this, REJECTED, reason)
   }
 
-  #settle(outcome, value) {
-    if (this.#outcome !== PENDING) return
-    this.#outcome = outcome
-    if (this.#promise === undefined) {
-      this.#held = value
+  static #settle(self, outcome, value) {
+    if (self.#outcome !== PENDING) return
+    self.#outcome = outcome
+    if (self.#promise === undefined) {
+      self.#held = value
       return
     }
-    const resolvers = this.#held
-    this.#held = undefined
+    const resolvers = self.#held
+    self.#held = undefined
     resolvers[outcome === FULFILLED ? 0 : 1](value)
   }
 }

@@ -89,6 +89,10 @@ const PULL_NEXT_TURN = 32
  *
  * It is its readable's underlying source itself; its sink is lib/lifecycle.js's `Sink`; the
  * streams are made on first use (LazyStreams).
+ *
+ * Its helpers (and those of the classes it extends) are static private methods taking the
+ * connection: a class with private instance methods gives every instance a brand field
+ * (8 bytes a class, three classes deep).
  */
 class TcpConnection extends LazyStreams {
   #core
@@ -110,12 +114,12 @@ class TcpConnection extends LazyStreams {
   #flags = 0
 
   /** Whether the flag `bit` (CLOSING, ...) is set. */
-  #has(bit) {
-    return (this.#flags & bit) !== 0
+  static #has(self, bit) {
+    return (self.#flags & bit) !== 0
   }
 
-  #set(bit, on) {
-    this.#flags = on ? this.#flags | bit : this.#flags & ~bit
+  static #set(self, bit, on) {
+    self.#flags = on ? self.#flags | bit : self.#flags & ~bit
   }
 
   constructor(core, life) {
@@ -177,8 +181,8 @@ class TcpConnection extends LazyStreams {
   // answers the read later with enqueue / respond, which pulls again for any read still
   // waiting. A pull while that wait is armed (a second read) leaves it to the wait.
   pullReadable(c) {
-    const triedNow = this.#has(TRIED_NOW)
-    this.#set(TRIED_NOW, false)
+    const triedNow = TcpConnection.#has(this, TRIED_NOW)
+    TcpConnection.#set(this, TRIED_NOW, false)
     if (this.#queuedError !== undefined) {
       errorStream(c, this.#queuedError)
       this.#queuedError = undefined
@@ -190,7 +194,7 @@ class TcpConnection extends LazyStreams {
       // pull-into (reader type "none"), and bytes responded into it go to the queue
       // without answering the default read. Enqueueing answers any kind of read (BYOB
       // reads get a copy), so the next delivery enqueues.
-      this.#set(ENQUEUE_NEXT, true)
+      TcpConnection.#set(this, ENQUEUE_NEXT, true)
       return
     }
     // A read loop that always finds data would never let the event loop turn (lib/turns.js).
@@ -198,31 +202,31 @@ class TcpConnection extends LazyStreams {
     // released meanwhile would leave its pull-into to be answered instead of the next
     // reader's read (see above): deliver with enqueue, which answers any kind of read.
     if (turns.mustYield()) {
-      this.#set(ENQUEUE_NEXT, true)
-      this.#set(PULL_NEXT_TURN, true)
+      TcpConnection.#set(this, ENQUEUE_NEXT, true)
+      TcpConnection.#set(this, PULL_NEXT_TURN, true)
       return turns.nextTurn(() => {
-        this.#set(PULL_NEXT_TURN, false)
-        this.#pullNow(c)
+        TcpConnection.#set(this, PULL_NEXT_TURN, false)
+        TcpConnection.#pullNow(this, c)
       })
     }
-    this.#pullNow(c, triedNow)
+    TcpConnection.#pullNow(this, c, triedNow)
   }
 
   /** Answers a pull now or waits; `triedNow`: readNow() has just found nothing (no retry). */
-  #pullNow(c, triedNow = false) {
+  static #pullNow(self, c, triedNow = false) {
     // A pull put off to the next turn may find a wait the read-ahead armed meanwhile.
-    if (this.#readWait !== 0) {
-      this.#set(ENQUEUE_NEXT, true)
+    if (self.#readWait !== 0) {
+      TcpConnection.#set(self, ENQUEUE_NEXT, true)
       return
     }
-    if (!triedNow && this.#readOnce(c)) return
+    if (!triedNow && TcpConnection.#readOnce(self, c)) return
     // Other sockets wait too: try again at the end of this turn before arming (wait.js).
     if (wait.busy()) {
-      this.#readWait = DEFERRED
-      wait.deferRead(this)
+      self.#readWait = DEFERRED
+      wait.deferRead(self)
       return
     }
-    this.#armRead()
+    TcpConnection.#armRead(self)
   }
 
   /** The end of the turn in which a read would block (wait.deferRead). */
@@ -230,27 +234,27 @@ class TcpConnection extends LazyStreams {
     // Cancelled or closed meanwhile: #readOnce answers nothing more.
     if (this.#readWait !== DEFERRED) return
     this.#readWait = 0
-    if (!this.#readOnce(this.#readController)) this.#armRead()
+    if (!TcpConnection.#readOnce(this, this.#readController)) TcpConnection.#armRead(this)
   }
 
-  #armRead() {
+  static #armRead(self) {
     // Ready already: read now. Each arm clears tokio's cached readiness first
     // (src/notify.rs), so this repeats only if new data came and went in between.
     for (;;) {
       try {
-        this.#readWait = wait.armFor(tcpArm, this.#core, false, this)
+        self.#readWait = wait.armFor(tcpArm, self.#core, false, self)
       } catch (err) {
-        this.#failReadable(fromNative(err))
+        TcpConnection.#failReadable(self, fromNative(err))
         return
       }
-      if (this.#readWait !== 0 || this.#readOnce(this.#readController)) return
+      if (self.#readWait !== 0 || TcpConnection.#readOnce(self, self.#readController)) return
     }
   }
 
   /** The read wait ended: `ready`, or cancelled (close, cancel) when false. */
   readReady(ready) {
     this.#readWait = 0
-    if (ready && !this.#readOnce(this.#readController)) this.#armRead()
+    if (ready && !TcpConnection.#readOnce(this, this.#readController)) TcpConnection.#armRead(this)
   }
 
   /**
@@ -268,7 +272,7 @@ class TcpConnection extends LazyStreams {
       !this.readableOpen ||
       this.#queuedError !== undefined ||
       this.#readWait !== 0 ||
-      this.#has(PULL_NEXT_TURN) ||
+      TcpConnection.#has(this, PULL_NEXT_TURN) ||
       turns.mustYield()
     ) {
       return null
@@ -280,29 +284,29 @@ class TcpConnection extends LazyStreams {
     } catch (err) {
       // The readable errors now (nothing is queued); the read is answered with the error
       // by the caller (lib/streams.js), and `closed` settles in a later task.
-      this.#failReadable(fromNative(err))
+      TcpConnection.#failReadable(this, fromNative(err))
       return null
     }
     if (read.n > 0) {
-      this.#set(ENQUEUE_NEXT, false)
-      if (!this.writableOpen) this.#queueReadAhead(microtask)
+      TcpConnection.#set(this, ENQUEUE_NEXT, false)
+      if (!this.writableOpen) TcpConnection.#queueReadAhead(this, microtask)
       return read.chunk
     }
-    this.#set(TRIED_NOW, read.n !== 0)
+    TcpConnection.#set(this, TRIED_NOW, read.n !== 0)
     return null
   }
 
   /** One read attempt: true when the pull is answered (data, end or error). */
-  #readOnce(c) {
+  static #readOnce(self, c) {
     // Whatever readNow() found is out of date once the socket is read again.
-    this.#set(TRIED_NOW, false)
-    if (!this.readableOpen) return true
-    const core = this.#core
-    let request = this.#has(ENQUEUE_NEXT) ? null : c.byobRequest
+    TcpConnection.#set(self, TRIED_NOW, false)
+    if (!self.readableOpen) return true
+    const core = self.#core
+    let request = TcpConnection.#has(self, ENQUEUE_NEXT) ? null : c.byobRequest
     // A released BYOB reader's pull-into answered while default reads wait would leave
     // them waiting (lib/streams.js, defaultReadsWaiting): enqueue answers them.
     if (request !== null && defaultReadsWaiting(c)) request = null
-    const spin = !this.#has(READING_AHEAD) && wait.maySpin()
+    const spin = !TcpConnection.#has(self, READING_AHEAD) && wait.maySpin()
     let n
     let chunk = null
     try {
@@ -312,15 +316,15 @@ class TcpConnection extends LazyStreams {
       } else {
         // Once reading ahead, no more than READ_AHEAD_BYTES queued (highWaterMark 0:
         // desiredSize is minus the bytes queued).
-        const max = this.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES + c.desiredSize
+        const max = self.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES + c.desiredSize
         ;({ n, chunk } = readIntoScratch(core, Math.max(max, 1), spin))
       }
     } catch (err) {
-      this.#failReadable(fromNative(err))
+      TcpConnection.#failReadable(self, fromNative(err))
       return true
     }
     if (n > 0) {
-      this.#set(ENQUEUE_NEXT, false)
+      TcpConnection.#set(self, ENQUEUE_NEXT, false)
       try {
         if (request) request.respond(n)
         else if (!answerWaitingRead(c, chunk)) c.enqueue(chunk)
@@ -328,18 +332,18 @@ class TcpConnection extends LazyStreams {
         // Node's stream code threw from inside (lib/streams.js): the readable ends with
         // that error rather than leave its reads waiting.
         errorStream(c, err)
-        this.readableEnded(err)
+        self.readableEnded(err)
         return true
       }
-      if (!this.writableOpen) this.#queueReadAhead(microtask)
+      if (!self.writableOpen) TcpConnection.#queueReadAhead(self, microtask)
       return true
     }
     if (n === 0) {
       // After a reset the first syscall takes the error and later reads see 0 bytes: when
       // a write met it, this is not the peer's FIN but the same failure, and the readable
       // errors with it rather than look like a clean end.
-      if (this.#writeError !== undefined) {
-        this.#failReadable(this.#writeError)
+      if (self.#writeError !== undefined) {
+        TcpConnection.#failReadable(self, self.#writeError)
         return true
       }
       // The peer sent FIN: the readable closes, writing may go on. A BYOB read waiting
@@ -358,7 +362,7 @@ class TcpConnection extends LazyStreams {
       } catch (err) {
         error = err
       }
-      this.readableEnded(error !== undefined && isErrored(c) ? error : undefined)
+      self.readableEnded(error !== undefined && isErrored(c) ? error : undefined)
       return true
     }
     return false
@@ -367,46 +371,46 @@ class TcpConnection extends LazyStreams {
   /** The writable ended with the readable open (StreamEnds): read ahead from now on. */
   writableEndedFirst() {
     // After the writable's own promise has settled (closed must settle after it: spec 1.3).
-    this.#queueReadAhead(setImmediate)
+    TcpConnection.#queueReadAhead(this, setImmediate)
   }
 
-  #queueReadAhead(schedule) {
-    if (this.#has(READ_AHEAD_QUEUED)) return
-    this.#set(READ_AHEAD_QUEUED, true)
+  static #queueReadAhead(self, schedule) {
+    if (TcpConnection.#has(self, READ_AHEAD_QUEUED)) return
+    TcpConnection.#set(self, READ_AHEAD_QUEUED, true)
     schedule(() => {
-      this.#set(READ_AHEAD_QUEUED, false)
-      this.#readAhead()
+      TcpConnection.#set(self, READ_AHEAD_QUEUED, false)
+      TcpConnection.#readAhead(self)
     })
   }
 
   /** Reads what has come, or waits for it, unless a read waits already or enough is queued. */
-  #readAhead() {
-    if (!this.readableOpen || this.#readWait !== 0) return
+  static #readAhead(self) {
+    if (!self.readableOpen || self.#readWait !== 0) return
     // A readable nobody has asked for yet is made now (its start sets #readController): it
     // holds what is read, and the end.
-    if (this.#readController === undefined) void this.readable
-    const c = this.#readController
+    if (self.#readController === undefined) void self.readable
+    const c = self.#readController
     // highWaterMark 0: desiredSize is minus the bytes queued (null once errored).
     const desired = c.desiredSize
     if (desired === null || -desired >= READ_AHEAD_BYTES) return
-    this.#set(READING_AHEAD, true)
+    TcpConnection.#set(self, READING_AHEAD, true)
     try {
-      this.#pullNow(c)
+      TcpConnection.#pullNow(self, c)
     } finally {
-      this.#set(READING_AHEAD, false)
+      TcpConnection.#set(self, READING_AHEAD, false)
     }
   }
 
   /** Waits until the socket may be ready for writing; false if it closed. */
-  async #writeReady() {
+  static async #writeReady(self) {
     let armed
     try {
-      armed = wait.arm(tcpArm, this.#core, true)
+      armed = wait.arm(tcpArm, self.#core, true)
     } catch (err) {
-      throw this.#failWritable(fromNative(err))
+      throw TcpConnection.#failWritable(self, fromNative(err))
     }
     if (armed === true) return true
-    this.#writeWait = armed.token
+    self.#writeWait = armed.token
     return armed.promise
   }
 
@@ -426,40 +430,40 @@ class TcpConnection extends LazyStreams {
       this.writeFailed(err)
       throw err
     }
-    const n = this.#writeOnce(bytes)
+    const n = TcpConnection.#writeOnce(this, bytes)
     // Written whole: done, in a later macrotask if the event loop has waited too long.
     if (n === byteLength(bytes)) return turns.mustYield() ? turns.nextTurn() : undefined
     // The spec writes a copy: keep the rest safe from the caller while we wait.
-    return (this.#pendingWrite = this.#writeWhenReady(copyBytes(bytes, n > 0 ? n : 0), c))
+    return (this.#pendingWrite = TcpConnection.#writeWhenReady(this, copyBytes(bytes, n > 0 ? n : 0), c))
   }
 
-  async #writeWhenReady(bytes, c) {
+  static async #writeWhenReady(self, bytes, c) {
     // The spec's abort steps: a write waiting on a full send buffer returns at once.
     const signal = c.signal
-    const onAbort = () => wait.cancel(this.#writeWait)
+    const onAbort = () => wait.cancel(self.#writeWait)
     signal.addEventListener('abort', onAbort, { once: true })
     try {
       for (;;) {
-        const ready = await this.#writeReady()
+        const ready = await TcpConnection.#writeReady(self)
         if (signal.aborted) throw signal.reason
-        if (this.#has(CLOSING)) throw closedByClose()
+        if (TcpConnection.#has(self, CLOSING)) throw closedByClose()
         if (!ready) throw invalidState('The socket was closed.')
-        const n = this.#writeOnce(bytes)
+        const n = TcpConnection.#writeOnce(self, bytes)
         if (n === byteLength(bytes)) return
         if (n > 0) bytes = bytesFrom(bytes, n)
       }
     } finally {
       signal.removeEventListener('abort', onAbort)
-      this.#pendingWrite = null
+      self.#pendingWrite = null
     }
   }
 
   /** One write attempt: the byte count written, or WOULD_BLOCK. */
-  #writeOnce(bytes) {
+  static #writeOnce(self, bytes) {
     try {
-      return tcpTryWrite(this.#core, bytes)
+      return tcpTryWrite(self.#core, bytes)
     } catch (err) {
-      throw this.#failWritable(fromNative(err))
+      throw TcpConnection.#failWritable(self, fromNative(err))
     }
   }
 
@@ -489,7 +493,7 @@ class TcpConnection extends LazyStreams {
   /** close()'s "abort the writable" (see abortWritableForClose in lifecycle.js). */
   abortForClose() {
     if (!this.writableOpen) return
-    this.#set(CLOSING, true)
+    TcpConnection.#set(this, CLOSING, true)
     abortWritableForClose(
       this.#writeController,
       this.#pendingWrite,
@@ -515,13 +519,13 @@ class TcpConnection extends LazyStreams {
    * the readable"): the readable errors; the writable goes on until it ends on its own
    * (after a reset, its next write fails with its own NetworkError).
    */
-  #failReadable(error) {
-    if (this.readableOpen) {
+  static #failReadable(self, error) {
+    if (self.readableOpen) {
       // Bytes read ahead are still queued: they are read first (see #queuedError); the
       // readable has ended all the same (closed may settle now, as after a FIN).
-      if (this.#readController.desiredSize < 0) this.#queuedError = error
-      else errorStream(this.#readController, error)
-      this.readableEnded(error)
+      if (self.#readController.desiredSize < 0) self.#queuedError = error
+      else errorStream(self.#readController, error)
+      self.readableEnded(error)
     }
     return error
   }
@@ -530,11 +534,11 @@ class TcpConnection extends LazyStreams {
    * A write failed (spec 1.3): the write rejects with `error` (the caller throws it, which
    * errors the writable); the readable goes on.
    */
-  #failWritable(error) {
+  static #failWritable(self, error) {
     // Only a reset the write took first (ECONNRESET) hides from later reads; EPIPE means
     // the peer's FIN had come before, and the readable may end cleanly.
-    if (error?.cause?.code === 'ECONNRESET') this.#writeError ??= error
-    this.writeFailed(error)
+    if (error?.cause?.code === 'ECONNRESET') self.#writeError ??= error
+    self.writeFailed(error)
     return error
   }
 
