@@ -165,7 +165,11 @@ export declare function tcpClose(core: ExternalObject<'TcpCore'>): void
  */
 export declare function tcpFinishConnect(core: ExternalObject<'TcpCore'>): SocketInfo | null
 
-/** Local and remote address and port. */
+/**
+ * Local and remote address and port. The addresses kept since the connect or accept are
+ * handed over (JavaScript asks once, as the socket opens); asked again, the OS is asked
+ * (`getsockname` / `getpeername`, which fail once the connection is reset or closed).
+ */
 export declare function tcpInfo(core: ExternalObject<'TcpCore'>): SocketInfo
 
 /** `TCPSocketOptions`, already converted by the WebIDL layer in JavaScript. */
@@ -194,12 +198,17 @@ export declare function tcpTryRead(core: ExternalObject<'TcpCore'>, buf: Uint8Ar
  */
 export declare function tcpTryWrite(core: ExternalObject<'TcpCore'>, buf: Uint8Array): number
 
-/** Addresses of an open UDP socket; the remote pair only in connected mode. */
+/**
+ * Addresses of an open UDP socket; the remote pair only in connected mode (`""` and 0 in
+ * bound mode). No optional fields: napi-rs defines a struct's always-present fields on
+ * the object it makes, but assigns optional ones, which a setter of that name on
+ * `Object.prototype` would take.
+ */
 export interface UdpInfo {
   localAddress: string
   localPort: number
-  remoteAddress?: string
-  remotePort?: number
+  remoteAddress: string
+  remotePort: number
 }
 
 /**

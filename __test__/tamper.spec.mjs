@@ -13,3 +13,43 @@ test('poisoned built-ins neither widen a later policy nor reach native sockets',
     t.false(saw.includes(name), `${name} was seen: ${saw.join(', ')}`)
   }
 })
+
+test.serial("setters on Object.prototype see none of an open info's members, nor take them", async (t) => {
+  const net = await import('node:net')
+  const { once } = await import('node:events')
+  const { TCPSocket, UDPSocket } = await import('../index.js')
+  const keys = ['localAddress', 'localPort', 'remoteAddress', 'remotePort', 'multicastController']
+  const seen = []
+  // Setters only: reading a member that is missing still gives undefined.
+  for (const key of keys) {
+    Object.defineProperty(Object.prototype, key, { configurable: true, set: () => seen.push(key) })
+  }
+  const server = net.createServer((s) => s.end())
+  const sockets = []
+  try {
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const tcp = new TCPSocket('127.0.0.1', server.address().port)
+    const bound = new UDPSocket({ localAddress: '127.0.0.1' })
+    const boundInfo = await bound.opened
+    const connected = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: boundInfo.localPort })
+    sockets.push(tcp, bound, connected)
+    const infos = {
+      tcp: [await tcp.opened, ['localAddress', 'localPort', 'remoteAddress', 'remotePort']],
+      bound: [boundInfo, ['localAddress', 'localPort', 'multicastController']],
+      connected: [await connected.opened, ['localAddress', 'localPort', 'remoteAddress', 'remotePort']],
+    }
+    for (const [name, [info, own]] of Object.entries(infos)) {
+      for (const key of own) {
+        t.true(Object.hasOwn(info, key), `${name}: ${key} is an own property`)
+        t.not(info[key], undefined, `${name}: ${key}`)
+      }
+    }
+    t.is(typeof infos.tcp[0].localPort, 'number')
+    t.deepEqual(seen, [])
+  } finally {
+    for (const key of keys) delete Object.prototype[key]
+    for (const s of sockets) await s.close().catch(() => {})
+    server.close()
+  }
+})

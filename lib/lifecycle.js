@@ -42,9 +42,9 @@ const CLOSED_SETTLED = 4
 
 /**
  * A socket's `opened` / `closed` / `close()` state, stamped on the socket object itself as
- * private fields (`Lifecycle.stamp(this, TheClass)` in its constructor): one object less a
- * socket. The socket classes' members call the static functions below; `is(object, Class)`
- * is their brand check (a socket of that very class, of that module instance).
+ * private fields (`Lifecycle.stamp(this, KIND)` in its constructor, `KIND` made by
+ * `Lifecycle.kind(name)` with the class): one object less a socket. The socket classes'
+ * members call the static functions below; `is(object, KIND)` is their brand check.
  *
  * `closed` is made on first use (most sockets are closed without anyone asking for it): a
  * pending promise, its resolvers and the handler that keeps its rejection handled cost
@@ -53,7 +53,7 @@ const CLOSED_SETTLED = 4
  * only once it is open (and made resolved, without resolvers).
  */
 class Lifecycle extends Stamp {
-  /** The socket's class (its name is the `className` of error messages and inspect). */
+  /** The socket class's kind (`Lifecycle.kind(name)`): its brand, and its name for messages. */
   #kind
   #phase = OPENING
   #closedError = undefined
@@ -72,12 +72,21 @@ class Lifecycle extends Stamp {
     this.#kind = kind
   }
 
-  /** Gives `socket` (an instance of the class `kind`, being constructed) its lifecycle. */
+  /**
+   * A socket class's kind: made once per class definition (each policy's module instance
+   * defines its own classes), named as its interface (a fixed name: a class's own `name`
+   * can be redefined).
+   */
+  static kind(name) {
+    return Object.freeze({ name })
+  }
+
+  /** Gives `socket` (being constructed by the class of `kind`) its lifecycle. */
   static stamp(socket, kind) {
     new Lifecycle(socket, kind)
   }
 
-  /** Whether `object` is a socket stamped by the class `kind`. */
+  /** Whether `object` is a socket made by the constructor of the class of `kind` (or a subclass's). */
   static is(object, kind) {
     return typeof object === 'object' && object !== null && #kind in object && object.#kind === kind
   }
@@ -239,11 +248,46 @@ function streamAccessor(key) {
 const STREAM_ACCESSORS = { readable: streamAccessor('readable'), writable: streamAccessor('writable') }
 
 /**
- * Starts an open info dictionary of `connection`: `info` holds the members before
- * `readable`; add the rest in order, the streams with `addStream`. (Adding accessors as
- * new properties keeps V8's fast object shapes: redefining existing ones is ~4x slower.)
+ * An open info dictionary's object: a plain object (its prototype is Object.prototype, as a
+ * literal's), made by a constructor so that V8 sizes it for all its members (its slack
+ * tracking counts those added after construction): a literal of two members left the
+ * other three fields in a separate property array (16 bytes more a connection).
  */
-function linkInfo(info, connection) {
+function OpenInfo() {}
+OpenInfo.prototype = Object.prototype
+
+// The members are class fields stamped on the info: defined as own data properties, not
+// assigned, so that nothing on Object.prototype (a setter, a read-only property) can
+// intercept them, as nothing can a literal's.
+class LocalMembers extends Stamp {
+  localAddress
+  localPort
+  constructor(info, localAddress, localPort) {
+    super(info)
+    this.localAddress = localAddress
+    this.localPort = localPort
+  }
+}
+
+class RemoteMembers extends Stamp {
+  remoteAddress
+  remotePort
+  constructor(info, remoteAddress, remotePort) {
+    super(info)
+    this.remoteAddress = remoteAddress
+    this.remotePort = remotePort
+  }
+}
+
+/**
+ * Starts an open info dictionary of `connection` with `localAddress` and `localPort`; add
+ * the rest in lexicographic order (as WebIDL makes a dictionary's object): the streams
+ * with `addStream`, the remote address with `addRemote`. (Adding accessors as new
+ * properties keeps V8's fast object shapes: redefining existing ones is ~4x slower.)
+ */
+function linkInfo(localAddress, localPort, connection) {
+  const info = new OpenInfo()
+  new LocalMembers(info, localAddress, localPort)
   new LinkedInfo(info, connection)
   return info
 }
@@ -251,6 +295,11 @@ function linkInfo(info, connection) {
 /** Adds `info`'s `key` ('readable' or 'writable'), made on first use. */
 function addStream(info, key) {
   Object.defineProperty(info, key, STREAM_ACCESSORS[key])
+}
+
+/** Adds `info`'s `remoteAddress` and `remotePort`. */
+function addRemote(info, remoteAddress, remotePort) {
+  new RemoteMembers(info, remoteAddress, remotePort)
 }
 
 // StreamEnds' bits.
@@ -279,7 +328,7 @@ const WRITE_FAILED = 4
  * observe the order (a macrotask on every close() costs ~30 µs of CPU per connection).
  */
 class StreamEnds {
-  /** READABLE_ENDED, WRITABLE_ENDED, WRITE_FAILED (below), one bit each: one field. */
+  /** READABLE_ENDED, WRITABLE_ENDED, WRITE_FAILED (above), one bit each: one field. */
   #ends = 0
   /** The error of the stream that ended first (undefined: it closed cleanly). */
   #firstError = undefined
@@ -524,6 +573,7 @@ module.exports = {
   LazyStreams,
   linkInfo,
   addStream,
+  addRemote,
   startReadable,
   startWritable,
   abortWritableForClose,

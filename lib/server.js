@@ -41,6 +41,7 @@ function checkValues(localAddress, opts) {
 /** Makes the TCPServerSocket class bound to one native `Sockets` and its TCPSocket class. */
 function defineTCPServerSocket(sockets, TCPSocket) {
   const checkConstructor = constructorCheck(sockets)
+  const KIND = Lifecycle.kind('TCPServerSocket')
   class TCPServerSocket {
     #listener = null
     #readableDone = false
@@ -53,7 +54,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
 
     /** Listens on `localAddress` (an IP literal); `opened` resolves with the readable of connections. */
     constructor(localAddress, options = undefined) {
-      Lifecycle.stamp(this, TCPServerSocket)
+      Lifecycle.stamp(this, KIND)
       idl.requireArguments(arguments.length, 1, CTX)
       const address = idl.toDOMString(localAddress, `${CTX}: localAddress`)
       const opts = toServerOptions(options, CTX)
@@ -187,22 +188,22 @@ function defineTCPServerSocket(sockets, TCPSocket) {
 
     /** Resolves with `{ readable, localAddress, localPort }`. */
     get opened() {
-      return Lifecycle.is(this, TCPServerSocket) ? Lifecycle.opened(this) : idl.illegalInvocation()
+      return Lifecycle.is(this, KIND) ? Lifecycle.opened(this) : idl.illegalInvocation()
     }
 
     /** Resolves once the readable is closed and the listener with it. */
     get closed() {
-      return Lifecycle.is(this, TCPServerSocket) ? Lifecycle.closed(this) : idl.illegalInvocation()
+      return Lifecycle.is(this, KIND) ? Lifecycle.closed(this) : idl.illegalInvocation()
     }
 
     /** For `util.inspect` / `console.log`: the state and, once open, the addresses. */
     [INSPECT](depth, options, inspect) {
-      return Lifecycle.is(this, TCPServerSocket) ? Lifecycle.inspect(this, depth, options, inspect) : this
+      return Lifecycle.is(this, KIND) ? Lifecycle.inspect(this, depth, options, inspect) : this
     }
 
     /** Cancels the readable (closing the listener; accepted sockets stay open) and returns `closed`. */
     close() {
-      return Lifecycle.is(this, TCPServerSocket) ? Lifecycle.close(this) : idl.illegalInvocation()
+      return Lifecycle.is(this, KIND) ? Lifecycle.close(this) : idl.illegalInvocation()
     }
   }
   idl.defineInterface(TCPServerSocket, 'TCPServerSocket', ['opened', 'closed', 'close'])

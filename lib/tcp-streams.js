@@ -83,9 +83,9 @@ const PULL_NEXT_TURN = 32
  * Owns one native socket (a `TcpCore` External): makes its readable and writable and calls
  * `Lifecycle.settleClosed(life, error)` (lib/lifecycle.js; `life`: the TCPSocket) once both
  * are closed or errored, with the spec's precedence (the error of the stream that ended
- * first wins). Each stream errors on
- * its own operations' failures (spec 1.2, 1.3). Cancelling the readable or aborting the
- * writable is a graceful end, as in Chromium: `closed` then resolves.
+ * first wins). Each stream errors on its own operations' failures (spec 1.2, 1.3).
+ * Cancelling the readable or aborting the writable is a graceful end, as in Chromium:
+ * `closed` then resolves.
  *
  * It is its readable's underlying source itself; its sink is lib/lifecycle.js's `Sink`; the
  * streams are made on first use (LazyStreams).
@@ -177,7 +177,7 @@ class TcpConnection extends LazyStreams {
 
   // Pull and write answer synchronously when the socket is ready (the common case): an
   // async function would cost a promise and a microtask turn on every chunk. A read that
-  // would block arms the socket and returns; the wait's callback (Source's onReady)
+  // would block arms the socket and returns; the wait's callback (our onReady)
   // answers the read later with enqueue / respond, which pulls again for any read still
   // waiting. A pull while that wait is armed (a second read) leaves it to the wait.
   pullReadable(c) {

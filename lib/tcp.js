@@ -6,7 +6,7 @@ const { TcpConnection } = require('./tcp-streams')
 const wait = require('./wait')
 const turns = require('./turns')
 const { fromNative } = require('./errors')
-const { Lifecycle, INSPECT, linkInfo, addStream } = require('./lifecycle')
+const { Lifecycle, INSPECT, linkInfo, addStream, addRemote } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 
@@ -101,18 +101,6 @@ function sameAddress(address) {
 }
 
 /**
- * The start of an open info dictionary: a plain object (its prototype is Object.prototype,
- * as a literal's), made by a constructor so that V8 sizes it for all its members (its
- * slack tracking counts those added after construction): a literal of two members left
- * the other three fields in a separate property array (16 bytes more a connection).
- */
-function OpenInfo(localAddress, localPort) {
-  this.localAddress = localAddress
-  this.localPort = localPort
-}
-OpenInfo.prototype = Object.prototype
-
-/**
  * `opened` resolves: the streams of `core` (the native socket, src/tcp.rs, an External).
  * Module-level, so that an open socket keeps no closure of its constructor alive.
  */
@@ -120,10 +108,9 @@ function openConnection(life, core, info = tcpInfo(core)) {
   const connection = new TcpConnection(core, life)
   // Members in lexicographic order, as WebIDL makes a dictionary's object; the streams are
   // made on first use (lib/lifecycle.js, addStream).
-  const opened = linkInfo(new OpenInfo(sameAddress(info.localAddress), info.localPort), connection)
+  const opened = linkInfo(sameAddress(info.localAddress), info.localPort, connection)
   addStream(opened, 'readable')
-  opened.remoteAddress = sameAddress(info.remoteAddress)
-  opened.remotePort = info.remotePort
+  addRemote(opened, sameAddress(info.remoteAddress), info.remotePort)
   addStream(opened, 'writable')
   Lifecycle.open(life, opened, connection)
 }
@@ -131,6 +118,7 @@ function openConnection(life, core, info = tcpInfo(core)) {
 /** Makes the TCPSocket class bound to one native `Sockets` (one policy). */
 function defineTCPSocket(sockets) {
   const checkConstructor = constructorCheck(sockets)
+  const KIND = Lifecycle.kind('TCPSocket')
   class TCPSocket {
 
     /**
@@ -138,7 +126,7 @@ function defineTCPSocket(sockets) {
      * `remotePort`. Wait for `opened` for the streams.
      */
     constructor(remoteAddress, remotePort, options = undefined) {
-      Lifecycle.stamp(this, TCPSocket)
+      Lifecycle.stamp(this, KIND)
       const adopting = remoteAddress === kAdopt
       let host
       let port
@@ -172,22 +160,22 @@ function defineTCPSocket(sockets) {
 
     /** Resolves with `{ readable, writable, remoteAddress, remotePort, localAddress, localPort }`. */
     get opened() {
-      return Lifecycle.is(this, TCPSocket) ? Lifecycle.opened(this) : idl.illegalInvocation()
+      return Lifecycle.is(this, KIND) ? Lifecycle.opened(this) : idl.illegalInvocation()
     }
 
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
-      return Lifecycle.is(this, TCPSocket) ? Lifecycle.closed(this) : idl.illegalInvocation()
+      return Lifecycle.is(this, KIND) ? Lifecycle.closed(this) : idl.illegalInvocation()
     }
 
     /** For `util.inspect` / `console.log`: the state and, once open, the addresses. */
     [INSPECT](depth, options, inspect) {
-      return Lifecycle.is(this, TCPSocket) ? Lifecycle.inspect(this, depth, options, inspect) : this
+      return Lifecycle.is(this, KIND) ? Lifecycle.inspect(this, depth, options, inspect) : this
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */
     close() {
-      return Lifecycle.is(this, TCPSocket) ? Lifecycle.close(this) : idl.illegalInvocation()
+      return Lifecycle.is(this, KIND) ? Lifecycle.close(this) : idl.illegalInvocation()
     }
   }
   idl.defineInterface(TCPSocket, 'TCPSocket', ['opened', 'closed', 'close'])

@@ -25,6 +25,7 @@ const {
   LazyStreams,
   linkInfo,
   addStream,
+  addRemote,
   startReadable,
   startWritable,
   PULL_ON_READ,
@@ -141,8 +142,9 @@ class EarlyFailure {
 /**
  * Owns one native UdpHandle: makes its readable and writable and calls
  * `Lifecycle.settleClosed(life, error)` (`life`: the UDPSocket) once both are closed or
- * errored, with the spec's precedence (the error of the stream that ended first wins). Cancelling the readable or aborting the writable is a graceful
- * end: `closed` then resolves.
+ * errored, with the spec's precedence (the error of the stream that ended first wins).
+ * Cancelling the readable or aborting the writable is a graceful end: `closed` then
+ * resolves.
  */
 class UdpConnection extends LazyStreams {
   #handle
@@ -653,6 +655,7 @@ function nativeOptions(o) {
 /** Makes the UDPSocket class bound to one native `Sockets` (one policy). */
 function defineUDPSocket(sockets) {
   const checkConstructor = constructorCheck(sockets)
+  const KIND = Lifecycle.kind('UDPSocket')
   class UDPSocket {
 
     /**
@@ -660,7 +663,7 @@ function defineUDPSocket(sockets) {
      * `{ localAddress, localPort? }`. Wait for `opened` for the streams.
      */
     constructor(options = undefined) {
-      Lifecycle.stamp(this, UDPSocket)
+      Lifecycle.stamp(this, KIND)
       const o = toUDPSocketOptions(options, CTX)
       checkConstructor()
       if (
@@ -679,15 +682,18 @@ function defineUDPSocket(sockets) {
         const { localAddress, localPort, remoteAddress, remotePort } = handle.info()
         // Members in lexicographic order, as WebIDL makes a dictionary's object.
         // The streams are made on first use (lib/lifecycle.js, addStream).
-        const info = linkInfo({ localAddress, localPort }, connection)
+        const info = linkInfo(localAddress, localPort, connection)
         if (!connected && sockets.multicastAllowed) {
-          info.multicastController = createMulticastController(handle)
+          // Defined, not assigned (see lib/lifecycle.js, linkInfo).
+          Object.defineProperty(info, 'multicastController', {
+            value: createMulticastController(handle),
+            writable: true,
+            enumerable: true,
+            configurable: true,
+          })
         }
         addStream(info, 'readable')
-        if (connected) {
-          info.remoteAddress = remoteAddress
-          info.remotePort = remotePort
-        }
+        if (connected) addRemote(info, remoteAddress, remotePort)
         addStream(info, 'writable')
         Lifecycle.open(life, info, connection)
       }
@@ -701,22 +707,22 @@ function defineUDPSocket(sockets) {
 
     /** Resolves with `{ readable, writable, localAddress, localPort, ... }` (see UDPSocketOpenInfo). */
     get opened() {
-      return Lifecycle.is(this, UDPSocket) ? Lifecycle.opened(this) : idl.illegalInvocation()
+      return Lifecycle.is(this, KIND) ? Lifecycle.opened(this) : idl.illegalInvocation()
     }
 
     /** Resolves once both streams are closed; rejects with the first stream error. */
     get closed() {
-      return Lifecycle.is(this, UDPSocket) ? Lifecycle.closed(this) : idl.illegalInvocation()
+      return Lifecycle.is(this, KIND) ? Lifecycle.closed(this) : idl.illegalInvocation()
     }
 
     /** For `util.inspect` / `console.log`: the state and, once open, the addresses. */
     [INSPECT](depth, options, inspect) {
-      return Lifecycle.is(this, UDPSocket) ? Lifecycle.inspect(this, depth, options, inspect) : this
+      return Lifecycle.is(this, KIND) ? Lifecycle.inspect(this, depth, options, inspect) : this
     }
 
     /** Cancels the readable, aborts the writable and returns `closed`. */
     close() {
-      return Lifecycle.is(this, UDPSocket) ? Lifecycle.close(this) : idl.illegalInvocation()
+      return Lifecycle.is(this, KIND) ? Lifecycle.close(this) : idl.illegalInvocation()
     }
   }
   idl.defineInterface(UDPSocket, 'UDPSocket', ['opened', 'closed', 'close'])

@@ -9,6 +9,7 @@ const { isArrayBuffer, isSharedArrayBuffer, isUint8Array, isDataView } = require
 const { viewBuffer, viewRange, bufferByteLength, bufferResizable, bytesFrom, byteLength, copyInto } = require('./primordials')
 const Uint8ArrayCtor = Uint8Array
 const { isView } = ArrayBuffer
+const { defineProperty } = Object
 
 const U16 = 2 ** 16
 const U32_MAX = 2 ** 32 - 1
@@ -160,7 +161,15 @@ function dictionary(typeName, members) {
     const out = {}
     for (let i = 0; i < names.length; i++) {
       const member = dict[names[i]]
-      if (member !== undefined) out[names[i]] = converters[i](member, `${context}: ${names[i]}`)
+      // Defined, not assigned: a setter of that name on Object.prototype must not take it.
+      if (member !== undefined) {
+        defineProperty(out, names[i], {
+          value: converters[i](member, `${context}: ${names[i]}`),
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        })
+      }
     }
     return out
   }

@@ -106,7 +106,7 @@ fn syscall<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
 }
 
 impl TcpCore {
-  /// Wraps a connected (or accepted) stream; call within the tokio runtime.
+  /// Wraps a stream tokio connected (it leaves tokio's reactor here).
   pub fn from_stream(stream: TcpStream) -> std::result::Result<Self, SocketError> {
     // Leave tokio's reactor: the socket is registered again only while a wait is pending.
     let stream = stream
@@ -310,7 +310,9 @@ pub fn tcp_close(#[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpEx
   core.close()
 }
 
-/// Local and remote address and port.
+/// Local and remote address and port. The addresses kept since the connect or accept are
+/// handed over (JavaScript asks once, as the socket opens); asked again, the OS is asked
+/// (`getsockname` / `getpeername`, which fail once the connection is reset or closed).
 #[napi]
 pub fn tcp_info(
   #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,

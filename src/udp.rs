@@ -41,14 +41,17 @@ use crate::sockets::{port, Sockets};
 use crate::sockopt::{self, UdpOptions};
 use crate::spin::Spin;
 
-/// Addresses of an open UDP socket; the remote pair only in connected mode.
+/// Addresses of an open UDP socket; the remote pair only in connected mode (`""` and 0 in
+/// bound mode). No optional fields: napi-rs defines a struct's always-present fields on
+/// the object it makes, but assigns optional ones, which a setter of that name on
+/// `Object.prototype` would take.
 #[napi(object)]
 #[derive(Clone, Debug)]
 pub struct UdpInfo {
   pub local_address: String,
   pub local_port: u32,
-  pub remote_address: Option<String>,
-  pub remote_port: Option<u32>,
+  pub remote_address: String,
+  pub remote_port: u32,
 }
 
 /// A `Uint8Array` JavaScript lends for one call (named so the macro converts it as a value).
@@ -204,8 +207,8 @@ impl UdpHandle {
         info: UdpInfo {
           local_address: local.ip().to_string(),
           local_port: local.port().into(),
-          remote_address: remote.map(|r| r.ip().to_string()),
-          remote_port: remote.map(|r| r.port().into()),
+          remote_address: remote.map(|r| r.ip().to_string()).unwrap_or_default(),
+          remote_port: remote.map_or(0, |r| r.port().into()),
         },
         spin: Spin::default(),
         segments_refused: AtomicBool::new(false),
