@@ -48,7 +48,7 @@ export declare class Sockets {
    * Starts a TCP connection to an IP literal on the calling thread (see
    * `tcp::connect_start`); `null` for a host name, which `connectTcp` resolves.
    */
-  connectTcpStart(host: string, portNumber: number, options: TcpOptions): ExternalObject<'TcpCore'> | null
+  connectTcpStart(host: string, portNumber: number, options: TcpOptions): CoreId | null
   /**
    * Opens a TCP connection (`TCPSocket`).
    *
@@ -57,8 +57,9 @@ export declare class Sockets {
    * environment finalizes every wrapped object) before that poll: a use after free, seen
    * as crashes in the worker_threads tests. The policy is taken here, on the JS thread,
    * and the future owns everything it uses.
+   * The connected socket is put in the JS thread's table as the promise resolves.
    */
-  connectTcp(host: string, portNumber: number, options: TcpOptions): Promise<ExternalObject<'TcpCore'>>
+  connectTcp(host: string, portNumber: number, options: TcpOptions): Promise<number>
   /**
    * Opens a connected-mode UDP socket (`new UDPSocket({ remoteAddress, remotePort })`).
    * Resolves with the key `takeUdp` gives the socket for (see `Parking`).
@@ -76,7 +77,7 @@ export declare class TcpListenerHandle {
    * Accepts up to `max` pending connections without blocking; an empty array when none
    * is pending.
    */
-  tryAcceptBatch(max: number): ExternalObject<'TcpCore'>[]
+  tryAcceptBatch(max: number): Array<CoreId>
   /**
    * `true` when a connection may be pending now; otherwise arms the listener so that
    * `notifier` reports `token` once one is.
@@ -153,24 +154,27 @@ export interface SocketInfo {
  * `true` if the socket may be ready for reading (`writable` false) or writing now;
  * otherwise arms it so that `notifier` reports `token` once it is (see `notify.rs`).
  */
-export declare function tcpArm(core: ExternalObject<'TcpCore'>, notifier: Notifier, token: number, writable: boolean): boolean
+export declare function tcpArm(core: CoreId, notifier: Notifier, token: number, writable: boolean): boolean
 
-/** Closes the socket (the descriptor is closed now); idempotent. */
-export declare function tcpClose(core: ExternalObject<'TcpCore'>): void
+/**
+ * Closes the socket (the descriptor is closed now); idempotent. The entry stays (calls
+ * with its number get the closed socket's error) until `tcpRelease`.
+ */
+export declare function tcpClose(core: CoreId): void
 
 /**
  * For a connect started by `Sockets.connectTcpStart`: the addresses once the connection
  * is established, `null` while it is still in progress (arm it for writing and ask
  * again), or the connect error (`ECONNREFUSED`, ...).
  */
-export declare function tcpFinishConnect(core: ExternalObject<'TcpCore'>): SocketInfo | null
+export declare function tcpFinishConnect(core: CoreId): SocketInfo | null
 
 /**
  * Local and remote address and port. The addresses kept since the connect or accept are
  * handed over (JavaScript asks once, as the socket opens); asked again, the OS is asked
  * (`getsockname` / `getpeername`, which fail once the connection is reset or closed).
  */
-export declare function tcpInfo(core: ExternalObject<'TcpCore'>): SocketInfo
+export declare function tcpInfo(core: CoreId): SocketInfo
 
 /** `TCPSocketOptions`, already converted by the WebIDL layer in JavaScript. */
 export interface TcpOptions {
@@ -182,21 +186,27 @@ export interface TcpOptions {
   dnsQueryType?: string
 }
 
+/**
+ * Frees the entry `core` (closing the socket if it is open): call once nothing can use
+ * the number any more. Idempotent.
+ */
+export declare function tcpRelease(core: CoreId): void
+
 /** Half-closes: sends FIN; reading goes on. */
-export declare function tcpShutdownWrite(core: ExternalObject<'TcpCore'>): void
+export declare function tcpShutdownWrite(core: CoreId): void
 
 /**
  * Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block.
  * `may_spin`: this thread waits on no other socket of ours, so a short busy-poll for a
  * reply (see `Spin`) delays nobody else's data.
  */
-export declare function tcpTryRead(core: ExternalObject<'TcpCore'>, buf: Uint8Array, maySpin: boolean): number
+export declare function tcpTryRead(core: CoreId, buf: Uint8Array, maySpin: boolean): number
 
 /**
  * Writes from `buf`: the byte count written (maybe fewer than asked), -1 when the send
  * buffer is full.
  */
-export declare function tcpTryWrite(core: ExternalObject<'TcpCore'>, buf: Uint8Array): number
+export declare function tcpTryWrite(core: CoreId, buf: Uint8Array): number
 
 /**
  * Addresses of an open UDP socket; the remote pair only in connected mode (`""` and 0 in

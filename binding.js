@@ -844,6 +844,7 @@ module.exports.tcpArm = nativeBinding.tcpArm
 module.exports.tcpClose = nativeBinding.tcpClose
 module.exports.tcpFinishConnect = nativeBinding.tcpFinishConnect
 module.exports.tcpInfo = nativeBinding.tcpInfo
+module.exports.tcpRelease = nativeBinding.tcpRelease
 module.exports.tcpShutdownWrite = nativeBinding.tcpShutdownWrite
 module.exports.tcpTryRead = nativeBinding.tcpTryRead
 module.exports.tcpTryWrite = nativeBinding.tcpTryWrite

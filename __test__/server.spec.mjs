@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { TCPServerSocket, TCPSocket, withPolicy } from '../index.js'
 import { within, rejectsWith, readAll } from './helpers.mjs'
+import { runChild, fixture } from './child.mjs'
 import { createRequire } from 'node:module'
 
 const binding = createRequire(import.meta.url)('../binding.js')
@@ -506,4 +507,13 @@ test('an accepted socket is handed out open: its opened is settled already, with
   reader.releaseLock()
   await within(Promise.all([socket.close(), server.close()]), 5000, 'close')
   client.destroy()
+})
+
+test('a server collected without close() closes its listener and every connection it accepted, handed over or not', async (t) => {
+  const r = await runChild(fixture('gc-server.mjs'), [], { timeoutMs: 20000 })
+  if (r.code !== 0) return t.fail(`child exited ${r.code}: ${r.stderr}`)
+  const { before, opened, after, child } = JSON.parse(r.stdout)
+  t.true(opened >= before + 31, `fds: before ${before}, opened ${opened}`)
+  t.true(after <= before + 2, `fds: before ${before}, after GC ${after}`)
+  t.is(child, 0, 'every client saw its connection closed')
 })

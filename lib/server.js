@@ -3,7 +3,7 @@
 // and the readable of accepted connections.
 
 const { newReadableStream, errorStream, hasPendingRead, readNowFirstDefault } = require('./streams')
-const { tcpClose } = require('../binding.js')
+const { tcpRelease } = require('../binding.js')
 const { kAdopt } = require('./tcp')
 const { fromNative } = require('./errors')
 const { Lifecycle, PULL_ON_READ, INSPECT } = require('./lifecycle')
@@ -21,6 +21,15 @@ const CTX = "Failed to construct 'TCPServerSocket'"
 // closes them (the app never saw them); connections beyond a batch wait in the kernel's
 // backlog.
 const ACCEPT_BATCH = 64
+
+/** Releases the accepted native sockets of `accepted.batch` not handed over (src/tcp.rs). */
+function releaseUnclaimed(accepted) {
+  const { batch } = accepted
+  for (let i = 0; i < batch.length; i++) if (batch[i] !== undefined) tcpRelease(batch[i])
+}
+
+/** A server collected without being closed releases the connections it never handed over. */
+const unclaimed = new FinalizationRegistry(releaseUnclaimed)
 
 const toServerOptions = idl.dictionary('TCPServerSocketOptions', {
   backlog: idl.toEnforcedUnsignedLong,
@@ -48,8 +57,12 @@ function defineTCPServerSocket(sockets, TCPSocket) {
     #waitToken = 0
     /** A pull waits for the listener to be ready (its wait is armed). */
     #waiting = false
-    /** Accepted native sockets not handed over yet: `#batch[#next]` onwards. */
-    #batch = []
+    /**
+     * Accepted native sockets (their numbers, src/tcp.rs) not handed over yet:
+     * `#accepted.batch[#next]` onwards. The record is what the registry below gets, so
+     * that a server collected without being closed releases them.
+     */
+    #accepted = { batch: [] }
     #next = 0
 
     /** Listens on `localAddress` (an IP literal); `opened` resolves with the readable of connections. */
@@ -60,6 +73,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       const opts = toServerOptions(options, CTX)
       checkConstructor()
       checkValues(address, opts)
+      unclaimed.register(this, this.#accepted)
 
       then(
         sockets.listenTcp(address, opts.localPort ?? 0, opts.backlog, opts.ipv6Only),
@@ -125,18 +139,19 @@ function defineTCPServerSocket(sockets, TCPSocket) {
      * if none is ready, or if the accept failed (which errors the readable and ends it).
      */
     #takeReady(c) {
-      if (this.#next === this.#batch.length) {
+      const accepted = this.#accepted
+      if (this.#next === accepted.batch.length) {
         try {
-          this.#batch = this.#listener.tryAcceptBatch(ACCEPT_BATCH)
+          accepted.batch = this.#listener.tryAcceptBatch(ACCEPT_BATCH)
         } catch (err) {
           this.#fail(c, err)
           return null
         }
         this.#next = 0
-        if (this.#batch.length === 0) return null
+        if (accepted.batch.length === 0) return null
       }
-      const core = this.#batch[this.#next]
-      this.#batch[this.#next++] = undefined
+      const core = accepted.batch[this.#next]
+      accepted.batch[this.#next++] = undefined
       return new TCPSocket(kAdopt, core)
     }
 
@@ -177,8 +192,8 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       this.#readableDone = true
       this.#listener.close()
       // Connections accepted but never handed over: nobody else can close them.
-      for (let i = this.#next; i < this.#batch.length; i++) tcpClose(this.#batch[i])
-      this.#batch = []
+      releaseUnclaimed(this.#accepted)
+      this.#accepted.batch = []
       this.#next = 0
       wait.cancel(this.#waitToken)
       // Spec 4.2: closing the socket queues a task that resolves `closed`, so the cancel's

@@ -14,7 +14,7 @@ const {
   defaultReadsWaiting,
   answerWaitingRead,
 } = require('./streams')
-const { tcpArm, tcpClose, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
+const { tcpArm, tcpRelease, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const { toBytes, copyBytes } = require('./webidl')
 const wait = require('./wait')
@@ -65,6 +65,11 @@ function readIntoScratch(core, max, spin) {
  */
 const READ_AHEAD_BYTES = 64 * 1024
 
+/** A TcpConnection's #core once released: a number no native socket has (src/tcp.rs). */
+const RELEASED = -1
+/** Releases the native socket of a TcpConnection collected while open. */
+const released = new FinalizationRegistry(tcpRelease)
+
 // TcpConnection's booleans, bits of its #flags (one field: 40 bytes less a connection).
 /** close() is under way: a write still waiting fails with its error. */
 const CLOSING = 1
@@ -80,10 +85,10 @@ const TRIED_NOW = 16
 const PULL_NEXT_TURN = 32
 
 /**
- * Owns one native socket (a `TcpCore` External): makes its readable and writable and calls
- * `Lifecycle.settleClosed(life, error)` (lib/lifecycle.js; `life`: the TCPSocket) once both
- * are closed or errored, with the spec's precedence (the error of the stream that ended
- * first wins). Each stream errors on its own operations' failures (spec 1.2, 1.3).
+ * Owns one native socket (a `TcpCore`, by its number: src/tcp.rs): makes its readable and
+ * writable and calls `Lifecycle.settleClosed(life, error)` (lib/lifecycle.js; `life`: the
+ * TCPSocket) once both are closed or errored, with the spec's precedence (the error of the
+ * stream that ended first wins). Each stream errors on its own operations' failures (spec 1.2, 1.3).
  * Cancelling the readable or aborting the writable is a graceful end, as in Chromium:
  * `closed` then resolves.
  *
@@ -126,6 +131,9 @@ class TcpConnection extends LazyStreams {
     super()
     this.#core = core
     this.#life = life
+    // Collected before both streams ended (a socket dropped while open): its native socket
+    // is released then (src/tcp.rs).
+    released.register(this, core, this)
   }
 
   makeReadable() {
@@ -544,7 +552,11 @@ class TcpConnection extends LazyStreams {
 
   /** Both streams have ended (StreamEnds): the descriptor closes and `closed` settles. */
   bothEnded(error) {
-    tcpClose(this.#core)
+    // The native socket closes and its number is freed now: nothing calls with it once
+    // #core no longer holds it (a call with RELEASED gets the closed socket's error).
+    tcpRelease(this.#core)
+    this.#core = RELEASED
+    released.unregister(this)
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
     Lifecycle.settleClosed(this.#life, error)

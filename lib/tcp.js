@@ -1,7 +1,7 @@
 'use strict'
 // TCPSocket (spec section 1): argument conversion, `opened` / `closed` / `close()`.
 
-const { tcpArm, tcpClose, tcpFinishConnect, tcpInfo } = require('../binding.js')
+const { tcpArm, tcpRelease, tcpFinishConnect, tcpInfo } = require('../binding.js')
 const { TcpConnection } = require('./tcp-streams')
 const wait = require('./wait')
 const turns = require('./turns')
@@ -52,7 +52,7 @@ async function openWhenConnected(life, core) {
       if (armed !== true) await armed.promise
     }
   } catch (err) {
-    tcpClose(core)
+    tcpRelease(core)
     failLater(life, err)
     return
   }
@@ -101,7 +101,7 @@ function sameAddress(address) {
 }
 
 /**
- * `opened` resolves: the streams of `core` (the native socket, src/tcp.rs, an External).
+ * `opened` resolves: the streams of `core` (the native socket's number, src/tcp.rs).
  * Module-level, so that an open socket keeps no closure of its constructor alive.
  */
 function openConnection(life, core, info = tcpInfo(core)) {

@@ -20,7 +20,7 @@ use crate::error::SocketError;
 use crate::notify::{Notifier, Watch};
 use crate::policy::Policy;
 use crate::sockets::{port, Sockets};
-use crate::tcp::{TcpCore, TcpExternal};
+use crate::tcp::{self, CoreId, TcpCore};
 
 /// `listen()` backlog when none is asked for: the kernel caps it at `net.core.somaxconn`,
 /// so this means "the OS default".
@@ -96,15 +96,15 @@ impl TcpListenerHandle {
 impl TcpListenerHandle {
   /// Accepts up to `max` pending connections without blocking; an empty array when none
   /// is pending.
-  #[napi(ts_return_type = "ExternalObject<'TcpCore'>[]")]
-  pub fn try_accept_batch(&self, max: u32) -> Result<Vec<TcpExternal>> {
+  #[napi]
+  pub fn try_accept_batch(&self, max: u32) -> Result<Vec<CoreId>> {
     let listener = self.listener()?;
     let mut out = Vec::new();
     while out.len() < max.max(1) as usize {
       match accept_one(&listener) {
         Ok((stream, peer)) => {
           match TcpCore::accepted(stream, peer, self.accepted_local) {
-            Ok(core) => out.push(TcpExternal::new(core)),
+            Ok(core) => out.push(tcp::adopt(core)),
             // The peer left between accept and getsockname: skip that connection.
             Err(_) => continue,
           }

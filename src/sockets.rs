@@ -15,7 +15,7 @@ use crate::error::SocketError;
 use crate::policy::{Policy, PolicyConfig};
 use crate::server::TcpListenerHandle;
 use crate::sockopt::TcpOptions;
-use crate::tcp::{self, TcpExternal};
+use crate::tcp::{self, CoreId};
 use crate::udp::UdpHandle;
 
 #[napi]
@@ -118,15 +118,15 @@ impl Sockets {
 
   /// Starts a TCP connection to an IP literal on the calling thread (see
   /// `tcp::connect_start`); `null` for a host name, which `connectTcp` resolves.
-  #[napi(ts_return_type = "ExternalObject<'TcpCore'> | null")]
+  #[napi]
   pub fn connect_tcp_start(
     &self,
     host: String,
     port_number: u32,
     options: TcpOptions,
-  ) -> Result<Option<TcpExternal>> {
+  ) -> Result<Option<CoreId>> {
     let port = port(port_number)?;
-    Ok(tcp::connect_start(&self.policy, &host, port, &options)?.map(TcpExternal::new))
+    Ok(tcp::connect_start(&self.policy, &host, port, &options)?.map(tcp::adopt))
   }
 
   /// Opens a TCP connection (`TCPSocket`).
@@ -136,20 +136,22 @@ impl Sockets {
   /// environment finalizes every wrapped object) before that poll: a use after free, seen
   /// as crashes in the worker_threads tests. The policy is taken here, on the JS thread,
   /// and the future owns everything it uses.
-  #[napi(ts_return_type = "Promise<ExternalObject<'TcpCore'>>")]
+  /// The connected socket is put in the JS thread's table as the promise resolves.
+  #[napi(ts_return_type = "Promise<number>")]
   pub fn connect_tcp<'env>(
     &self,
     env: &'env Env,
     host: String,
     port_number: u32,
     options: TcpOptions,
-  ) -> Result<PromiseRaw<'env, TcpExternal>> {
+  ) -> Result<PromiseRaw<'env, CoreId>> {
     let policy = Arc::clone(&self.policy);
-    env.spawn_future(async move {
-      let port = port(port_number)?;
-      Ok(TcpExternal::new(
-        tcp::connect(&policy, &host, port, &options).await?,
-      ))
-    })
+    env.spawn_future_with_callback(
+      async move {
+        let port = port(port_number)?;
+        Ok(tcp::connect(&policy, &host, port, &options).await?)
+      },
+      |_env, core| Ok(tcp::adopt(core)),
+    )
   }
 }

@@ -1,25 +1,35 @@
-//! `TcpCore`: one connected TCP stream, which JavaScript holds as an `External` and drives
-//! with plain functions (`tcpTryRead`, `tcpArm`, `tcpClose`, ...).
+//! `TcpCore`: one connected TCP stream, which JavaScript holds as a number (a `CoreId`, an
+//! index into this thread's table of sockets) and drives with plain functions
+//! (`tcpTryRead`, `tcpArm`, `tcpClose`, ...).
 //!
 //! The data path runs on the JS thread: `tcpTryRead` and `tcpTryWrite` are synchronous,
 //! non-blocking calls on memory JavaScript owns (no copy, no external buffer). Only when
 //! the socket would block does JavaScript arm the socket (`tcpArm`, see `notify.rs`) and
 //! wait for the notifier to report it ready.
 //!
-//! Why functions on an `External` rather than a class: napi-rs's borrow bookkeeping for a
-//! class method costs about 1 µs a call, and a class instance (`napi_wrap`) costs a few
-//! µs to make and to finalize; a function taking `&External` costs tens of nanoseconds.
+//! Why a number in a table rather than a class or an `External`: napi-rs's borrow
+//! bookkeeping for a class method costs about 1 µs a call, and a class instance
+//! (`napi_wrap`) a few µs to make and to finalize. An `External` is cheap to call, but
+//! each held about 0.4 KiB outside the heap besides the socket (napi-rs's box and its
+//! size-hint box and registry entry, napi's reference with a finalizer, two V8 global
+//! handles), as much as the rest of an idle connection's native memory; and every call
+//! looked it up in a process-wide registry under a lock. The table is this thread's only
+//! (each JS thread has its own): a lookup is an index, without a lock. JavaScript frees an
+//! entry with `tcpRelease` once nothing can use its number any more (a FinalizationRegistry
+//! when the connection object is collected, or at once where it knows), so a number is
+//! never reused while anything could still call with it. Entries a thread leaves behind
+//! are dropped when it ends (a worker's sockets close with it).
 //!
 //! Closing takes the stream out of its slot, which closes the descriptor at once;
-//! dropping the `External` (the GC collected it) does the same.
+//! releasing the entry does the same.
 
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::net::TcpStream as StdTcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use napi::bindgen_prelude::External;
 use napi::Result;
 use napi_derive::napi;
 use socket2::SockRef;
@@ -50,8 +60,8 @@ type BytesMut<'a> = &'a mut [u8];
 /// Result of `tryRead` when nothing is ready.
 const WOULD_BLOCK: i64 = -1;
 
-/// A connected (or connecting) TCP stream. JavaScript holds it as an `External`; dropping
-/// that (the GC collected it) closes the descriptor.
+/// A connected (or connecting) TCP stream. JavaScript holds it as a `CoreId`; releasing
+/// that entry (or the thread's end) drops it, which closes the descriptor.
 pub struct TcpCore {
   /// The stream (`None` once closed) and what is known of its addresses.
   slot: Mutex<Slot>,
@@ -84,8 +94,50 @@ enum Peer {
   Given,
 }
 
-/// How JavaScript holds a `TcpCore`.
-pub type TcpExternal = External<TcpCore>;
+/// How JavaScript holds a `TcpCore`: an index into this thread's `CORES`.
+pub type CoreId = u32;
+
+/// The sockets of this thread (a JS thread), by `CoreId`; freed entries are reused.
+#[derive(Default)]
+struct Cores {
+  slots: Vec<Option<Box<TcpCore>>>,
+  free: Vec<CoreId>,
+}
+
+thread_local! {
+  static CORES: RefCell<Cores> = RefCell::new(Cores::default());
+}
+
+/// Puts `core` in this thread's table: the number JavaScript will hold. Call on the JS
+/// thread that will use it.
+pub fn adopt(core: TcpCore) -> CoreId {
+  CORES.with(|cores| {
+    let mut cores = cores.borrow_mut();
+    let core = Some(Box::new(core));
+    match cores.free.pop() {
+      Some(id) => {
+        cores.slots[id as usize] = core;
+        id
+      }
+      None => {
+        cores.slots.push(core);
+        (cores.slots.len() - 1) as CoreId
+      }
+    }
+  })
+}
+
+/// Calls `f` with the socket `id` of this thread (a closed socket's error if there is
+/// none). `f` must not call back into JavaScript (none of the functions here do).
+fn with_core<T>(id: CoreId, f: impl FnOnce(&TcpCore) -> Result<T>) -> Result<T> {
+  CORES.with(|cores| {
+    let cores = cores.borrow();
+    match cores.slots.get(id as usize) {
+      Some(Some(core)) => f(core),
+      _ => Err(SocketError::closed().into()),
+    }
+  })
+}
 
 fn would_block(e: &io::Error) -> bool {
   e.kind() == io::ErrorKind::WouldBlock
@@ -287,47 +339,56 @@ impl TcpCore {
 /// `true` if the socket may be ready for reading (`writable` false) or writing now;
 /// otherwise arms it so that `notifier` reports `token` once it is (see `notify.rs`).
 #[napi]
-pub fn tcp_arm(
-  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
-  notifier: &Notifier,
-  token: u32,
-  writable: bool,
-) -> Result<bool> {
-  core.arm(notifier, token, writable)
+pub fn tcp_arm(core: CoreId, notifier: &Notifier, token: u32, writable: bool) -> Result<bool> {
+  with_core(core, |core| core.arm(notifier, token, writable))
 }
 
 /// Half-closes: sends FIN; reading goes on.
 #[napi]
-pub fn tcp_shutdown_write(
-  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
-) -> Result<()> {
-  core.shutdown_write()
+pub fn tcp_shutdown_write(core: CoreId) -> Result<()> {
+  with_core(core, TcpCore::shutdown_write)
 }
 
-/// Closes the socket (the descriptor is closed now); idempotent.
+/// Closes the socket (the descriptor is closed now); idempotent. The entry stays (calls
+/// with its number get the closed socket's error) until `tcpRelease`.
 #[napi]
-pub fn tcp_close(#[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal) {
-  core.close()
+pub fn tcp_close(core: CoreId) {
+  let _ = with_core(core, |core| {
+    core.close();
+    Ok(())
+  });
+}
+
+/// Frees the entry `core` (closing the socket if it is open): call once nothing can use
+/// the number any more. Idempotent.
+#[napi]
+pub fn tcp_release(core: CoreId) {
+  let released = CORES.with(|cores| {
+    let mut cores = cores.borrow_mut();
+    let taken = cores.slots.get_mut(core as usize).and_then(Option::take);
+    if taken.is_some() {
+      cores.free.push(core);
+    }
+    taken
+  });
+  // Dropped outside the table's borrow (dropping ends tokio registrations).
+  drop(released);
 }
 
 /// Local and remote address and port. The addresses kept since the connect or accept are
 /// handed over (JavaScript asks once, as the socket opens); asked again, the OS is asked
 /// (`getsockname` / `getpeername`, which fail once the connection is reset or closed).
 #[napi]
-pub fn tcp_info(
-  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
-) -> Result<SocketInfo> {
-  core.info()
+pub fn tcp_info(core: CoreId) -> Result<SocketInfo> {
+  with_core(core, TcpCore::info)
 }
 
 /// For a connect started by `Sockets.connectTcpStart`: the addresses once the connection
 /// is established, `null` while it is still in progress (arm it for writing and ask
 /// again), or the connect error (`ECONNREFUSED`, ...).
 #[napi]
-pub fn tcp_finish_connect(
-  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
-) -> Result<Option<SocketInfo>> {
-  core.finish_connect()
+pub fn tcp_finish_connect(core: CoreId) -> Result<Option<SocketInfo>> {
+  with_core(core, TcpCore::finish_connect)
 }
 
 /// Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block.
@@ -335,21 +396,18 @@ pub fn tcp_finish_connect(
 /// reply (see `Spin`) delays nobody else's data.
 #[napi]
 pub fn tcp_try_read(
-  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
+  core: CoreId,
   #[napi(ts_arg_type = "Uint8Array")] buf: BytesMut<'_>,
   may_spin: bool,
 ) -> Result<i64> {
-  core.try_read(buf, may_spin)
+  with_core(core, |core| core.try_read(buf, may_spin))
 }
 
 /// Writes from `buf`: the byte count written (maybe fewer than asked), -1 when the send
 /// buffer is full.
 #[napi]
-pub fn tcp_try_write(
-  #[napi(ts_arg_type = "ExternalObject<'TcpCore'>")] core: &TcpExternal,
-  buf: &[u8],
-) -> Result<i64> {
-  core.try_write(buf)
+pub fn tcp_try_write(core: CoreId, buf: &[u8]) -> Result<i64> {
+  with_core(core, |core| core.try_write(buf))
 }
 
 /// The (local, remote) addresses of a connected stream; `ENOTCONN` from `getpeername`
