@@ -157,12 +157,6 @@ export interface SocketInfo {
 export declare function tcpArm(core: CoreId, notifier: Notifier, token: number, writable: boolean): boolean
 
 /**
- * Closes the socket (the descriptor is closed now); idempotent. The entry stays (calls
- * with its number get the closed socket's error) until `tcpRelease`.
- */
-export declare function tcpClose(core: CoreId): void
-
-/**
  * For a connect started by `Sockets.connectTcpStart`: the addresses once the connection
  * is established, `null` while it is still in progress (arm it for writing and ask
  * again), or the connect error (`ECONNREFUSED`, ...).
@@ -188,7 +182,8 @@ export interface TcpOptions {
 
 /**
  * Frees the entry `core` (closing the socket if it is open): call once nothing can use
- * the number any more. Idempotent.
+ * the number any more. Idempotent: a number already released (or never given) does
+ * nothing.
  */
 export declare function tcpRelease(core: CoreId): void
 

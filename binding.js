@@ -841,7 +841,6 @@ module.exports.TcpListenerHandle = nativeBinding.TcpListenerHandle
 module.exports.UdpHandle = nativeBinding.UdpHandle
 module.exports.nativeVersion = nativeBinding.nativeVersion
 module.exports.tcpArm = nativeBinding.tcpArm
-module.exports.tcpClose = nativeBinding.tcpClose
 module.exports.tcpFinishConnect = nativeBinding.tcpFinishConnect
 module.exports.tcpInfo = nativeBinding.tcpInfo
 module.exports.tcpRelease = nativeBinding.tcpRelease

@@ -53,3 +53,9 @@ test.serial("setters on Object.prototype see none of an open info's members, nor
     server.close()
   }
 })
+
+test('FinalizationRegistry methods replaced after load: each socket still reaches only its own peer', async (t) => {
+  const { code, stdout, stderr } = await runChild(fixture('tamper-registry.mjs'))
+  t.is(code, 0, stderr)
+  t.deepEqual(lastJson(stdout), { b: 'B', c: 'C' })
+})

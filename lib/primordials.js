@@ -78,7 +78,24 @@ const bytesFrom = (view, start) =>
 /** `target.set(source, offset)`. */
 const copyInto = (target, source, offset) => apply(typedArraySet, target, [source, offset])
 
+// FinalizationRegistry's methods: a TCP socket's native half is released through one when
+// its connection is collected (src/tcp.rs), and code that replaced `unregister` after
+// load must not keep a released socket's number registered for release a second time.
+const { register: registryRegister, unregister: registryUnregister } = FinalizationRegistry.prototype
+
+/** `registry.register(target, held, token)` with the original method. */
+const register = (registry, target, held, token) => {
+  apply(registryRegister, registry, [target, held, token])
+}
+
+/** `registry.unregister(token)` with the original method. */
+const unregister = (registry, token) => {
+  apply(registryUnregister, registry, [token])
+}
+
 module.exports = {
+  register,
+  unregister,
   RESOLVED,
   then,
   handled,

@@ -12,7 +12,7 @@ const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
 const wait = require('./wait')
 const turns = require('./turns')
-const { then, setImmediate } = require('./primordials')
+const { then, setImmediate, register } = require('./primordials')
 
 const CTX = "Failed to construct 'TCPServerSocket'"
 // At most this many connections are accepted in one crossing. The readable pulls only when
@@ -73,7 +73,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
       const opts = toServerOptions(options, CTX)
       checkConstructor()
       checkValues(address, opts)
-      unclaimed.register(this, this.#accepted)
+      register(unclaimed, this, this.#accepted)
 
       then(
         sockets.listenTcp(address, opts.localPort ?? 0, opts.backlog, opts.ipv6Only),

@@ -20,7 +20,7 @@ const { toBytes, copyBytes } = require('./webidl')
 const wait = require('./wait')
 const { DEFERRED } = wait
 const turns = require('./turns')
-const { microtask, setImmediate, then, RESOLVED, byteLength, bytesFrom } = require('./primordials')
+const { microtask, setImmediate, then, RESOLVED, byteLength, bytesFrom, register, unregister } = require('./primordials')
 const {
   abortWritableForClose,
   Lifecycle,
@@ -133,7 +133,7 @@ class TcpConnection extends LazyStreams {
     this.#life = life
     // Collected before both streams ended (a socket dropped while open): its native socket
     // is released then (src/tcp.rs).
-    released.register(this, core, this)
+    register(released, this, core, this)
   }
 
   makeReadable() {
@@ -556,7 +556,7 @@ class TcpConnection extends LazyStreams {
     // #core no longer holds it (a call with RELEASED gets the closed socket's error).
     tcpRelease(this.#core)
     this.#core = RELEASED
-    released.unregister(this)
+    unregister(released, this)
     wait.cancel(this.#readWait)
     wait.cancel(this.#writeWait)
     Lifecycle.settleClosed(this.#life, error)

@@ -104,7 +104,12 @@ impl TcpListenerHandle {
       match accept_one(&listener) {
         Ok((stream, peer)) => {
           match TcpCore::accepted(stream, peer, self.accepted_local) {
-            Ok(core) => out.push(tcp::adopt(core)),
+            Ok(core) => match tcp::adopt(core) {
+              Ok(id) => out.push(id),
+              Err(e) if out.is_empty() => return Err(e.into()),
+              // Report it on the next call; hand out what was accepted first.
+              Err(_) => break,
+            },
             // The peer left between accept and getsockname: skip that connection.
             Err(_) => continue,
           }

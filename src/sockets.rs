@@ -126,7 +126,10 @@ impl Sockets {
     options: TcpOptions,
   ) -> Result<Option<CoreId>> {
     let port = port(port_number)?;
-    Ok(tcp::connect_start(&self.policy, &host, port, &options)?.map(tcp::adopt))
+    match tcp::connect_start(&self.policy, &host, port, &options)? {
+      Some(core) => Ok(Some(tcp::adopt(core)?)),
+      None => Ok(None),
+    }
   }
 
   /// Opens a TCP connection (`TCPSocket`).
@@ -151,7 +154,7 @@ impl Sockets {
         let port = port(port_number)?;
         Ok(tcp::connect(&policy, &host, port, &options).await?)
       },
-      |_env, core| Ok(tcp::adopt(core)),
+      |_env, core| Ok(tcp::adopt(core)?),
     )
   }
 }

@@ -20,8 +20,8 @@
 //! never reused while anything could still call with it. Entries a thread leaves behind
 //! are dropped when it ends (a worker's sockets close with it).
 //!
-//! Closing takes the stream out of its slot, which closes the descriptor at once;
-//! releasing the entry does the same.
+//! Releasing the entry drops the socket: its tokio registrations end and the descriptor
+//! closes at once.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -63,8 +63,9 @@ const WOULD_BLOCK: i64 = -1;
 /// A connected (or connecting) TCP stream. JavaScript holds it as a `CoreId`; releasing
 /// that entry (or the thread's end) drops it, which closes the descriptor.
 pub struct TcpCore {
-  /// The stream (`None` once closed) and what is known of its addresses.
-  slot: Mutex<Slot>,
+  stream: Arc<StdTcpStream>,
+  /// What is known of its addresses (see `Peer`).
+  peer: Mutex<Peer>,
   /// tokio's registration of the socket for reading, made when JavaScript waits and
   /// dropped when data comes without a wait (see `Watch::data_arrived`): a socket that
   /// stayed registered would wake tokio's driver thread on every segment that arrives
@@ -74,12 +75,6 @@ pub struct TcpCore {
   /// Waits for writability (a duplicate descriptor; see `Watch`).
   write_watch: Watch,
   spin: Spin,
-}
-
-/// What `TcpCore` holds under its lock. Small on purpose: an idle connection holds one.
-struct Slot {
-  stream: Option<Arc<StdTcpStream>>,
-  peer: Peer,
 }
 
 /// What a connection keeps of its addresses: only what JavaScript has not had yet (it asks
@@ -94,14 +89,41 @@ enum Peer {
   Given,
 }
 
-/// How JavaScript holds a `TcpCore`: an index into this thread's `CORES`.
+/// How JavaScript holds a `TcpCore`: the index of its entry in this thread's `CORES` (low
+/// `INDEX_BITS`) and the entry's generation (the rest). A number stays below 2^31, so V8
+/// keeps it as a small integer.
 pub type CoreId = u32;
+
+const INDEX_BITS: u32 = 20;
+const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
+/// Generations count modulo this (11 bits).
+const GENERATIONS: u32 = 1 << (31 - INDEX_BITS);
+
+/// One entry of the table. Its generation changes at each release, so that a number kept
+/// past its release (which JavaScript never does on purpose: a defence in depth, e.g.
+/// against a built-in replaced after load) finds no socket rather than the next one put
+/// there, unless the entry was reused a multiple of 2,048 times since.
+#[derive(Default)]
+struct Entry {
+  generation: u32,
+  core: Option<Box<TcpCore>>,
+}
 
 /// The sockets of this thread (a JS thread), by `CoreId`; freed entries are reused.
 #[derive(Default)]
 struct Cores {
-  slots: Vec<Option<Box<TcpCore>>>,
-  free: Vec<CoreId>,
+  entries: Vec<Entry>,
+  free: Vec<u32>,
+}
+
+impl Cores {
+  /// The entry `id` names, if its generation is current.
+  fn entry(&self, id: CoreId) -> Option<&Entry> {
+    self
+      .entries
+      .get((id & INDEX_MASK) as usize)
+      .filter(|e| e.generation == id >> INDEX_BITS)
+  }
 }
 
 thread_local! {
@@ -109,21 +131,27 @@ thread_local! {
 }
 
 /// Puts `core` in this thread's table: the number JavaScript will hold. Call on the JS
-/// thread that will use it.
-pub fn adopt(core: TcpCore) -> CoreId {
+/// thread that will use it. Fails (EMFILE) past 2^20 sockets open at once on one thread.
+pub fn adopt(core: TcpCore) -> std::result::Result<CoreId, SocketError> {
   CORES.with(|cores| {
     let mut cores = cores.borrow_mut();
-    let core = Some(Box::new(core));
-    match cores.free.pop() {
-      Some(id) => {
-        cores.slots[id as usize] = core;
-        id
+    let index = match cores.free.pop() {
+      Some(index) => index,
+      None if cores.entries.len() <= INDEX_MASK as usize => {
+        cores.entries.push(Entry::default());
+        (cores.entries.len() - 1) as u32
       }
       None => {
-        cores.slots.push(core);
-        (cores.slots.len() - 1) as CoreId
+        return Err(SocketError::network_code(
+          "EMFILE",
+          "socket",
+          "too many TCP sockets open on this thread",
+        ))
       }
-    }
+    };
+    let entry = &mut cores.entries[index as usize];
+    entry.core = Some(Box::new(core));
+    Ok(entry.generation << INDEX_BITS | index)
   })
 }
 
@@ -132,9 +160,9 @@ pub fn adopt(core: TcpCore) -> CoreId {
 fn with_core<T>(id: CoreId, f: impl FnOnce(&TcpCore) -> Result<T>) -> Result<T> {
   CORES.with(|cores| {
     let cores = cores.borrow();
-    match cores.slots.get(id as usize) {
-      Some(Some(core)) => f(core),
-      _ => Err(SocketError::closed().into()),
+    match cores.entry(id).and_then(|e| e.core.as_deref()) {
+      Some(core) => f(core),
+      None => Err(SocketError::closed().into()),
     }
   })
 }
@@ -187,10 +215,8 @@ impl TcpCore {
 
   fn new(stream: StdTcpStream, peer: Peer) -> Self {
     TcpCore {
-      slot: Mutex::new(Slot {
-        stream: Some(Arc::new(stream)),
-        peer,
-      }),
+      stream: Arc::new(stream),
+      peer: Mutex::new(peer),
       read_watch: Watch::new(Interest::READABLE),
       write_watch: Watch::new(Interest::WRITABLE),
       spin: Spin::default(),
@@ -198,10 +224,7 @@ impl TcpCore {
   }
 
   fn with_stream<T>(&self, f: impl FnOnce(&Arc<StdTcpStream>) -> Result<T>) -> Result<T> {
-    match lock(&self.slot).stream.as_ref() {
-      Some(stream) => f(stream),
-      None => Err(SocketError::closed().into()),
-    }
+    f(&self.stream)
   }
 
   /// Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block.
@@ -277,23 +300,13 @@ impl TcpCore {
     })
   }
 
-  fn close(&self) {
-    self.read_watch.clear();
-    self.write_watch.clear();
-    drop(lock(&self.slot).stream.take());
-  }
-
   /// The addresses of a connected stream: those kept for JavaScript (handed over now),
   /// or the OS's.
   fn info(&self) -> Result<SocketInfo> {
-    let mut slot = lock(&self.slot);
-    let Slot { stream, peer } = &mut *slot;
-    let Some(stream) = stream.as_ref() else {
-      return Err(SocketError::closed().into());
-    };
-    let addresses = match std::mem::replace(peer, Peer::Given) {
+    let mut peer = lock(&self.peer);
+    let addresses = match std::mem::replace(&mut *peer, Peer::Given) {
       Peer::Known(addresses) => *addresses,
-      Peer::Given => connected_addresses(stream)?,
+      Peer::Given => connected_addresses(&self.stream)?,
       connecting @ Peer::Connecting(_) => {
         *peer = connecting;
         return Err(SocketError::invalid_state("The socket is not connected yet.").into());
@@ -303,22 +316,19 @@ impl TcpCore {
   }
 
   fn finish_connect(&self) -> Result<Option<SocketInfo>> {
-    let mut slot = lock(&self.slot);
-    let Slot { stream, peer } = &mut *slot;
-    let Some(s) = stream.as_ref() else {
-      return Err(SocketError::closed().into());
-    };
-    let target = match peer {
+    let mut peer = lock(&self.peer);
+    let s = &self.stream;
+    let target = match &*peer {
       Peer::Connecting(target) => target,
       _ => {
-        drop(slot);
+        drop(peer);
         return self.info().map(Some);
       }
     };
     match connected_addresses(s) {
       Ok(addresses) => {
         *peer = Peer::Given;
-        drop(slot);
+        drop(peer);
         // A connect that waited registered a duplicate descriptor for writing (see
         // `notify::Watch`): let it go now, or every such socket holds two descriptors
         // while open. A write that blocks later registers again.
@@ -349,27 +359,20 @@ pub fn tcp_shutdown_write(core: CoreId) -> Result<()> {
   with_core(core, TcpCore::shutdown_write)
 }
 
-/// Closes the socket (the descriptor is closed now); idempotent. The entry stays (calls
-/// with its number get the closed socket's error) until `tcpRelease`.
-#[napi]
-pub fn tcp_close(core: CoreId) {
-  let _ = with_core(core, |core| {
-    core.close();
-    Ok(())
-  });
-}
-
 /// Frees the entry `core` (closing the socket if it is open): call once nothing can use
-/// the number any more. Idempotent.
+/// the number any more. Idempotent: a number already released (or never given) does
+/// nothing.
 #[napi]
 pub fn tcp_release(core: CoreId) {
   let released = CORES.with(|cores| {
     let mut cores = cores.borrow_mut();
-    let taken = cores.slots.get_mut(core as usize).and_then(Option::take);
-    if taken.is_some() {
-      cores.free.push(core);
-    }
-    taken
+    cores.entry(core)?;
+    let index = core & INDEX_MASK;
+    let entry = &mut cores.entries[index as usize];
+    let taken = entry.core.take()?;
+    entry.generation = (entry.generation + 1) % GENERATIONS;
+    cores.free.push(index);
+    Some(taken)
   });
   // Dropped outside the table's borrow (dropping ends tokio registrations).
   drop(released);
@@ -535,4 +538,43 @@ pub async fn connect(
       .or(refused)
       .unwrap_or_else(|| SocketError::network_code("ENOTFOUND", "getaddrinfo", host)),
   )
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::net::TcpListener;
+
+  fn core() -> TcpCore {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let stream = StdTcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let addresses = connected_addresses(&stream).unwrap();
+    TcpCore::new(stream, Peer::Known(Box::new(addresses)))
+  }
+
+  fn open(id: CoreId) -> bool {
+    CORES.with(|cores| cores.borrow().entry(id).is_some_and(|e| e.core.is_some()))
+  }
+
+  #[test]
+  fn a_released_number_reaches_nothing_even_once_its_entry_is_reused() {
+    let a = adopt(core()).unwrap();
+    let b = adopt(core()).unwrap();
+    assert_ne!(a, b);
+    tcp_release(a);
+    assert!(!open(a));
+    // The next socket reuses a's entry, under another number.
+    let c = adopt(core()).unwrap();
+    assert_eq!(c & INDEX_MASK, a & INDEX_MASK);
+    assert_ne!(c, a);
+    assert!(open(c));
+    // Releasing a again (a stale number) leaves c alone; so do numbers never given.
+    tcp_release(a);
+    tcp_release(u32::MAX);
+    assert!(open(c) && open(b));
+    assert!(!open(u32::MAX));
+    tcp_release(b);
+    tcp_release(c);
+    assert!(!open(b) && !open(c));
+  }
 }
