@@ -256,28 +256,23 @@ const STREAM_ACCESSORS = { readable: streamAccessor('readable'), writable: strea
 function OpenInfo() {}
 OpenInfo.prototype = Object.prototype
 
-// The members are class fields stamped on the info: defined as own data properties, not
-// assigned, so that nothing on Object.prototype (a setter, a read-only property) can
-// intercept them, as nothing can a literal's.
-class LocalMembers extends Stamp {
-  localAddress
-  localPort
-  constructor(info, localAddress, localPort) {
-    super(info)
-    this.localAddress = localAddress
-    this.localPort = localPort
+/**
+ * A class that stamps two members, `first` and `second`, on an info: class fields, so
+ * defined as own data properties, not assigned, and nothing on Object.prototype (a setter,
+ * a read-only property) can intercept them, as nothing can a literal's.
+ */
+const twoMembers = (first, second) =>
+  class extends Stamp {
+    [first];
+    [second]
+    constructor(info, firstValue, secondValue) {
+      super(info)
+      this[first] = firstValue
+      this[second] = secondValue
+    }
   }
-}
-
-class RemoteMembers extends Stamp {
-  remoteAddress
-  remotePort
-  constructor(info, remoteAddress, remotePort) {
-    super(info)
-    this.remoteAddress = remoteAddress
-    this.remotePort = remotePort
-  }
-}
+const LocalMembers = twoMembers('localAddress', 'localPort')
+const RemoteMembers = twoMembers('remoteAddress', 'remotePort')
 
 /**
  * Starts an open info dictionary of `connection` with `localAddress` and `localPort`; add
