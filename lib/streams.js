@@ -337,7 +337,7 @@ const unsetTransfer = (t) =>
 // too, and the pending record Node then makes is exchanged for a marker, UNASKED, which
 // becomes a LazyClosed when Node or the caller first asks for the record (reader.closed,
 // or the stream's close, error or the reader's release settling it): an idle reader holds
-// none (56 bytes less). Records Node makes settled (a reader of a closed or errored
+// none (48 bytes less). Records Node makes settled (a reader of a closed or errored
 // stream, a released reader) are kept as they are. Only where the reader's state is as a
 // probe found it (Node 20).
 const kReader = Symbol('reader')

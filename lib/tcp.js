@@ -25,7 +25,7 @@ const toTCPSocketOptions = idl.dictionary('TCPSocketOptions', {
 
 function convertOptions(options) {
   const out = toTCPSocketOptions(options, CTX)
-  out.noDelay ??= false
+  if (out.noDelay === undefined) idl.defineMember(out, 'noDelay', false)
   return out
 }
 

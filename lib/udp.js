@@ -109,16 +109,17 @@ function convertMessageSteps(chunk, connected) {
   // Each member read and converted in turn, in lexicographic order, as WebIDL does (`data`
   // is not a required member: its absence is refused after the mode checks, as spec 2.3
   // then copies it).
-  const data = chunk.data
-  const msg = { data: data === undefined ? undefined : idl.toBytes(data, `${WRITE_CONTEXT}: UDPMessage.data`) }
-  const dnsQueryType = chunk.dnsQueryType
-  if (dnsQueryType !== undefined) {
-    msg.dnsQueryType = idl.toDnsQueryType(dnsQueryType, `${WRITE_CONTEXT}: dnsQueryType`)
-  }
-  const remoteAddress = chunk.remoteAddress
-  if (remoteAddress !== undefined) msg.remoteAddress = idl.toDOMString(remoteAddress, `${WRITE_CONTEXT}: remoteAddress`)
-  const remotePort = chunk.remotePort
-  if (remotePort !== undefined) msg.remotePort = idl.toUnsignedShort(remotePort, `${WRITE_CONTEXT}: remotePort`)
+  // The converted message is a literal with every member (undefined when not given): its
+  // members are defined, not assigned, so nothing on Object.prototype can take them.
+  let data = chunk.data
+  if (data !== undefined) data = idl.toBytes(data, `${WRITE_CONTEXT}: UDPMessage.data`)
+  let dnsQueryType = chunk.dnsQueryType
+  if (dnsQueryType !== undefined) dnsQueryType = idl.toDnsQueryType(dnsQueryType, `${WRITE_CONTEXT}: dnsQueryType`)
+  let remoteAddress = chunk.remoteAddress
+  if (remoteAddress !== undefined) remoteAddress = idl.toDOMString(remoteAddress, `${WRITE_CONTEXT}: remoteAddress`)
+  let remotePort = chunk.remotePort
+  if (remotePort !== undefined) remotePort = idl.toUnsignedShort(remotePort, `${WRITE_CONTEXT}: remotePort`)
+  const msg = { data, dnsQueryType, remoteAddress, remotePort }
   if (connected) {
     if (msg.remoteAddress !== undefined || msg.remotePort !== undefined || msg.dnsQueryType !== undefined) {
       throw new TypeError(
@@ -685,12 +686,7 @@ function defineUDPSocket(sockets) {
         const info = linkInfo(localAddress, localPort, connection)
         if (!connected && sockets.multicastAllowed) {
           // Defined, not assigned (see lib/lifecycle.js, linkInfo).
-          Object.defineProperty(info, 'multicastController', {
-            value: createMulticastController(handle),
-            writable: true,
-            enumerable: true,
-            configurable: true,
-          })
+          idl.defineMember(info, 'multicastController', createMulticastController(handle))
         }
         addStream(info, 'readable')
         if (connected) addRemote(info, remoteAddress, remotePort)

@@ -153,6 +153,15 @@ function toBytes(value, context) {
  * one thrown and no later member's getter runs. Members that are undefined are left out.
  * Returns `(value, context) => object`.
  */
+/**
+ * Gives `object` the own data property `key` (as a literal's member): defined, not
+ * assigned, so that a setter or a read-only property of that name on Object.prototype
+ * cannot take it.
+ */
+function defineMember(object, key, value) {
+  defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true })
+}
+
 function dictionary(typeName, members) {
   const names = Object.keys(members).sort()
   const converters = names.map((name) => members[name])
@@ -161,15 +170,7 @@ function dictionary(typeName, members) {
     const out = {}
     for (let i = 0; i < names.length; i++) {
       const member = dict[names[i]]
-      // Defined, not assigned: a setter of that name on Object.prototype must not take it.
-      if (member !== undefined) {
-        defineProperty(out, names[i], {
-          value: converters[i](member, `${context}: ${names[i]}`),
-          writable: true,
-          enumerable: true,
-          configurable: true,
-        })
-      }
+      if (member !== undefined) defineMember(out, names[i], converters[i](member, `${context}: ${names[i]}`))
     }
     return out
   }
@@ -203,6 +204,7 @@ function defineInterface(cls, name, members) {
 }
 
 module.exports = {
+  defineMember,
   isObject,
   illegalInvocation,
   defineInterface,

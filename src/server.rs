@@ -107,7 +107,8 @@ impl TcpListenerHandle {
             Ok(core) => match tcp::adopt(core) {
               Ok(id) => out.push(id),
               Err(e) if out.is_empty() => return Err(e.into()),
-              // Report it on the next call; hand out what was accepted first.
+              // The table is full: that connection is closed (dropped); hand out what was
+              // accepted first (the next call fails if the table is still full).
               Err(_) => break,
             },
             // The peer left between accept and getsockname: skip that connection.

@@ -1,6 +1,6 @@
 //! `TcpCore`: one connected TCP stream, which JavaScript holds as a number (a `CoreId`, an
 //! index into this thread's table of sockets) and drives with plain functions
-//! (`tcpTryRead`, `tcpArm`, `tcpClose`, ...).
+//! (`tcpTryRead`, `tcpArm`, `tcpRelease`, ...).
 //!
 //! The data path runs on the JS thread: `tcpTryRead` and `tcpTryWrite` are synchronous,
 //! non-blocking calls on memory JavaScript owns (no copy, no external buffer). Only when
@@ -78,8 +78,8 @@ pub struct TcpCore {
 }
 
 /// What a connection keeps of its addresses: only what JavaScript has not had yet (it asks
-/// once, when the socket opens). Boxed, so that a connection holds a pointer, not the two
-/// addresses (64 bytes) and a target string for as long as it is open.
+/// once, when the socket opens). Boxed, so that a connection holds 16 bytes here, not the
+/// two addresses (64 bytes) and a target string for as long as it is open.
 enum Peer {
   /// Connecting from the JS thread to this address (for `finishConnect`'s errors).
   Connecting(Box<str>),
@@ -90,19 +90,19 @@ enum Peer {
 }
 
 /// How JavaScript holds a `TcpCore`: the index of its entry in this thread's `CORES` (low
-/// `INDEX_BITS`) and the entry's generation (the rest). A number stays below 2^31, so V8
-/// keeps it as a small integer.
+/// `INDEX_BITS`) and the entry's generation (the rest). A number stays below 2^30, so V8
+/// keeps it as a small integer, also where it compresses pointers (Electron).
 pub type CoreId = u32;
 
 const INDEX_BITS: u32 = 20;
 const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
-/// Generations count modulo this (11 bits).
-const GENERATIONS: u32 = 1 << (31 - INDEX_BITS);
+/// Generations count modulo this (10 bits).
+const GENERATIONS: u32 = 1 << (30 - INDEX_BITS);
 
 /// One entry of the table. Its generation changes at each release, so that a number kept
 /// past its release (which JavaScript never does on purpose: a defence in depth, e.g.
 /// against a built-in replaced after load) finds no socket rather than the next one put
-/// there, unless the entry was reused a multiple of 2,048 times since.
+/// there, unless the entry was reused a multiple of 1,024 times since.
 #[derive(Default)]
 struct Entry {
   generation: u32,
@@ -223,41 +223,36 @@ impl TcpCore {
     }
   }
 
-  fn with_stream<T>(&self, f: impl FnOnce(&Arc<StdTcpStream>) -> Result<T>) -> Result<T> {
-    f(&self.stream)
-  }
-
   /// Reads into `buf`: the byte count, 0 at end of stream, -1 when it would block.
   /// `may_spin`: this thread waits on no other socket of ours, so a short busy-poll for a
   /// reply (see `Spin`) delays nobody else's data.
   pub fn try_read(&self, buf: &mut [u8], may_spin: bool) -> Result<i64> {
     let len = buf.len();
-    self.with_stream(|s| {
-      match syscall(|| (&**s).read(buf)).or_else(|e| {
-        if may_spin && would_block(&e) {
-          self.spin.read(|| (&**s).read(buf))
-        } else {
-          Err(e)
-        }
-      }) {
-        Ok(n) => {
-          // A full buffer means data is streaming in (see `Watch::data_arrived`); and a
-          // thread with other sockets waiting (no spin allowed) reads its sockets from
-          // JavaScript's turn-end retry (lib/wait.js), so registered sockets would wake
-          // tokio's thread for data nobody waits on yet.
-          self.read_watch.data_arrived(n == len || !may_spin);
-          Ok(n as i64)
-        }
-        Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
-        Err(e) => Err(SocketError::io("read", &e, "").into()),
+    let s = &*self.stream;
+    match syscall(|| (&*s).read(buf)).or_else(|e| {
+      if may_spin && would_block(&e) {
+        self.spin.read(|| (&*s).read(buf))
+      } else {
+        Err(e)
       }
-    })
+    }) {
+      Ok(n) => {
+        // A full buffer means data is streaming in (see `Watch::data_arrived`); and a
+        // thread with other sockets waiting (no spin allowed) reads its sockets from
+        // JavaScript's turn-end retry (lib/wait.js), so registered sockets would wake
+        // tokio's thread for data nobody waits on yet.
+        self.read_watch.data_arrived(n == len || !may_spin);
+        Ok(n as i64)
+      }
+      Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
+      Err(e) => Err(SocketError::io("read", &e, "").into()),
+    }
   }
 
   /// Writes from `buf`: the byte count written (maybe fewer than asked), -1 when the
   /// send buffer is full.
   pub fn try_write(&self, buf: &[u8]) -> Result<i64> {
-    self.with_stream(|s| match syscall(|| (&**s).write(buf)) {
+    match syscall(|| (&*self.stream).write(buf)) {
       // The write registration stays once made (measured: dropping it after each full
       // write made bulk sends ~20% slower, registering again at every full buffer).
       Ok(n) => {
@@ -266,7 +261,7 @@ impl TcpCore {
       }
       Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
       Err(e) => Err(SocketError::io("write", &e, "").into()),
-    })
+    }
   }
 
   /// Arms the read or the write `Watch` (see `notify::Watch`); writes watch a duplicate
@@ -277,27 +272,26 @@ impl TcpCore {
     } else {
       &self.read_watch
     };
-    self.with_stream(|stream| {
-      let fd = || -> io::Result<Arc<dyn AsRawFd + Send + Sync>> {
-        Ok(if write {
-          Arc::new(stream.try_clone()?)
-        } else {
-          Arc::clone(stream) as Arc<dyn AsRawFd + Send + Sync>
-        })
-      };
-      let syscall = if write { "write" } else { "read" };
-      watch.arm(notifier.runtime(), fd, notifier, token, syscall)
-    })
+    let stream = &self.stream;
+    let fd = || -> io::Result<Arc<dyn AsRawFd + Send + Sync>> {
+      Ok(if write {
+        Arc::new(stream.try_clone()?)
+      } else {
+        Arc::clone(stream) as Arc<dyn AsRawFd + Send + Sync>
+      })
+    };
+    let syscall = if write { "write" } else { "read" };
+    watch.arm(notifier.runtime(), fd, notifier, token, syscall)
   }
 }
 
 impl TcpCore {
   fn shutdown_write(&self) -> Result<()> {
-    self.with_stream(|s| match s.shutdown(std::net::Shutdown::Write) {
+    match self.stream.shutdown(std::net::Shutdown::Write) {
       // The peer may already be gone; the write side is shut either way.
       Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
       r => r.map_err(|e| SocketError::io("shutdown", &e, "").into()),
-    })
+    }
   }
 
   /// The addresses of a connected stream: those kept for JavaScript (handed over now),
