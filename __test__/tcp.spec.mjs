@@ -619,12 +619,14 @@ test('closed settles after the stream operation that ended the socket: writer.cl
 /**
  * A node:net peer that keeps every byte it gets and ends its side after ours;
  * `bytes(ms)` resolves with them once our side has ended (FIN, or the connection closed).
+ * `onConnection(socket)` runs first for each client (it may answer).
  */
-async function collectingServer() {
+async function collectingServer(onConnection = () => {}) {
   const chunks = []
   let ended
   const end = new Promise((resolve) => (ended = resolve))
   const { port, close } = await netServer((s) => {
+    onConnection(s)
     s.on('error', () => {})
     s.on('data', (d) => chunks.push(d))
     s.on('end', () => {
@@ -2003,11 +2005,7 @@ test('the readable is what new ReadableStream({ type: "bytes" }) makes: keys, br
 
 // lib/streams.js, buildWritable: the same for the writable (built started).
 test('the writable is what new WritableStream() makes: keys, brand checks, inspect; writes made at once arrive in order', async (t) => {
-  let got = ''
-  const { port, close } = await netServer((s) => {
-    s.setEncoding('utf8')
-    s.on('data', (d) => (got += d))
-  })
+  const { port, close, bytes } = await collectingServer()
   const socket = new TCPSocket('127.0.0.1', port)
   const { writable } = await socket.opened
   const made = new WritableStream()
@@ -2022,8 +2020,7 @@ test('the writable is what new WritableStream() makes: keys, brand checks, inspe
   const writes = ['a', 'b', 'c'].map((x) => writer.write(new TextEncoder().encode(x)))
   await Promise.all(writes)
   await writer.close()
-  for (let i = 0; i < 100 && got.length < 3; i++) await pause(10)
-  t.is(got, 'abc')
+  t.is((await bytes()).toString(), 'abc')
   writer.releaseLock()
   await within(socket.close(), 5000, 'close()')
   close()
@@ -2060,12 +2057,7 @@ test.serial('a global AbortController replaced after load is not used by the wri
 })
 
 test('the streams can be transferred (structuredClone / postMessage) and carry the data', async (t) => {
-  let got = ''
-  const { port, close } = await netServer((s) => {
-    s.setEncoding('utf8')
-    s.on('data', (d) => (got += d))
-    s.end('to the transferred readable')
-  })
+  const { port, close, bytes } = await collectingServer((s) => s.end('to the transferred readable'))
   const socket = new TCPSocket('127.0.0.1', port)
   const { readable, writable } = await socket.opened
   const r2 = structuredClone(readable, { transfer: [readable] })
@@ -2079,8 +2071,7 @@ test('the streams can be transferred (structuredClone / postMessage) and carry t
   await writer.write(new TextEncoder().encode('from the transferred writable'))
   await writer.close()
   await within(socket.closed, 5000, 'closed')
-  for (let i = 0; i < 100 && got.length < 29; i++) await pause(10)
-  t.is(got, 'from the transferred writable')
+  t.is((await bytes()).toString(), 'from the transferred writable')
   close()
 })
 

@@ -78,6 +78,15 @@ const bytesFrom = (view, start) =>
 /** `target.set(source, offset)`. */
 const copyInto = (target, source, offset) => apply(typedArraySet, target, [source, offset])
 
+/**
+ * Gives `object` the own, ordinary data property `key`, as a literal's member or an
+ * assignment with no setter would: defined, not assigned, so that a setter or a read-only
+ * property of that name on Object.prototype cannot take it.
+ */
+const { defineProperty } = Object
+const defineData = (object, key, value) =>
+  defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true })
+
 // FinalizationRegistry's methods: a TCP socket's native half is released through one when
 // its connection is collected (src/tcp.rs), and code that replaced `unregister` after
 // load must not keep a released socket's number registered for release a second time.
@@ -94,6 +103,7 @@ const unregister = (registry, token) => {
 }
 
 module.exports = {
+  defineData,
   register,
   unregister,
   RESOLVED,

@@ -39,7 +39,7 @@ const {
   ReadableStreamDefaultController,
 } = require('node:stream/web')
 const { BlockList } = require('node:net')
-const { then, microtask } = require('./primordials')
+const { then, microtask, defineData } = require('./primordials')
 
 /** Node 20's JSTransferable (the parent class of net.BlockList), or null. */
 function findJSTransferable() {
@@ -57,9 +57,6 @@ const { apply, construct, setPrototypeOf, defineProperty, ownKeys } = Reflect
 const { getOwnPropertySymbols, getPrototypeOf, getOwnPropertyDescriptor } = Object
 const ObjectPrototype = Object.prototype
 
-/** Gives `object` an own, ordinary data property (as an assignment with no setter would). */
-const defineData = (object, key, value) =>
-  defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true })
 
 /** On a husk, once its stream is made: the stream, which holds the fields it assigned. */
 const kPartner = Symbol('stream made')

@@ -9,6 +9,7 @@ const { fromNative } = require('./errors')
 const { Lifecycle, INSPECT, linkInfo, addStream, addRemote } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
+const { defineData } = require('./primordials')
 
 /** Lets a TCPServerSocket of the same class set hand over an accepted connection. */
 const kAdopt = Symbol('adopt accepted socket')
@@ -25,7 +26,7 @@ const toTCPSocketOptions = idl.dictionary('TCPSocketOptions', {
 
 function convertOptions(options) {
   const out = toTCPSocketOptions(options, CTX)
-  if (out.noDelay === undefined) idl.defineMember(out, 'noDelay', false)
+  if (out.noDelay === undefined) defineData(out, 'noDelay', false)
   return out
 }
 

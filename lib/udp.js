@@ -38,7 +38,7 @@ const { createMulticastController } = require('./multicast')
 const wait = require('./wait')
 const { DEFERRED } = wait
 const turns = require('./turns')
-const { then, byteLength, copyInto } = require('./primordials')
+const { then, byteLength, copyInto, defineData } = require('./primordials')
 
 const WOULD_BLOCK = -1
 const NEEDS_RESOLUTION = -2
@@ -686,7 +686,7 @@ function defineUDPSocket(sockets) {
         const info = linkInfo(localAddress, localPort, connection)
         if (!connected && sockets.multicastAllowed) {
           // Defined, not assigned (see lib/lifecycle.js, linkInfo).
-          idl.defineMember(info, 'multicastController', createMulticastController(handle))
+          defineData(info, 'multicastController', createMulticastController(handle))
         }
         addStream(info, 'readable')
         if (connected) addRemote(info, remoteAddress, remotePort)

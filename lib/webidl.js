@@ -6,10 +6,18 @@
 const { isArrayBuffer, isSharedArrayBuffer, isUint8Array, isDataView } = require('node:util').types
 // The bytes of a view as the engine knows them: WebIDL's "bytes held by the buffer source"
 // are its internal slots, which a subclass's or an own property's getters cannot change.
-const { viewBuffer, viewRange, bufferByteLength, bufferResizable, bytesFrom, byteLength, copyInto } = require('./primordials')
+const {
+  viewBuffer,
+  viewRange,
+  bufferByteLength,
+  bufferResizable,
+  bytesFrom,
+  byteLength,
+  copyInto,
+  defineData,
+} = require('./primordials')
 const Uint8ArrayCtor = Uint8Array
 const { isView } = ArrayBuffer
-const { defineProperty } = Object
 
 const U16 = 2 ** 16
 const U32_MAX = 2 ** 32 - 1
@@ -153,15 +161,6 @@ function toBytes(value, context) {
  * one thrown and no later member's getter runs. Members that are undefined are left out.
  * Returns `(value, context) => object`.
  */
-/**
- * Gives `object` the own data property `key` (as a literal's member): defined, not
- * assigned, so that a setter or a read-only property of that name on Object.prototype
- * cannot take it.
- */
-function defineMember(object, key, value) {
-  defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true })
-}
-
 function dictionary(typeName, members) {
   const names = Object.keys(members).sort()
   const converters = names.map((name) => members[name])
@@ -170,7 +169,8 @@ function dictionary(typeName, members) {
     const out = {}
     for (let i = 0; i < names.length; i++) {
       const member = dict[names[i]]
-      if (member !== undefined) defineMember(out, names[i], converters[i](member, `${context}: ${names[i]}`))
+      // Defined, not assigned (lib/primordials.js).
+      if (member !== undefined) defineData(out, names[i], converters[i](member, `${context}: ${names[i]}`))
     }
     return out
   }
@@ -204,7 +204,6 @@ function defineInterface(cls, name, members) {
 }
 
 module.exports = {
-  defineMember,
   isObject,
   illegalInvocation,
   defineInterface,

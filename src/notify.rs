@@ -54,11 +54,6 @@ impl Notifier {
       runtime,
     })
   }
-
-  /// The runtime sockets armed through this notifier are registered with.
-  pub fn runtime(&self) -> &tokio::runtime::Handle {
-    &self.runtime
-  }
 }
 
 struct TokenWaker {
@@ -174,13 +169,12 @@ impl Watch {
   #[allow(deprecated)]
   pub fn arm(
     &self,
-    runtime: &tokio::runtime::Handle,
     fd: impl FnOnce() -> io::Result<Arc<dyn AsRawFd + Send + Sync>>,
     notifier: &Notifier,
     token: u32,
     syscall: &'static str,
   ) -> Result<bool> {
-    let _runtime = runtime.enter();
+    let _runtime = notifier.runtime.enter();
     let mut slot = self.lock();
     if slot.is_none() {
       let fd = fd().map_err(|e| SocketError::io("dup", &e, ""))?;

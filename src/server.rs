@@ -44,7 +44,6 @@ pub struct TcpListenerHandle {
   /// Every accepted connection's local address, when the listener is bound to a specific
   /// one (`None` for a wildcard, where each connection asks `getsockname`).
   accepted_local: Option<SocketAddr>,
-  runtime: tokio::runtime::Handle,
 }
 
 /// Errors that concern one connection (it died before we accepted it), not the listener.
@@ -138,7 +137,7 @@ impl TcpListenerHandle {
   pub fn arm_readable(&self, notifier: &Notifier, token: u32) -> Result<bool> {
     let listener = self.listener()?;
     let fd = || Ok(listener.clone() as Arc<dyn AsRawFd + Send + Sync>);
-    self.watch.arm(&self.runtime, fd, notifier, token, "accept")
+    self.watch.arm(fd, notifier, token, "accept")
   }
 
   /// Stops listening and closes the descriptor now (the port can be bound again at once).
@@ -228,6 +227,5 @@ fn listen(
       local_port: local.port().into(),
     },
     accepted_local: (!local.ip().is_unspecified()).then_some(local),
-    runtime: tokio::runtime::Handle::current(),
   })
 }

@@ -117,12 +117,48 @@ struct Cores {
 }
 
 impl Cores {
-  /// The entry `id` names, if its generation is current.
-  fn entry(&self, id: CoreId) -> Option<&Entry> {
+  /// The socket `id` names, if its entry holds one and its generation is current.
+  fn get(&self, id: CoreId) -> Option<&TcpCore> {
     self
       .entries
       .get((id & INDEX_MASK) as usize)
       .filter(|e| e.generation == id >> INDEX_BITS)
+      .and_then(|e| e.core.as_deref())
+  }
+
+  /// Puts `core` in a free entry (or a new one): its number.
+  fn insert(&mut self, core: TcpCore) -> std::result::Result<CoreId, SocketError> {
+    let index = match self.free.pop() {
+      Some(index) => index,
+      None if self.entries.len() <= INDEX_MASK as usize => {
+        self.entries.push(Entry::default());
+        (self.entries.len() - 1) as u32
+      }
+      None => {
+        return Err(SocketError::network_code(
+          "EMFILE",
+          "socket",
+          "too many TCP sockets open on this thread",
+        ))
+      }
+    };
+    let entry = &mut self.entries[index as usize];
+    entry.core = Some(Box::new(core));
+    Ok(entry.generation << INDEX_BITS | index)
+  }
+
+  /// Takes the socket `id` names out of its entry, which gets a new generation and is
+  /// free again; `None` if the number names no socket.
+  fn remove(&mut self, id: CoreId) -> Option<Box<TcpCore>> {
+    let index = id & INDEX_MASK;
+    let entry = self
+      .entries
+      .get_mut(index as usize)
+      .filter(|e| e.generation == id >> INDEX_BITS)?;
+    let core = entry.core.take()?;
+    entry.generation = (entry.generation + 1) % GENERATIONS;
+    self.free.push(index);
+    Some(core)
   }
 }
 
@@ -133,37 +169,15 @@ thread_local! {
 /// Puts `core` in this thread's table: the number JavaScript will hold. Call on the JS
 /// thread that will use it. Fails (EMFILE) past 2^20 sockets open at once on one thread.
 pub fn adopt(core: TcpCore) -> std::result::Result<CoreId, SocketError> {
-  CORES.with(|cores| {
-    let mut cores = cores.borrow_mut();
-    let index = match cores.free.pop() {
-      Some(index) => index,
-      None if cores.entries.len() <= INDEX_MASK as usize => {
-        cores.entries.push(Entry::default());
-        (cores.entries.len() - 1) as u32
-      }
-      None => {
-        return Err(SocketError::network_code(
-          "EMFILE",
-          "socket",
-          "too many TCP sockets open on this thread",
-        ))
-      }
-    };
-    let entry = &mut cores.entries[index as usize];
-    entry.core = Some(Box::new(core));
-    Ok(entry.generation << INDEX_BITS | index)
-  })
+  CORES.with(|cores| cores.borrow_mut().insert(core))
 }
 
 /// Calls `f` with the socket `id` of this thread (a closed socket's error if there is
 /// none). `f` must not call back into JavaScript (none of the functions here do).
 fn with_core<T>(id: CoreId, f: impl FnOnce(&TcpCore) -> Result<T>) -> Result<T> {
-  CORES.with(|cores| {
-    let cores = cores.borrow();
-    match cores.entry(id).and_then(|e| e.core.as_deref()) {
-      Some(core) => f(core),
-      None => Err(SocketError::closed().into()),
-    }
+  CORES.with(|cores| match cores.borrow().get(id) {
+    Some(core) => f(core),
+    None => Err(SocketError::closed().into()),
   })
 }
 
@@ -281,7 +295,7 @@ impl TcpCore {
       })
     };
     let syscall = if write { "write" } else { "read" };
-    watch.arm(notifier.runtime(), fd, notifier, token, syscall)
+    watch.arm(fd, notifier, token, syscall)
   }
 }
 
@@ -358,16 +372,7 @@ pub fn tcp_shutdown_write(core: CoreId) -> Result<()> {
 /// nothing.
 #[napi]
 pub fn tcp_release(core: CoreId) {
-  let released = CORES.with(|cores| {
-    let mut cores = cores.borrow_mut();
-    cores.entry(core)?;
-    let index = core & INDEX_MASK;
-    let entry = &mut cores.entries[index as usize];
-    let taken = entry.core.take()?;
-    entry.generation = (entry.generation + 1) % GENERATIONS;
-    cores.free.push(index);
-    Some(taken)
-  });
+  let released = CORES.with(|cores| cores.borrow_mut().remove(core));
   // Dropped outside the table's borrow (dropping ends tokio registrations).
   drop(released);
 }
@@ -547,7 +552,7 @@ mod tests {
   }
 
   fn open(id: CoreId) -> bool {
-    CORES.with(|cores| cores.borrow().entry(id).is_some_and(|e| e.core.is_some()))
+    CORES.with(|cores| cores.borrow().get(id).is_some())
   }
 
   #[test]

@@ -84,7 +84,6 @@ pub struct UdpCore {
   closed: AtomicBool,
   read_watch: Watch,
   write_watch: Watch,
-  runtime: tokio::runtime::Handle,
   policy: Arc<Policy>,
   /// The peer in connected mode (named in send errors); None in bound mode.
   remote: Option<SocketAddr>,
@@ -199,7 +198,6 @@ impl UdpHandle {
         closed: AtomicBool::new(false),
         read_watch: Watch::new(Interest::READABLE.add(Interest::ERROR)),
         write_watch: Watch::new(Interest::WRITABLE),
-        runtime: tokio::runtime::Handle::current(),
         policy,
         remote,
         ipv6: local.is_ipv6(),
@@ -259,7 +257,7 @@ impl UdpCore {
       })
     };
     let syscall = if write { "send" } else { "recvfrom" };
-    watch.arm(&self.runtime, fd, notifier, token, syscall)
+    watch.arm(fd, notifier, token, syscall)
   }
 
   fn send_result(
