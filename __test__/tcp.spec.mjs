@@ -1581,6 +1581,38 @@ test('request/response: every reply arrives, on one socket and on several at onc
   await close()
 })
 
+test('many connections that each write (not awaited) and then read in the same turn: every reply reaches its own socket, in order', async (t) => {
+  // Each read comes right after its socket's write, while the other sockets still have
+  // theirs to make: such reads are put off to the end of the turn (lib/wait.js, putOff)
+  // and retried there, where they may poll; half the sockets await their writes instead.
+  const { port, close } = await echoServer()
+  const CONNS = 60
+  const ROUNDS = 40
+  const conversation = async (id) => {
+    const s = new TCPSocket('127.0.0.1', port, { noDelay: true })
+    const { readable, writable } = await s.opened
+    const writer = writable.getWriter()
+    const reader = readable.getReader()
+    for (let i = 0; i < ROUNDS; i++) {
+      const msg = new Uint8Array(48).fill(id).fill(i, 24)
+      if (id % 2 === 0) writer.write(msg)
+      else await writer.write(msg)
+      const got = []
+      while (got.length < msg.length) {
+        const { value, done } = await within(reader.read(), 5000, `reply ${i} of connection ${id}`)
+        t.false(done)
+        got.push(...value)
+      }
+      t.deepEqual(got, [...msg])
+    }
+    reader.releaseLock()
+    writer.releaseLock()
+    await s.close()
+  }
+  await within(Promise.all(Array.from({ length: CONNS }, (_, id) => conversation(id))), 30000, 'the conversations')
+  await close()
+})
+
 test('a reply that comes long after the request is still read (waiting outlasts the busy-poll)', async (t) => {
   const { port, close } = await netServer((s) => {
     s.on('error', () => {})

@@ -83,6 +83,8 @@ const READING_AHEAD = 8
 const TRIED_NOW = 16
 /** A pull waits for the next turn of the event loop (lib/turns.js). */
 const PULL_NEXT_TURN = 32
+/** Bytes were written since the last read attempt (see readNow). */
+const WROTE = 64
 
 /**
  * Owns one native socket (a `TcpCore`, by its number: src/tcp.rs): makes its readable and
@@ -228,8 +230,9 @@ class TcpConnection extends LazyStreams {
       return
     }
     if (!triedNow && TcpConnection.#readOnce(self, c)) return
-    // Other sockets wait too: try again at the end of this turn before arming (wait.js).
-    if (wait.busy()) {
+    // Other sockets wait too, or read just before: try again at the end of this turn
+    // before arming (wait.js).
+    if (wait.putOff()) {
       self.#readWait = DEFERRED
       wait.deferRead(self)
       return
@@ -285,10 +288,20 @@ class TcpConnection extends LazyStreams {
     ) {
       return null
     }
+    const spin = wait.maySpin(this.#core)
+    // Written just now, with other sockets at work (wait.putOff): the reply cannot have
+    // come yet, and the read is put off to the end of the turn without a system call
+    // that would find nothing.
+    if (!spin && TcpConnection.#has(this, WROTE) && wait.putOff()) {
+      TcpConnection.#set(this, WROTE, false)
+      TcpConnection.#set(this, TRIED_NOW, true)
+      return null
+    }
+    TcpConnection.#set(this, WROTE, false)
     let read
     try {
       // Once reading ahead, no more than READ_AHEAD_BYTES queued (see #readOnce; none is).
-      read = readIntoScratch(this.#core, this.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES, wait.maySpin())
+      read = readIntoScratch(this.#core, this.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES, spin)
     } catch (err) {
       // The readable errors now (nothing is queued); the read is answered with the error
       // by the caller (lib/streams.js), and `closed` settles in a later task.
@@ -307,14 +320,14 @@ class TcpConnection extends LazyStreams {
   /** One read attempt: true when the pull is answered (data, end or error). */
   static #readOnce(self, c) {
     // Whatever readNow() found is out of date once the socket is read again.
-    TcpConnection.#set(self, TRIED_NOW, false)
+    TcpConnection.#set(self, TRIED_NOW | WROTE, false)
     if (!self.readableOpen) return true
     const core = self.#core
     let request = TcpConnection.#has(self, ENQUEUE_NEXT) ? null : c.byobRequest
     // A released BYOB reader's pull-into answered while default reads wait would leave
     // them waiting (lib/streams.js, defaultReadsWaiting): enqueue answers them.
     if (request !== null && defaultReadsWaiting(c)) request = null
-    const spin = !TcpConnection.#has(self, READING_AHEAD) && wait.maySpin()
+    const spin = !TcpConnection.#has(self, READING_AHEAD) && wait.maySpin(core)
     let n
     let chunk = null
     try {
@@ -439,6 +452,7 @@ class TcpConnection extends LazyStreams {
       throw err
     }
     const n = TcpConnection.#writeOnce(this, bytes)
+    if (n > 0) TcpConnection.#set(this, WROTE, true)
     // Written whole: done, in a later macrotask if the event loop has waited too long.
     if (n === byteLength(bytes)) return turns.mustYield() ? turns.nextTurn() : undefined
     // The spec writes a copy: keep the rest safe from the caller while we wait.

@@ -52,6 +52,8 @@ const RECEIVE_BATCH = 32
 // One scratch buffer per thread, shared by every socket (receives are synchronous):
 // room for a full batch of the largest datagrams, so none is ever truncated.
 let scratch = null
+/** The next UDP socket's #serial. */
+let nextSerial = -2
 let meta = null
 function scratchBuffers() {
   if (scratch === null) {
@@ -150,6 +152,8 @@ class EarlyFailure {
 class UdpConnection extends LazyStreams {
   #handle
   #coreRef = null
+  /** This socket's number for wait.maySpin (TCP sockets' are their cores: 0 and up). */
+  #serial = nextSerial--
   #connected
   #life
   #readController
@@ -261,7 +265,7 @@ class UdpConnection extends LazyStreams {
       if (!this.readableOpen) return
       let n
       try {
-        n = udpTryRecvBatch(this.#core(), scratch, meta, RECEIVE_BATCH, wait.maySpin())
+        n = udpTryRecvBatch(this.#core(), scratch, meta, RECEIVE_BATCH, wait.maySpin(this.#serial))
       } catch (err) {
         this.#failReadable(fromNative(err))
         return
@@ -284,7 +288,7 @@ class UdpConnection extends LazyStreams {
         if (!this.#pullAgain) return
         continue
       }
-      if (defer && wait.busy()) {
+      if (defer && wait.putOff()) {
         this.#readWait = DEFERRED
         wait.deferRead(this)
         return

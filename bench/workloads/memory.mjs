@@ -5,6 +5,7 @@
 // open connections rather than from none leaves out one-time costs (the first socket
 // starts runtimes, compiles code, allocates shared buffers). Module shape: see tcp.mjs.
 import net from 'node:net'
+import v8 from 'node:v8'
 import { once } from 'node:events'
 import { SPLIT, inParallel, count } from '../proc.mjs'
 
@@ -15,12 +16,33 @@ const KiB = 1024
 // of them (the kernel caps it at net.core.somaxconn).
 const DEEP_BACKLOG = 65535
 
-/** Figures from memory snapshots before and after `count` more connections. */
+/** process.memoryUsage() and the resident size of V8's young generation and other spaces. */
+function snapshot() {
+  const usage = process.memoryUsage()
+  let young = 0
+  let heap = 0
+  for (const space of v8.getHeapSpaceStatistics()) {
+    heap += space.physical_space_size
+    if (space.space_name === 'new_space') young += space.physical_space_size
+  }
+  return { ...usage, young, heap }
+}
+
+/**
+ * Figures from memory snapshots before and after `count` more connections. Besides the
+ * RSS: the live JS heap, the resident heap apart from the young generation (whose size V8
+ * changes with the allocation rate: a grown young generation shows up in the RSS of
+ * whichever side it happened to), and the RSS outside V8's heap.
+ */
 function perConnection(before, after, count) {
+  const per = (field) => (after[field] - before[field]) / count / KiB
   return {
-    kib: (after.rss - before.rss) / count / KiB,
-    heapKib: (after.heapUsed - before.heapUsed) / count / KiB,
-    externalKib: (after.external + after.arrayBuffers - before.external - before.arrayBuffers) / count / KiB,
+    kib: per('rss'),
+    heapKib: per('heapUsed'),
+    externalKib: per('external') + per('arrayBuffers'),
+    youngKib: per('young'),
+    oldKib: per('heap') - per('young'),
+    outsideKib: per('rss') - per('heap'),
   }
 }
 
@@ -30,10 +52,10 @@ async function clientSide({ p, settle }, openOne) {
   const open = (count) => inParallel(count, 50, async () => held.push(await openOne()))
   await open(p.warm)
   await settle()
-  const before = process.memoryUsage()
+  const before = snapshot()
   await open(p.n - p.warm)
   await settle()
-  const after = process.memoryUsage()
+  const after = snapshot()
   if (held.length !== p.n) throw new Error(`held ${held.length} of ${p.n}`)
   return perConnection(before, after, p.n - p.warm)
 }
@@ -84,11 +106,11 @@ async function serverSide({ p, emit, settle }, listen) {
   emit({ port })
   await until(p.warm)
   await settle()
-  const before = process.memoryUsage()
+  const before = snapshot()
   emit({ relay: 'go' })
   await until(p.n)
   await settle()
-  const after = process.memoryUsage()
+  const after = snapshot()
   return perConnection(before, after, p.n - p.warm)
 }
 

@@ -195,6 +195,8 @@ async function openCloseNode({ p, port }) {
   })
 }
 
+const manyParams = (quick) => ({ conns: quick ? 50 : 500, rounds: quick ? 20 : 100, size: 100 })
+
 // ---- many connections at once: `conns` connections (opened first, untimed), each doing
 // `rounds` round trips of `size` bytes, all at the same time; round trips per second.
 async function manyConnections(p, open) {
@@ -216,7 +218,10 @@ async function manyOurs({ lib, p, port }) {
     return {
       async run() {
         for (let i = 0; i < p.rounds; i++) {
-          await writer.write(msg)
+          // Each write awaited, or (as node:net's side, which never waits for its write
+          // callback) not: the reply's read waits either way.
+          if (p.awaitWrites) await writer.write(msg)
+          else writer.write(msg)
           for (let got = 0; got < p.size; ) {
             const { value, done } = await reader.read()
             if (done) throw new Error('echo peer closed')
@@ -326,7 +331,17 @@ export const workloads = [
     id: 'tcp-many',
     name: (p) => `TCP ${p.size} B round trips over ${p.conns} connections at once (${p.rounds} each)`,
     metrics: rate('rt/s'),
-    params: (quick) => ({ conns: quick ? 50 : 500, rounds: quick ? 20 : 100, size: 100 }),
+    params: (quick) => ({ ...manyParams(quick), awaitWrites: 1 }),
+    peer: { mode: 'echo', first: true },
+    cpus: SPLIT,
+    ceiling: false,
+  },
+  {
+    id: 'tcp-many-nowait',
+    impl: 'tcp-many',
+    name: (p) => `TCP ${p.size} B round trips over ${p.conns} connections at once (${p.rounds} each), writes not awaited`,
+    metrics: rate('rt/s'),
+    params: (quick) => ({ ...manyParams(quick), awaitWrites: 0 }),
     peer: { mode: 'echo', first: true },
     cpus: SPLIT,
     ceiling: false,
