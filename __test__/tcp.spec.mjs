@@ -1581,11 +1581,37 @@ test('request/response: every reply arrives, on one socket and on several at onc
   await close()
 })
 
+/** A node:net echo server on a worker thread (its own event loop): none of our reads is armed for it. */
+async function workerEchoServer() {
+  const worker = new Worker(
+    `const net = require('node:net')
+    const { parentPort } = require('node:worker_threads')
+    const server = net.createServer((s) => {
+      s.on('error', () => {})
+      s.setNoDelay(true)
+      s.pipe(s)
+    })
+    server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port))
+    parentPort.on('message', () => server.close(() => process.exit(0)))`,
+    { eval: true },
+  )
+  const [port] = await once(worker, 'message')
+  return {
+    port,
+    close: async () => {
+      worker.postMessage('stop')
+      await once(worker, 'exit')
+    },
+  }
+}
+
 test('many connections that each write (not awaited) and then read in the same turn: every reply reaches its own socket, in order', async (t) => {
   // Each read comes right after its socket's write, while the other sockets still have
-  // theirs to make: such reads are put off to the end of the turn (lib/wait.js, putOff)
-  // and retried there, where they may poll; half the sockets await their writes instead.
-  const { port, close } = await echoServer()
+  // theirs to make and none of ours is armed (the peer is on another thread): such reads
+  // are put off to the end of the turn (lib/wait.js, putOff; readNow skips the system
+  // call once reads after writes find nothing) and retried there, where they may poll.
+  // Half the sockets await their writes instead.
+  const { port, close } = await workerEchoServer()
   const CONNS = 60
   const ROUNDS = 40
   const conversation = async (id) => {
@@ -1605,6 +1631,47 @@ test('many connections that each write (not awaited) and then read in the same t
       }
       t.deepEqual(got, [...msg])
     }
+    reader.releaseLock()
+    writer.releaseLock()
+    await s.close()
+  }
+  await within(Promise.all(Array.from({ length: CONNS }, (_, id) => conversation(id))), 30000, 'the conversations')
+  await close()
+})
+
+test('many connections whose replies come in pieces and run ahead of the reads: every byte arrives, in order', async (t) => {
+  // Two writes a round, the reads then take whatever has come (some reads after a write
+  // find bytes waiting, some do not): the put-off reads and readNow's skipped system
+  // calls must neither lose nor reorder a byte.
+  const { port, close } = await workerEchoServer()
+  const CONNS = 30
+  const ROUNDS = 60
+  const conversation = async (id) => {
+    const s = new TCPSocket('127.0.0.1', port, { noDelay: true })
+    const { readable, writable } = await s.opened
+    const writer = writable.getWriter()
+    const reader = readable.getReader()
+    const sent = []
+    const got = []
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const part of [new Uint8Array(7 + (i % 5)).fill(i), new Uint8Array(3).fill(id)]) {
+        writer.write(part)
+        sent.push(...part)
+      }
+      // Read only some of what is owed: replies pile up for the reads after later writes.
+      if (i % 3 !== 2) continue
+      while (got.length < sent.length) {
+        const { value, done } = await within(reader.read(), 5000, `bytes of connection ${id}`)
+        t.false(done)
+        got.push(...value)
+      }
+    }
+    while (got.length < sent.length) {
+      const { value, done } = await within(reader.read(), 5000, `the rest of connection ${id}`)
+      t.false(done)
+      got.push(...value)
+    }
+    t.deepEqual(got, sent)
     reader.releaseLock()
     writer.releaseLock()
     await s.close()

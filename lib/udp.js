@@ -288,7 +288,7 @@ class UdpConnection extends LazyStreams {
         if (!this.#pullAgain) return
         continue
       }
-      if (defer && wait.putOff()) {
+      if (defer && wait.putOff(this.#serial)) {
         this.#readWait = DEFERRED
         wait.deferRead(this)
         return

@@ -10,7 +10,7 @@
 const { Notifier } = require('../binding.js')
 const { fromNative } = require('./errors')
 const turns = require('./turns')
-const { setInterval, setTimeout } = require('./primordials')
+const { setInterval, setTimeout, now } = require('./primordials')
 
 const waiters = new Map()
 let nextToken = 1
@@ -99,10 +99,18 @@ const busyPoll = process.env.DIRECT_SOCKETS_BUSY_POLL !== '0'
 
 /** The socket (its number: see maySpin) whose read came last on this thread. */
 let lastReader = 0
-/** The last maySpin() said no only because another socket had read just before. */
-let company = false
-/** Reads retried at the end of a turn may poll (see retryDeferred). */
-let retrying = false
+/**
+ * The socket whose read maySpin() refused only because another socket had read just
+ * before (see putOff), or null.
+ */
+let company = null
+/** Reads retried at the end of a turn may poll (see retryDeferred) until this time; 0: not retrying. */
+let retryPollsUntil = 0
+/**
+ * How long the reads retried at the end of one turn may poll in all: each for up to
+ * 100 µs while replies keep coming, but timers and other I/O wait meanwhile.
+ */
+const RETRY_POLL_BUDGET_MS = 5
 
 /**
  * May a read of socket `reader` (a number of its own: a TCP socket's core, a UDP socket's
@@ -114,26 +122,26 @@ let retrying = false
  * time: 500 connections doing round trips this way ran at half the rate. Such a read is
  * put off to the end of the turn instead (`putOff`), when every write of the turn has gone
  * out, and the reads retried there may poll, one after another, until one finds nothing
- * (and arms).
+ * (and arms) or RETRY_POLL_BUDGET_MS have passed.
  */
 function maySpin(reader) {
   const alone = lastReader === reader
   lastReader = reader
-  company = false
+  company = null
   if (!busyPoll) return false
-  if (retrying) return waiters.size === 0
+  if (retryPollsUntil !== 0) return waiters.size === 0 && now() < retryPollsUntil
   if (busy()) return false
-  company = !alone
+  if (!alone) company = reader
   return alone
 }
 
 /**
- * Should a read that would block be tried again at the end of this turn rather than armed
- * now? When other reads wait (see `deferred`), or when it did not poll only because
- * another socket had read just before it (see maySpin).
+ * Should a read of socket `reader` that would block be tried again at the end of this
+ * turn rather than armed now? When other reads wait (see `deferred`), or when the last
+ * maySpin() refused it only because another socket had read just before it.
  */
-function putOff() {
-  return busy() || company
+function putOff(reader) {
+  return busy() || company === reader
 }
 
 /**
@@ -165,13 +173,19 @@ function retryDeferred() {
   const targets = deferred
   deferred = []
   // Every write of the turn has gone out: each read may poll for its reply, until one
-  // finds nothing (maySpin).
-  retrying = true
-  try {
-    for (let i = 0; i < targets.length; i++) targets[i].retryRead()
-  } finally {
-    retrying = false
+  // finds nothing or the budget is spent (maySpin).
+  retryPollsUntil = now() + RETRY_POLL_BUDGET_MS
+  let error = null
+  for (let i = 0; i < targets.length; i++) {
+    // One retry that throws (a bug) must not leave the others waiting forever.
+    try {
+      targets[i].retryRead()
+    } catch (err) {
+      error ??= err
+    }
   }
+  retryPollsUntil = 0
+  if (error !== null) throw error
 }
 
 /** Resolves the waiter of `token` (if any) with `false`. */
