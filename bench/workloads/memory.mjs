@@ -66,7 +66,9 @@ const idleClientOurs = (ctx) =>
     const { readable } = await socket.opened
     const reader = readable.getReader()
     reader.read().then(noop, noop)
-    return { socket, reader }
+    // Held as node:net's side holds its sockets: the socket alone (its reader is reached
+    // through it).
+    return socket
   })
 
 // The same, with no stream asked for (streams are made on first use): ours only awaits
@@ -125,7 +127,7 @@ const idleServerOurs = (ctx) =>
         if (done) return
         const reader = (await socket.opened).readable.getReader()
         reader.read().then(noop, noop)
-        accepted({ socket, reader })
+        accepted(socket)
       }
     })().catch((err) => {
       console.error(err)
