@@ -1612,6 +1612,7 @@ test('many connections that each write (not awaited) and then read in the same t
   // call once reads after writes find nothing) and retried there, where they may poll.
   // Half the sockets await their writes instead.
   const { port, close } = await workerEchoServer()
+  t.teardown(close)
   const CONNS = 60
   const ROUNDS = 40
   const conversation = async (id) => {
@@ -1636,7 +1637,6 @@ test('many connections that each write (not awaited) and then read in the same t
     await s.close()
   }
   await within(Promise.all(Array.from({ length: CONNS }, (_, id) => conversation(id))), 30000, 'the conversations')
-  await close()
 })
 
 test('many connections whose replies come in pieces and run ahead of the reads: every byte arrives, in order', async (t) => {
@@ -1644,6 +1644,7 @@ test('many connections whose replies come in pieces and run ahead of the reads: 
   // find bytes waiting, some do not): the put-off reads and readNow's skipped system
   // calls must neither lose nor reorder a byte.
   const { port, close } = await workerEchoServer()
+  t.teardown(close)
   const CONNS = 30
   const ROUNDS = 60
   const conversation = async (id) => {
@@ -1677,7 +1678,6 @@ test('many connections whose replies come in pieces and run ahead of the reads: 
     await s.close()
   }
   await within(Promise.all(Array.from({ length: CONNS }, (_, id) => conversation(id))), 30000, 'the conversations')
-  await close()
 })
 
 test('a reply that comes long after the request is still read (waiting outlasts the busy-poll)', async (t) => {

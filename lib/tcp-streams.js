@@ -236,8 +236,9 @@ class TcpConnection extends LazyStreams {
     }
     if (!triedNow && TcpConnection.#readOnce(self, c)) return
     // Other sockets wait too, or read just before: try again at the end of this turn
-    // before arming (wait.js).
-    if (wait.putOff(self.#core)) {
+    // before arming (wait.js). A read-ahead (no read waits for it) only for the first:
+    // put off, its retry would be a read that may poll.
+    if (TcpConnection.#has(self, READING_AHEAD) ? wait.busy() : wait.putOff(self.#core)) {
       self.#readWait = DEFERRED
       wait.deferRead(self)
       return

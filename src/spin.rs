@@ -8,7 +8,9 @@
 //! tries (so a peer on the same CPU runs). It only happens when primed and while it pays:
 //! after `GIVE_UP_AFTER` spins in a row that found nothing, the socket stops spinning for
 //! `COOL_DOWN` would-blocks, then tries again. JavaScript allows it only while no other
-//! socket of its thread is waiting, so a busy server never spins.
+//! socket of its thread is waiting, so a busy server never spins, and only for a socket
+//! whose read follows its own last read on the thread (lib/wait.js `maySpin`: several
+//! conversations at once poll only in the end-of-turn retry of their reads).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

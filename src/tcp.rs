@@ -252,9 +252,9 @@ impl TcpCore {
     }) {
       Ok(n) => {
         // A full buffer means data is streaming in (see `Watch::data_arrived`); and a
-        // thread with other sockets waiting (no spin allowed) reads its sockets from
-        // JavaScript's turn-end retry (lib/wait.js), so registered sockets would wake
-        // tokio's thread for data nobody waits on yet.
+        // thread where other sockets wait or read just before (no spin allowed) reads
+        // its sockets from JavaScript's turn-end retry (lib/wait.js), so registered
+        // sockets would wake tokio's thread for data nobody waits on yet.
         self.read_watch.data_arrived(n == len || !may_spin);
         Ok(n as i64)
       }

@@ -23,7 +23,9 @@ function snapshot() {
   let heap = 0
   for (const space of v8.getHeapSpaceStatistics()) {
     heap += space.physical_space_size
-    if (space.space_name === 'new_space') young += space.physical_space_size
+    if (space.space_name === 'new_space' || space.space_name === 'new_large_object_space') {
+      young += space.physical_space_size
+    }
   }
   return { ...usage, young, heap }
 }
@@ -39,7 +41,8 @@ function perConnection(before, after, count) {
   return {
     kib: per('rss'),
     heapKib: per('heapUsed'),
-    externalKib: per('external') + per('arrayBuffers'),
+    // (`external` includes the ArrayBuffers' memory.)
+    externalKib: per('external'),
     youngKib: per('young'),
     oldKib: per('heap') - per('young'),
     outsideKib: per('rss') - per('heap'),
