@@ -1605,79 +1605,70 @@ async function workerEchoServer() {
   }
 }
 
+/**
+ * Runs `count` conversations at once with a worker-thread echo peer: `body(id, writer,
+ * readTo)` on a connection of its own, `readTo(got, length, what)` reading into `got`
+ * until it holds `length` bytes.
+ */
+async function conversations(t, count, body) {
+  const { port, close } = await workerEchoServer()
+  t.teardown(close)
+  const conversation = async (id) => {
+    const s = new TCPSocket('127.0.0.1', port, { noDelay: true })
+    const { readable, writable } = await s.opened
+    const writer = writable.getWriter()
+    const reader = readable.getReader()
+    const readTo = async (got, length, what) => {
+      while (got.length < length) {
+        const { value, done } = await within(reader.read(), 5000, `${what} of connection ${id}`)
+        t.false(done)
+        got.push(...value)
+      }
+    }
+    await body(id, writer, readTo)
+    reader.releaseLock()
+    writer.releaseLock()
+    await s.close()
+  }
+  await within(Promise.all(Array.from({ length: count }, (_, id) => conversation(id))), 30000, 'the conversations')
+}
+
 test('many connections that each write (not awaited) and then read in the same turn: every reply reaches its own socket, in order', async (t) => {
   // Each read comes right after its socket's write, while the other sockets still have
   // theirs to make and none of ours is armed (the peer is on another thread): such reads
   // are put off to the end of the turn (lib/wait.js, putOff; readNow skips the system
   // call once reads after writes find nothing) and retried there, where they may poll.
   // Half the sockets await their writes instead.
-  const { port, close } = await workerEchoServer()
-  t.teardown(close)
-  const CONNS = 60
-  const ROUNDS = 40
-  const conversation = async (id) => {
-    const s = new TCPSocket('127.0.0.1', port, { noDelay: true })
-    const { readable, writable } = await s.opened
-    const writer = writable.getWriter()
-    const reader = readable.getReader()
-    for (let i = 0; i < ROUNDS; i++) {
+  await conversations(t, 60, async (id, writer, readTo) => {
+    for (let i = 0; i < 40; i++) {
       const msg = new Uint8Array(48).fill(id).fill(i, 24)
       if (id % 2 === 0) writer.write(msg)
       else await writer.write(msg)
       const got = []
-      while (got.length < msg.length) {
-        const { value, done } = await within(reader.read(), 5000, `reply ${i} of connection ${id}`)
-        t.false(done)
-        got.push(...value)
-      }
+      await readTo(got, msg.length, `reply ${i}`)
       t.deepEqual(got, [...msg])
     }
-    reader.releaseLock()
-    writer.releaseLock()
-    await s.close()
-  }
-  await within(Promise.all(Array.from({ length: CONNS }, (_, id) => conversation(id))), 30000, 'the conversations')
+  })
 })
 
 test('many connections whose replies come in pieces and run ahead of the reads: every byte arrives, in order', async (t) => {
   // Two writes a round, the reads then take whatever has come (some reads after a write
   // find bytes waiting, some do not): the put-off reads and readNow's skipped system
   // calls must neither lose nor reorder a byte.
-  const { port, close } = await workerEchoServer()
-  t.teardown(close)
-  const CONNS = 30
-  const ROUNDS = 60
-  const conversation = async (id) => {
-    const s = new TCPSocket('127.0.0.1', port, { noDelay: true })
-    const { readable, writable } = await s.opened
-    const writer = writable.getWriter()
-    const reader = readable.getReader()
+  await conversations(t, 30, async (id, writer, readTo) => {
     const sent = []
     const got = []
-    for (let i = 0; i < ROUNDS; i++) {
+    for (let i = 0; i < 60; i++) {
       for (const part of [new Uint8Array(7 + (i % 5)).fill(i), new Uint8Array(3).fill(id)]) {
         writer.write(part)
         sent.push(...part)
       }
       // Read only some of what is owed: replies pile up for the reads after later writes.
-      if (i % 3 !== 2) continue
-      while (got.length < sent.length) {
-        const { value, done } = await within(reader.read(), 5000, `bytes of connection ${id}`)
-        t.false(done)
-        got.push(...value)
-      }
+      if (i % 3 === 2) await readTo(got, sent.length, `bytes of round ${i}`)
     }
-    while (got.length < sent.length) {
-      const { value, done } = await within(reader.read(), 5000, `the rest of connection ${id}`)
-      t.false(done)
-      got.push(...value)
-    }
+    await readTo(got, sent.length, 'the rest')
     t.deepEqual(got, sent)
-    reader.releaseLock()
-    writer.releaseLock()
-    await s.close()
-  }
-  await within(Promise.all(Array.from({ length: CONNS }, (_, id) => conversation(id))), 30000, 'the conversations')
+  })
 })
 
 test('a reply that comes long after the request is still read (waiting outlasts the busy-poll)', async (t) => {
