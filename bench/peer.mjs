@@ -118,6 +118,38 @@ switch (mode) {
     process.exit(0)
     break
   }
+  case 'rt-clients': {
+    // `conns` connections, then each does `rounds` round trips of `size` bytes at once.
+    const sockets = []
+    await inParallel(p.conns, 50, async () => {
+      const socket = net.connect(p.port, HOST)
+      socket.setNoDelay(true)
+      await once(socket, 'connect')
+      sockets.push(socket)
+    })
+    const msg = Buffer.alloc(p.size, 5)
+    await Promise.all(
+      sockets.map(
+        (socket) =>
+          new Promise((resolve, reject) => {
+            let got = 0
+            let rounds = 0
+            socket.on('error', reject)
+            socket.on('data', (d) => {
+              got += d.length
+              while (got >= p.size) {
+                got -= p.size
+                if (++rounds === p.rounds) return resolve(socket.end())
+                socket.write(msg)
+              }
+            })
+            socket.write(msg)
+          }),
+      ),
+    )
+    process.exit(0)
+    break
+  }
   case 'udp-blast': {
     const socket = dgram.createSocket({ type: 'udp4', sendBufferSize: 4 * 1024 * 1024 })
     socket.connect(p.port, HOST)

@@ -68,6 +68,7 @@ async fn run(args: &[String]) -> Res<()> {
     ("peer", "sink" | "source" | "echo" | "drain") => peer_server(name, &p, &mut stdin).await,
     ("peer", "connect") => peer_connect(&p).await,
     ("peer", "hold") => peer_hold(&p, &mut stdin).await,
+    ("peer", "rt-clients") => peer_rt_clients(&p).await,
     ("peer", "udp-sink") => peer_udp_sink(&mut stdin).await,
     ("peer", "udp-blast") => peer_udp_blast(&p).await,
     _ => Err(format!("unknown {role} '{name}'").into()),
@@ -562,6 +563,35 @@ async fn peer_connect(p: &Params) -> Res<()> {
   }
   for worker in workers {
     worker.await?;
+  }
+  Ok(())
+}
+
+/// Opens `conns` connections, then has each do `rounds` round trips of `size` bytes (write,
+/// read the echo back) at the same time, then close.
+async fn peer_rt_clients(p: &Params) -> Res<()> {
+  let addr = p.addr()?;
+  let (conns, rounds, size) = (p.num("conns")?, p.num("rounds")?, p.num("size")? as usize);
+  let mut streams = Vec::new();
+  for _ in 0..conns {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    streams.push(stream);
+  }
+  let mut workers = Vec::new();
+  for mut stream in streams {
+    workers.push(tokio::spawn(async move {
+      let msg = vec![5u8; size];
+      let mut buf = vec![0u8; size];
+      for _ in 0..rounds {
+        stream.write_all(&msg).await?;
+        stream.read_exact(&mut buf).await?;
+      }
+      stream.shutdown().await
+    }));
+  }
+  for worker in workers {
+    worker.await??;
   }
   Ok(())
 }
