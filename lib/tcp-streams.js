@@ -333,6 +333,22 @@ class TcpConnection extends LazyStreams {
     return null
   }
 
+  /**
+   * Asked right after readNow() returned null (lib/streams.js, pullSteps): true when it
+   * found nothing to read (or skipped the try) and no wait, turn or queued error is under
+   * way, so that this connection waits for the read itself (waitForRead) instead of
+   * through Node's pull.
+   */
+  waitsForRead() {
+    return TcpConnection.#has(this, TRIED_NOW) && this.#readWait === 0 && this.#queuedError === undefined
+  }
+
+  /** The read readNow() could not answer is listed: wait for its bytes, as a pull would. */
+  waitForRead(c) {
+    TcpConnection.#set(this, TRIED_NOW, false)
+    TcpConnection.#pullNow(this, c, true)
+  }
+
   /** One read attempt: true when the pull is answered (data, end or error). */
   static #readOnce(self, c) {
     // Whatever readNow() found is out of date once the socket is read again.
