@@ -674,9 +674,10 @@ const newWritableStream = fastened(
 // (the controller is seen only by our source) whose pull steps first ask the socket for
 // bytes at once, when the spec's steps would call pull with the queue empty and no other
 // request waiting: bytes that are there answer the request directly, as enqueue() would
-// have (a Uint8Array of exactly the bytes read, its buffer the reader's alone); otherwise
-// (nothing there, the end, a pull of the source's still waiting) Node's steps run as
-// before; a read error errors the stream there and then, and the read is rejected with it
+// have (a Uint8Array of exactly the bytes read, its buffer the reader's alone); nothing
+// there, the request is listed and the source waits for the bytes itself (waitsForRead,
+// waitForRead); otherwise (the end, a pull of the source's still waiting) Node's steps run
+// as before; a read error errors the stream there and then, and the read is rejected with it
 // (`closed` settles in a later task: lib/lifecycle.js).
 const nodeByteProto = ReadableByteStreamController.prototype
 
@@ -744,8 +745,9 @@ function trimWaitingList(reader) {
  * Our controllers' pull steps for a read: where Node's steps would call pull for it
  * (`wouldPull`: nothing queued, started, no close requested) and no other read waits, the
  * source's `readNow(controller)` is asked first, and a chunk it gives answers the read (an
- * error it met rejects it); otherwise Node's steps (`nodePull`) run, with the reader's
- * request list kept at one slot.
+ * error it met rejects it); nothing there (`source.waitsForRead()`), the read is listed
+ * and `source.waitForRead(controller)` waits for it; otherwise Node's steps (`nodePull`)
+ * run, with the reader's request list kept at one slot.
  */
 function pullSteps(controller, readRequest, nodePull, wouldPull) {
   const streamState = controller[kState].stream[kState]
@@ -769,7 +771,13 @@ function pullSteps(controller, readRequest, nodePull, wouldPull) {
         const requests = reader[kState].readRequests
         requests[requests.length] = readRequest
         trimWaitingList(reader)
-        source.waitForRead(controller)
+        // As Node's pull would, a throw errors the stream (rejecting the read) rather than
+        // escape from read().
+        try {
+          source.waitForRead(controller)
+        } catch (err) {
+          errorStream(controller, err)
+        }
         return
       }
     }

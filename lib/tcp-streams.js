@@ -79,7 +79,7 @@ const ENQUEUE_NEXT = 2
 const READ_AHEAD_QUEUED = 4
 /** A read-ahead is reading: no read waits for it, so it does not busy-poll (spin.rs). */
 const READING_AHEAD = 8
-/** readNow() just found nothing to read: the pull that follows waits without trying again. */
+/** readNow() just found nothing to read (or skipped the try): waitForRead waits without trying again. */
 const TRIED_NOW = 16
 /** A pull waits for the next turn of the event loop (lib/turns.js). */
 const PULL_NEXT_TURN = 32
@@ -196,8 +196,6 @@ class TcpConnection extends LazyStreams {
   // answers the read later with enqueue / respond, which pulls again for any read still
   // waiting. A pull while that wait is armed (a second read) leaves it to the wait.
   pullReadable(c) {
-    const triedNow = TcpConnection.#has(this, TRIED_NOW)
-    TcpConnection.#set(this, TRIED_NOW, false)
     if (this.#queuedError !== undefined) {
       errorStream(c, this.#queuedError)
       this.#queuedError = undefined
@@ -224,7 +222,7 @@ class TcpConnection extends LazyStreams {
         TcpConnection.#pullNow(this, c)
       })
     }
-    TcpConnection.#pullNow(this, c, triedNow)
+    TcpConnection.#pullNow(this, c)
   }
 
   /** Answers a pull now or waits; `triedNow`: readNow() has just found nothing (no retry). */
@@ -276,9 +274,10 @@ class TcpConnection extends LazyStreams {
 
   /**
    * A default read with nothing queued and no other read waiting (lib/streams.js,
-   * readNowFirst): the bytes read at once, as a Uint8Array of exactly them, or null (nothing
-   * yet, the end, or a wait or turn under way: the stream's own steps then pull, and that
-   * pull reports the end). A failed read errors the readable here, as #readOnce would.
+   * readNowFirst): the bytes read at once, as a Uint8Array of exactly them, or null: nothing
+   * yet (TRIED_NOW: the read is then listed and waitForRead waits for it), or the end, or a
+   * wait or turn under way (the stream's own steps then pull, and that pull reports the
+   * end). A failed read errors the readable here, as #readOnce would.
    */
   readNow() {
     // Not while a pull of ours is under way (a wait armed or put off to the end of the
