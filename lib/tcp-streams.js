@@ -79,7 +79,10 @@ const ENQUEUE_NEXT = 2
 const READ_AHEAD_QUEUED = 4
 /** A read-ahead is reading: no read waits for it, so it does not busy-poll (spin.rs). */
 const READING_AHEAD = 8
-/** readNow() just found nothing to read (or skipped the try): waitForRead waits without trying again. */
+/**
+ * readNow() just found nothing to read (or skipped the try): the read is listed, and
+ * waitForRead waits for it without trying again.
+ */
 const TRIED_NOW = 16
 /** A pull waits for the next turn of the event loop (lib/turns.js). */
 const PULL_NEXT_TURN = 32
@@ -334,12 +337,12 @@ class TcpConnection extends LazyStreams {
 
   /**
    * Asked right after readNow() returned null (lib/streams.js, pullSteps): true when it
-   * found nothing to read (or skipped the try) and no wait, turn or queued error is under
-   * way, so that this connection waits for the read itself (waitForRead) instead of
-   * through Node's pull.
+   * found nothing to read (or skipped the try), so that this connection waits for the read
+   * itself (waitForRead) instead of through Node's pull. (readNow tries only with no wait,
+   * turn or queued error under way.)
    */
   waitsForRead() {
-    return TcpConnection.#has(this, TRIED_NOW) && this.#readWait === 0 && this.#queuedError === undefined
+    return TcpConnection.#has(this, TRIED_NOW)
   }
 
   /** The read readNow() could not answer is listed: wait for its bytes, as a pull would. */

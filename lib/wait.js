@@ -146,12 +146,13 @@ function putOff(reader) {
 
 /**
  * Reads that would block while other waits are pending (a busy thread: many connections),
- * or right after another socket's read (see maySpin), are not armed at once. Armed, a socket wakes tokio's driver thread the moment its data
- * comes, and that thread hands it to this one: two context switches per message, while
- * this thread is busy with other sockets anyway. Instead the read is tried once more at
- * the end of this turn of the event loop (after every notification of the turn has been
- * handled), when the data has often come, and armed only if it still would block; as
- * node:net's single epoll loop gets many sockets' data from one wait.
+ * or right after another socket's read (see maySpin), are not armed at once. Armed, a
+ * socket wakes tokio's driver thread the moment its data comes, and that thread hands it
+ * to this one: two context switches per message, while this thread is busy with other
+ * sockets anyway. Instead the read is tried once more at the end of this turn of the
+ * event loop (after every notification of the turn has been handled), when the data has
+ * often come, and armed only if it still would block; as node:net's single epoll loop
+ * gets many sockets' data from one wait.
  */
 let deferred = []
 
