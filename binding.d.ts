@@ -199,9 +199,9 @@ export declare function tcpTryRead(core: CoreId, buf: Uint8Array, maySpin: boole
 
 /**
  * Writes from `buf`: the byte count written (maybe fewer than asked), -1 when the send
- * buffer is full.
+ * buffer is full. `whole`: `buf` is a whole chunk, not the rest of one.
  */
-export declare function tcpTryWrite(core: CoreId, buf: Uint8Array): number
+export declare function tcpTryWrite(core: CoreId, buf: Uint8Array, whole: boolean): number
 
 /**
  * Addresses of an open UDP socket; the remote pair only in connected mode (`""` and 0 in

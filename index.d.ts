@@ -41,7 +41,11 @@ export interface TCPSocketOptions {
   sendBufferSize?: number
   /** Requested `SO_RCVBUF`, in bytes. Must not be 0. */
   receiveBufferSize?: number
-  /** Sets `TCP_NODELAY` (disables Nagle's algorithm). Default `false`. */
+  /**
+   * Sets `TCP_NODELAY` (disables Nagle's algorithm). Default `false`: Nagle's algorithm
+   * coalesces small writes; a chunk of 32 KiB or more is still sent whole at once (Nagle's
+   * algorithm would only hold back its last partial segment).
+   */
   noDelay?: boolean
   /**
    * Enables keep-alive; the idle time and probe interval, in ms (applied in whole seconds,

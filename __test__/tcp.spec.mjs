@@ -1125,6 +1125,47 @@ test('16 MiB of random bytes each way, in random chunk sizes, arrive intact', as
   await t.context.srv.close()
 })
 
+test('large chunks and small ones interleaved (Nagle off for large chunks, on again for small ones): each exchange is echoed back whole, in order', async (t) => {
+  const { port, close } = await netServer((s) => s.pipe(s))
+  const socket = new TCPSocket('127.0.0.1', port)
+  try {
+    const { readable, writable } = await socket.opened
+    const writer = writable.getWriter()
+    const reader = readable.getReader()
+    /** Reads exactly `n` bytes. */
+    const readBytes = async (n) => {
+      const parts = []
+      for (let got = 0; got < n; ) {
+        const { value, done } = await reader.read()
+        if (done) throw new Error(`the end after ${got} of ${n} bytes`)
+        parts.push(value)
+        got += value.byteLength
+      }
+      return Buffer.concat(parts)
+    }
+    // Large (>= 32 KiB), then small: the small one must not wait behind the large one's
+    // unacknowledged tail for ever (it is answered within the bound); both awaited and not.
+    const sizes = [65536, 10, 40000, 1, 32768, 32767, 3, 200000, 5, 100, 65536 * 3 + 7]
+    for (const [i, size] of sizes.entries()) {
+      const large = crypto.randomBytes(size)
+      const small = crypto.randomBytes(1 + (i % 7))
+      if (i % 2 === 0) {
+        await writer.write(large)
+        await writer.write(small)
+      } else {
+        void writer.write(large)
+        void writer.write(small)
+      }
+      const back = await within(readBytes(large.length + small.length), 5000, `the echo of exchange ${i}`)
+      t.true(back.equals(Buffer.concat([large, small])), `exchange ${i} intact`)
+    }
+    await writer.close()
+  } finally {
+    await socket.close().catch(() => {})
+    await close()
+  }
+})
+
 test('a write after the caller mutates its buffer still sends what was written', async (t) => {
   // Fill the peer's window first so the write has to wait, then scribble on the buffer.
   let received = 0

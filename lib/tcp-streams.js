@@ -485,7 +485,7 @@ class TcpConnection extends LazyStreams {
       this.writeFailed(err)
       throw err
     }
-    const n = TcpConnection.#writeOnce(this, bytes)
+    const n = TcpConnection.#writeOnce(this, bytes, true)
     // Written whole: done, in a later macrotask if the event loop has waited too long.
     if (n === byteLength(bytes)) return turns.mustYield() ? turns.nextTurn() : undefined
     // The spec writes a copy: keep the rest safe from the caller while we wait.
@@ -503,7 +503,7 @@ class TcpConnection extends LazyStreams {
         if (signal.aborted) throw signal.reason
         if (TcpConnection.#has(self, CLOSING)) throw closedByClose()
         if (!ready) throw invalidState('The socket was closed.')
-        const n = TcpConnection.#writeOnce(self, bytes)
+        const n = TcpConnection.#writeOnce(self, bytes, false)
         if (n === byteLength(bytes)) return
         if (n > 0) bytes = bytesFrom(bytes, n)
       }
@@ -513,11 +513,14 @@ class TcpConnection extends LazyStreams {
     }
   }
 
-  /** One write attempt: the byte count written, or WOULD_BLOCK. */
-  static #writeOnce(self, bytes) {
+  /**
+   * One write attempt: the byte count written, or WOULD_BLOCK. `whole`: `bytes` is a whole
+   * chunk (its first attempt), not the rest of one (Nagle's algorithm: src/tcp.rs).
+   */
+  static #writeOnce(self, bytes, whole) {
     let n
     try {
-      n = tcpTryWrite(self.#core, bytes)
+      n = tcpTryWrite(self.#core, bytes, whole)
     } catch (err) {
       throw TcpConnection.#failWritable(self, fromNative(err))
     }

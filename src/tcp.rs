@@ -28,6 +28,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::net::TcpStream as StdTcpStream;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::Result;
@@ -75,7 +76,20 @@ pub struct TcpCore {
   /// Waits for writability (a duplicate descriptor; see `Watch`).
   write_watch: Watch,
   spin: Spin,
+  /// Nagle's algorithm as `nagle_for` left it (`NAGLE_*`, `USER_NO_DELAY`).
+  nagle: AtomicU8,
 }
+
+/// `TcpCore::nagle`: no large chunk written yet (Nagle's algorithm as the user set it).
+const NAGLE_UNTOUCHED: u8 = 0;
+/// The user left Nagle's algorithm on; it is on (a small chunk came after a large one).
+const NAGLE_ON: u8 = 1;
+/// The user left Nagle's algorithm on; it is off for large chunks.
+const NAGLE_OFF: u8 = 2;
+/// The user turned Nagle's algorithm off (`noDelay`): left alone.
+const USER_NO_DELAY: u8 = 3;
+/// A chunk of at least this many bytes is large (see `TcpCore::nagle_for`).
+const LARGE_WRITE: usize = 32 * 1024;
 
 /// What a connection keeps of its addresses: only what JavaScript has not had yet (it asks
 /// once, when the socket opens). Boxed, so that a connection holds 16 bytes here, not the
@@ -234,6 +248,7 @@ impl TcpCore {
       read_watch: Watch::new(Interest::READABLE),
       write_watch: Watch::new(Interest::WRITABLE),
       spin: Spin::default(),
+      nagle: AtomicU8::new(NAGLE_UNTOUCHED),
     }
   }
 
@@ -263,9 +278,47 @@ impl TcpCore {
     }
   }
 
+  /// Before the first write of a chunk of `len` bytes, on a socket whose user left Nagle's
+  /// algorithm on (`noDelay` false, the default): Nagle's algorithm is off for a large
+  /// chunk and back on for a small one. Nagle only ever holds back a segment smaller than
+  /// the MSS while data is unacknowledged: small writes are still coalesced as the user
+  /// asked, and a large chunk goes out whole instead of leaving its last partial segment
+  /// (on loopback, where the MSS is 64 KiB, nearly a whole 64 KiB write) waiting for an ACK:
+  /// bulk sends over loopback took 30-40 µs of system time a 64 KiB write with it on and
+  /// 18-20 µs with it off. A setsockopt only when the kind of chunk changes; nothing
+  /// before the first large chunk; never for a socket whose user asked for `noDelay`.
+  fn nagle_for(&self, len: usize) {
+    let large = len >= LARGE_WRITE;
+    match (self.nagle.load(Ordering::Relaxed), large) {
+      (NAGLE_UNTOUCHED, false) | (NAGLE_ON, false) | (NAGLE_OFF, true) | (USER_NO_DELAY, _) => {}
+      (NAGLE_UNTOUCHED, true) => {
+        let sock = socket2::SockRef::from(&*self.stream);
+        if sock.tcp_nodelay().unwrap_or(true) {
+          self.nagle.store(USER_NO_DELAY, Ordering::Relaxed);
+        } else if sock.set_tcp_nodelay(true).is_ok() {
+          self.nagle.store(NAGLE_OFF, Ordering::Relaxed);
+        }
+      }
+      (_, large) => {
+        if socket2::SockRef::from(&*self.stream)
+          .set_tcp_nodelay(large)
+          .is_ok()
+        {
+          self
+            .nagle
+            .store(if large { NAGLE_OFF } else { NAGLE_ON }, Ordering::Relaxed);
+        }
+      }
+    }
+  }
+
   /// Writes from `buf`: the byte count written (maybe fewer than asked), -1 when the
   /// send buffer is full.
-  pub fn try_write(&self, buf: &[u8]) -> Result<i64> {
+  /// `whole`: `buf` is a whole chunk (its first attempt), not the rest of one.
+  pub fn try_write(&self, buf: &[u8], whole: bool) -> Result<i64> {
+    if whole {
+      self.nagle_for(buf.len());
+    }
     match syscall(|| (&*self.stream).write(buf)) {
       // The write registration stays once made (measured: dropping it after each full
       // write made bulk sends ~20% slower, registering again at every full buffer).
@@ -406,10 +459,10 @@ pub fn tcp_try_read(
 }
 
 /// Writes from `buf`: the byte count written (maybe fewer than asked), -1 when the send
-/// buffer is full.
+/// buffer is full. `whole`: `buf` is a whole chunk, not the rest of one.
 #[napi]
-pub fn tcp_try_write(core: CoreId, buf: &[u8]) -> Result<i64> {
-  with_core(core, |core| core.try_write(buf))
+pub fn tcp_try_write(core: CoreId, buf: &[u8], whole: bool) -> Result<i64> {
+  with_core(core, |core| core.try_write(buf, whole))
 }
 
 /// The (local, remote) addresses of a connected stream; `ENOTCONN` from `getpeername`
@@ -575,5 +628,47 @@ mod tests {
     tcp_release(b);
     tcp_release(c);
     assert!(!open(b) && !open(c));
+  }
+
+  /// A connection and its accepted peer, with `no_delay` set as the user would.
+  fn pair(no_delay: bool) -> (TcpCore, StdTcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let stream = StdTcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    stream.set_nodelay(no_delay).unwrap();
+    stream.set_nonblocking(true).unwrap();
+    let (peer, _) = listener.accept().unwrap();
+    let addresses = connected_addresses(&stream).unwrap();
+    (TcpCore::new(stream, Peer::Known(Box::new(addresses))), peer)
+  }
+
+  fn no_delay(core: &TcpCore) -> bool {
+    core.stream.nodelay().unwrap()
+  }
+
+  #[test]
+  fn nagle_is_off_for_large_chunks_and_back_on_for_small_ones() {
+    let (core, _peer) = pair(false);
+    core.nagle_for(100);
+    assert!(
+      !no_delay(&core),
+      "a small chunk leaves Nagle's algorithm alone"
+    );
+    core.nagle_for(LARGE_WRITE);
+    assert!(no_delay(&core), "a large chunk goes out whole");
+    core.nagle_for(LARGE_WRITE - 1);
+    assert!(
+      !no_delay(&core),
+      "a small chunk after a large one: Nagle's algorithm again"
+    );
+    core.nagle_for(1 << 20);
+    assert!(no_delay(&core));
+  }
+
+  #[test]
+  fn nagle_stays_off_when_the_user_turned_it_off() {
+    let (core, _peer) = pair(true);
+    core.nagle_for(LARGE_WRITE);
+    core.nagle_for(10);
+    assert!(no_delay(&core));
   }
 }
