@@ -818,6 +818,7 @@ function fastReadPrototype() {
     if (
       cState.queueTotalSize !== 0 ||
       !isArray(cState.pendingPullIntos) ||
+      cState.byobRequest !== null ||
       typeof cState.pulling !== 'boolean' ||
       typeof cState.closeRequested !== 'boolean' ||
       !('started' in cState) ||
@@ -1289,6 +1290,20 @@ function answerWaitingRead(c, chunk) {
 }
 
 /**
+ * `c.byobRequest` of byte controller `c`: null without asking Node's getter (its brand
+ * check and state reads showed 1 % of the CPU of 500 connections doing round trips) when
+ * `c` has the fast reads above (so Node 20's state layout) and no pull-into is pending,
+ * which is every default read.
+ */
+function byobRequestOf(c) {
+  if (FAST_READS !== null && getPrototypeOf(c) === FAST_READS) {
+    const state = c[kState]
+    if (state.byobRequest === null && state.pendingPullIntos.length === 0) return null
+  }
+  return c.byobRequest
+}
+
+/**
  * Gives the byte controller `c` of a readable made here the fast default reads above: its
  * source's `readNow()` is asked for bytes first, and answers a Uint8Array of them or null.
  */
@@ -1399,6 +1414,7 @@ function abortSince(c) {
 
 module.exports = {
   answerWaitingRead,
+  byobRequestOf,
   readNowFirstDefault,
   newByteReadable,
   buildWritable,

@@ -13,6 +13,7 @@ const {
   abortSince,
   defaultReadsWaiting,
   answerWaitingRead,
+  byobRequestOf,
 } = require('./streams')
 const { tcpArm, tcpRelease, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
@@ -357,7 +358,7 @@ class TcpConnection extends LazyStreams {
     TcpConnection.#set(self, TRIED_NOW | WROTE, false)
     if (!self.readableOpen) return true
     const core = self.#core
-    let request = TcpConnection.#has(self, ENQUEUE_NEXT) ? null : c.byobRequest
+    let request = TcpConnection.#has(self, ENQUEUE_NEXT) ? null : byobRequestOf(c)
     // A released BYOB reader's pull-into answered while default reads wait would leave
     // them waiting (lib/streams.js, defaultReadsWaiting): enqueue answers them.
     if (request !== null && defaultReadsWaiting(c)) request = null
