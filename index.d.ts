@@ -43,8 +43,8 @@ export interface TCPSocketOptions {
   receiveBufferSize?: number
   /**
    * Sets `TCP_NODELAY` (disables Nagle's algorithm). Default `false`: Nagle's algorithm
-   * coalesces small writes; a chunk of 32 KiB or more is still sent whole at once (Nagle's
-   * algorithm would only hold back its last partial segment).
+   * coalesces small writes; a chunk of 32 KiB or more is written with `TCP_NODELAY` set, so
+   * that its last partial segment is not held back (Nagle's algorithm would hold only that).
    */
   noDelay?: boolean
   /**
