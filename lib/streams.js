@@ -57,7 +57,6 @@ const { apply, construct, setPrototypeOf, defineProperty, ownKeys } = Reflect
 const { getOwnPropertySymbols, getPrototypeOf, getOwnPropertyDescriptor } = Object
 const ObjectPrototype = Object.prototype
 
-
 /** On a husk, once its stream is made: the stream, which holds the fields it assigned. */
 const kPartner = Symbol('stream made')
 /** On our copies of a readable's state and a writable's controller state: its source or sink. */

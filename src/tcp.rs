@@ -288,27 +288,24 @@ impl TcpCore {
   /// 18-20 µs with it off. A setsockopt only when the kind of chunk changes; nothing
   /// before the first large chunk; never for a socket whose user asked for `noDelay`.
   fn nagle_for(&self, len: usize) {
-    let large = len >= LARGE_WRITE;
-    match (self.nagle.load(Ordering::Relaxed), large) {
-      (NAGLE_UNTOUCHED, false) | (NAGLE_ON, false) | (NAGLE_OFF, true) | (USER_NO_DELAY, _) => {}
-      (NAGLE_UNTOUCHED, true) => {
-        let sock = socket2::SockRef::from(&*self.stream);
-        if sock.tcp_nodelay().unwrap_or(true) {
-          self.nagle.store(USER_NO_DELAY, Ordering::Relaxed);
-        } else if sock.set_tcp_nodelay(true).is_ok() {
-          self.nagle.store(NAGLE_OFF, Ordering::Relaxed);
-        }
-      }
-      (_, large) => {
-        if socket2::SockRef::from(&*self.stream)
-          .set_tcp_nodelay(large)
-          .is_ok()
-        {
-          self
-            .nagle
-            .store(if large { NAGLE_OFF } else { NAGLE_ON }, Ordering::Relaxed);
-        }
-      }
+    let want = if len >= LARGE_WRITE {
+      NAGLE_OFF
+    } else {
+      NAGLE_ON
+    };
+    let now = self.nagle.load(Ordering::Relaxed);
+    if now == want || now == USER_NO_DELAY || (now == NAGLE_UNTOUCHED && want == NAGLE_ON) {
+      return;
+    }
+    let sock = SockRef::from(&*self.stream);
+    // The first large chunk: whether the user turned Nagle's algorithm off is read once
+    // (if it cannot be read, the socket is left as it is).
+    if now == NAGLE_UNTOUCHED && sock.tcp_nodelay().unwrap_or(true) {
+      self.nagle.store(USER_NO_DELAY, Ordering::Relaxed);
+      return;
+    }
+    if sock.set_tcp_nodelay(want == NAGLE_OFF).is_ok() {
+      self.nagle.store(want, Ordering::Relaxed);
     }
   }
 
@@ -602,10 +599,7 @@ mod tests {
   use std::net::TcpListener;
 
   fn core() -> TcpCore {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let stream = StdTcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let addresses = connected_addresses(&stream).unwrap();
-    TcpCore::new(stream, Peer::Known(Box::new(addresses)))
+    pair(false).0
   }
 
   fn open(id: CoreId) -> bool {
