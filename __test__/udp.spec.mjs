@@ -1048,3 +1048,31 @@ test('an async iterator with two reads outstanding (Node 20 bug) and a receive e
   const err = await rejectsWith(t, n2, 'NetworkError')
   t.regex(err.message, /ECONNREFUSED/)
 })
+
+test('datagrams received in one batch and not read yet go in order to the next reader and an iterator, and are dropped by close()', async (t) => {
+  const rx = new UDPSocket({ localAddress: '127.0.0.1' })
+  const { readable, localPort } = await rx.opened
+  const peer = dgram.createSocket('udp4')
+  const COUNT = 20
+  for (let i = 0; i < COUNT; i++) peer.send(Uint8Array.of(i), localPort, '127.0.0.1')
+  // All in the receive buffer before the first read (loopback delivers inside send).
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const seqOf = (r) => (r.done ? 'done' : r.value.data[0])
+  const first = readable.getReader()
+  const got = [seqOf(await first.read())]
+  first.releaseLock()
+  const second = readable.getReader()
+  for (let i = 0; i < 5; i++) got.push(seqOf(await second.read()))
+  second.releaseLock()
+  for await (const message of readable.values({ preventCancel: true })) {
+    got.push(message.data[0])
+    if (got.length === 11) break
+  }
+  t.deepEqual(got, Array.from({ length: 11 }, (_, i) => i))
+  // Nine are still held for the reads to come: close() drops them and settles.
+  await within(rx.close(), 2000, 'close()')
+  await within(rx.closed, 2000, 'closed')
+  const after = readable.getReader()
+  t.is(seqOf(await after.read()), 'done')
+  peer.close()
+})

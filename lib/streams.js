@@ -1256,14 +1256,16 @@ const FAST_DEFAULT_READS = fastDefaultReadPrototype()
 
 /**
  * Gives the default readable `stream` (made here, its source with `readNow`) the fast reads
- * above, where they apply.
+ * above, where they apply; true if it has them.
  */
 function readNowFirstDefault(stream) {
-  if (FAST_DEFAULT_READS === null) return
+  if (FAST_DEFAULT_READS === null) return false
   const controller = stream[kState]?.controller
   if (typeof controller === 'object' && controller !== null && getPrototypeOf(controller) === nodeDefaultProto) {
     setPrototypeOf(controller, FAST_DEFAULT_READS)
+    return true
   }
+  return false
 }
 
 /**

@@ -4,18 +4,22 @@
 //
 // Data path (DESIGN.md): one synchronous `tryRecvBatch` call drains every datagram that
 // is ready (up to RECEIVE_BATCH) into one scratch buffer plus a metadata array; each
-// datagram is then copied into its own Uint8Array. The readable pulls only when a read
-// is waiting on an empty queue (highWaterMark 0), so its queue holds at most one batch
-// and nothing is received while nobody reads: datagrams wait in the kernel's receive
-// buffer (`receiveBufferSize`) and are dropped there, as UDP does. A socket nobody reads
-// has no pending receive, so it neither keeps the process alive nor escapes the GC.
+// datagram is then copied into its own Uint8Array. A read with nothing queued takes its
+// datagram in read() itself (lib/streams.js, readNowFirstDefault): from the socket's
+// batch received before, or from a batch received then; reads waiting when a batch comes
+// are answered by enqueue. A batch's other datagrams wait in the socket for the reads
+// after it, not in the stream's queue (whose steps cost more per datagram than the
+// receive). Nothing is received while nobody reads (highWaterMark 0): datagrams wait in
+// the kernel's receive buffer (`receiveBufferSize`) and are dropped there, as UDP does. A
+// socket nobody reads has no pending receive, so it neither keeps the process alive nor
+// escapes the GC.
 // Sends are synchronous `trySend` / `trySendTo`; only a full send buffer or a host name
 // to resolve makes a write wait. When writes are queued behind the one being written, it
 // goes out in a run with the ones behind it of the same size (the last may be shorter) to
 // the same destination: one `trySendSegments` call, one system call (UDP GSO, src/gso.rs),
 // and the stream's calls for those chunks find them sent (see #sendRun).
 
-const { newReadableStream, errorStream, writeQueue } = require('./streams')
+const { newReadableStream, errorStream, writeQueue, readNowFirstDefault, hasPendingRead } = require('./streams')
 const { udpTryRecvBatch, udpTrySend, udpTrySendTo, udpTrySendSegments } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
 const {
@@ -80,6 +84,33 @@ function sourceAddress(m, i) {
   return ip.v6Text(m[i + 4], m[i + 5], m[i + 6], m[i + 7])
 }
 
+// The source address of the last datagram received from IPv4 (as a number) and as text:
+// most batches come from one or a few peers, and each text made is a new string.
+let lastSourceWord = -1
+let lastSourceText = ''
+
+/**
+ * The datagram described at `meta[i]` (in the shared scratch buffer) as a UDPMessage with a
+ * buffer of its own; in connected mode without the source.
+ */
+function messageAt(i, connected) {
+  const m = meta
+  const offset = m[i]
+  const data = scratch.slice(offset, offset + m[i + 1])
+  if (connected) return { data }
+  let remoteAddress
+  if (m[i + 3] === 4) {
+    if (m[i + 4] !== lastSourceWord) {
+      lastSourceText = ip.v4Text(m[i + 4])
+      lastSourceWord = m[i + 4]
+    }
+    remoteAddress = lastSourceText
+  } else {
+    remoteAddress = sourceAddress(m, i)
+  }
+  return { data, remoteAddress, remotePort: m[i + 2] }
+}
+
 const WRITE_CONTEXT = "Failed to execute 'write' on 'WritableStream'"
 
 /**
@@ -142,6 +173,21 @@ class EarlyFailure {
   }
 }
 
+/** A UDP socket's underlying source, with the fast default reads' steps (lib/streams.js). */
+class UdpSource extends Source {
+  readNow() {
+    return this.socket.readNow()
+  }
+
+  waitsForRead() {
+    return this.socket.waitsForRead()
+  }
+
+  waitForRead() {
+    this.socket.waitForRead()
+  }
+}
+
 /**
  * Owns one native UdpHandle: makes its readable and writable and calls
  * `Lifecycle.settleClosed(life, error)` (`life`: the UDPSocket) once both are closed or
@@ -169,6 +215,14 @@ class UdpConnection extends LazyStreams {
   #delivering = false
   /** The stream pulled while a batch was being enqueued: receive again after it. */
   #pullAgain = false
+  /** The readable has the fast default reads (lib/streams.js, readNowFirstDefault). */
+  #fastReads = false
+  /** Datagrams received that no read has taken yet, in order (see #keep), or null. */
+  #ready = null
+  /** The index in #ready of the next one. */
+  #next = 0
+  /** readNow() has just received nothing (see waitsForRead). */
+  #triedNow = false
   /**
    * Messages queued behind the one being written that #sendRun converted and did not send,
    * in queue order: `{ chunk, msg }`, or `{ chunk, failed: true, error }` (each chunk's
@@ -188,8 +242,10 @@ class UdpConnection extends LazyStreams {
   }
 
   makeReadable() {
-    this.#source = new Source(this)
-    return newReadableStream(this.#source, PULL_ON_READ)
+    this.#source = new UdpSource(this)
+    const readable = newReadableStream(this.#source, PULL_ON_READ)
+    this.#fastReads = readNowFirstDefault(readable)
+    return readable
   }
 
   /**
@@ -241,7 +297,12 @@ class UdpConnection extends LazyStreams {
 
   // A read that finds nothing arms the socket and returns; the wait's callback (Source's
   // onReady) receives then. A pull while that wait is armed leaves it to the wait.
-  pullReadable() {
+  pullReadable(c) {
+    // (Not expected: a read takes from #ready before it can wait.)
+    if (this.#ready !== null) {
+      while (this.#ready !== null && hasPendingRead(c)) c.enqueue(this.#takeReady())
+      return
+    }
     if (this.#readWait !== 0) return
     // Enqueueing a datagram answers a read, and the stream pulls at once for the next
     // read still waiting: receiving now would overwrite the batch being delivered (the
@@ -284,23 +345,93 @@ class UdpConnection extends LazyStreams {
         } finally {
           this.#delivering = false
         }
-        // More reads wait than the batch answered: receive for them.
-        if (!this.#pullAgain) return
+        // More reads wait than the batch answered: receive for them. (Datagrams kept for
+        // the reads to come: none waits.)
+        if (!this.#pullAgain || this.#ready !== null) return
         continue
       }
-      if (defer && wait.putOff(this.#serial)) {
-        this.#readWait = DEFERRED
-        wait.deferRead(this)
-        return
-      }
-      try {
-        this.#readWait = wait.armFor(wait.armHandle, this.#handle, false, this.#source)
-      } catch (err) {
-        this.#failReadable(fromNative(err))
-        return
-      }
-      if (this.#readWait !== 0) return
+      if (!this.#waitForData(defer)) return
     }
+  }
+
+  /**
+   * Nothing to receive: waits for datagrams (`defer`: on a busy thread, first tries again
+   * at the end of the turn, see wait.deferRead). True when they are there already.
+   */
+  #waitForData(defer) {
+    if (defer && wait.putOff(this.#serial)) {
+      this.#readWait = DEFERRED
+      wait.deferRead(this)
+      return false
+    }
+    try {
+      this.#readWait = wait.armFor(wait.armHandle, this.#handle, false, this.#source)
+    } catch (err) {
+      this.#failReadable(fromNative(err))
+      return false
+    }
+    return this.#readWait === 0
+  }
+
+  /**
+   * For a read with nothing queued and no other read waiting (lib/streams.js,
+   * readNowFirstDefault): the next datagram, from the batch received before or from one
+   * received now, or null: none came (then waitsForRead), or a wait is armed, or the
+   * event loop must turn first (a loop of reads that always find datagrams would never
+   * let it), or the readable has ended; Node's pull steps then run.
+   */
+  readNow() {
+    this.#triedNow = false
+    if (this.#ready !== null) return this.#takeReady()
+    if (this.#readWait !== 0 || this.#delivering || !this.readableOpen || turns.mustYield()) return null
+    scratchBuffers()
+    let n
+    try {
+      n = udpTryRecvBatch(this.#core(), scratch, meta, RECEIVE_BATCH, wait.maySpin(this.#serial))
+    } catch (err) {
+      // The readable errors, and the read is rejected with the error (lib/streams.js).
+      this.#failReadable(fromNative(err))
+      return null
+    }
+    if (n <= 0) {
+      this.#triedNow = true
+      return null
+    }
+    this.#keep(0, n * META_STRIDE)
+    return this.#takeReady()
+  }
+
+  /** Asked right after readNow() returned null: true when it found nothing to receive. */
+  waitsForRead() {
+    return this.#triedNow
+  }
+
+  /** The read readNow() could not answer is listed: wait for datagrams, as a pull would. */
+  waitForRead() {
+    this.#triedNow = false
+    if (this.#waitForData(true)) this.#receive(false)
+  }
+
+  /**
+   * Keeps the datagrams of the batch from `meta[from]` to `meta[end]` for the reads to come
+   * (after any still kept: not expected, as a batch is received only when none is).
+   */
+  #keep(from, end) {
+    const kept = this.#ready === null ? 0 : this.#ready.length - this.#next
+    const ready = new Array(kept + (end - from) / META_STRIDE)
+    for (let j = 0; j < kept; j++) ready[j] = this.#ready[this.#next + j]
+    for (let i = from, j = kept; i < end; i += META_STRIDE, j++) ready[j] = messageAt(i, this.#connected)
+    this.#ready = ready
+    this.#next = 0
+  }
+
+  /** The next datagram kept by #keep (there is one). */
+  #takeReady() {
+    const ready = this.#ready
+    const msg = ready[this.#next]
+    ready[this.#next] = undefined
+    if (++this.#next === ready.length) this.#ready = null
+    return msg
   }
 
   /** The read wait ended: `ready`, or cancelled (close, cancel) when false. */
@@ -317,36 +448,25 @@ class UdpConnection extends LazyStreams {
     this.#receive(false)
   }
 
+  /**
+   * Hands the `n` datagrams just received to the readable: enqueued while reads wait (which
+   * answers them), the rest kept for the reads to come (readNow) where the readable has the
+   * fast reads, enqueued otherwise.
+   */
   #deliver(c, n) {
-    const m = meta
-    const buf = scratch
-    if (this.#connected) {
-      for (let i = 0; i < n * META_STRIDE; i += META_STRIDE) {
-        const offset = m[i]
-        c.enqueue({ data: buf.slice(offset, offset + m[i + 1]) })
-      }
+    const end = n * META_STRIDE
+    const connected = this.#connected
+    let i = 0
+    if (this.#fastReads) {
+      for (; i < end && hasPendingRead(c); i += META_STRIDE) c.enqueue(messageAt(i, connected))
+      if (i < end) this.#keep(i, end)
       return
     }
-    // Most batches come from one or a few peers: remember the last source's string.
-    let lastWord = -1
-    let lastAddress = ''
-    for (let i = 0; i < n * META_STRIDE; i += META_STRIDE) {
-      const offset = m[i]
-      let remoteAddress
-      if (m[i + 3] === 4) {
-        if (m[i + 4] !== lastWord) {
-          lastWord = m[i + 4]
-          lastAddress = ip.v4Text(lastWord)
-        }
-        remoteAddress = lastAddress
-      } else {
-        remoteAddress = sourceAddress(m, i)
-      }
-      c.enqueue({ data: buf.slice(offset, offset + m[i + 1]), remoteAddress, remotePort: m[i + 2] })
-    }
+    for (; i < end; i += META_STRIDE) c.enqueue(messageAt(i, connected))
   }
 
   cancelReadable() {
+    this.#ready = null
     if (!this.readableOpen) return
     // End a pending wait so that it does not keep the process alive. Sending goes on.
     wait.cancel(this.#readWait)
@@ -574,6 +694,7 @@ class UdpConnection extends LazyStreams {
 
   /** A receive error: the readable errors and is closed (spec 2.2). */
   #failReadable(error) {
+    this.#ready = null
     if (!this.readableOpen) return
     errorStream(this.#readController, error)
     this.readableEnded(error)
