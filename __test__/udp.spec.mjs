@@ -1069,7 +1069,8 @@ test('datagrams received in one batch and not read yet go in order to the next r
     if (got.length === 11) break
   }
   t.deepEqual(got, Array.from({ length: 11 }, (_, i) => i))
-  // Nine are still held for the reads to come: close() drops them and settles.
+  // The rest are still held for the reads to come (nine, when all 20 came in one batch):
+  // close() settles, and the readable is done.
   await within(rx.close(), 2000, 'close()')
   await within(rx.closed, 2000, 'closed')
   const after = readable.getReader()

@@ -4,12 +4,12 @@
 //
 // Data path (DESIGN.md): one synchronous `tryRecvBatch` call drains every datagram that
 // is ready (up to RECEIVE_BATCH) into one scratch buffer plus a metadata array; each
-// datagram is then copied into its own Uint8Array. A read with nothing queued takes its
-// datagram in read() itself (lib/streams.js, readNowFirstDefault): from the socket's
-// batch received before, or from a batch received then; reads waiting when a batch comes
-// are answered by enqueue. A batch's other datagrams wait in the socket for the reads
-// after it, not in the stream's queue (whose steps cost more per datagram than the
-// receive). Nothing is received while nobody reads (highWaterMark 0): datagrams wait in
+// datagram is then copied into its own Uint8Array. Where lib/streams.js's probe finds
+// Node's streams as it expects (readNowFirstDefault; otherwise every batch is enqueued), a
+// read with nothing queued takes its datagram in read() itself: from the socket's batch
+// received before, or from a batch received then; reads waiting when a batch comes are
+// answered by enqueue. A batch's other datagrams wait in the socket for the reads after
+// it, not in the stream's queue (whose steps cost more per datagram than the receive). Nothing is received while nobody reads (highWaterMark 0): datagrams wait in
 // the kernel's receive buffer (`receiveBufferSize`) and are dropped there, as UDP does. A
 // socket nobody reads has no pending receive, so it neither keeps the process alive nor
 // escapes the GC.
@@ -265,8 +265,9 @@ class UdpConnection extends LazyStreams {
   }
 
   // The stream steps the source and sink call (lib/lifecycle.js). A pull comes when a read
-  // waits on an empty queue: one receive drains a whole batch, and the reads after it are
-  // served from the queue.
+  // waits on an empty queue: one receive drains a whole batch, the reads waiting get its
+  // first datagrams, and the reads after them take the rest from the socket (readNow), or
+  // from the stream's queue without the fast reads.
   readStarted(c) {
     this.#readController = c
     startReadable(c, this)
@@ -301,7 +302,7 @@ class UdpConnection extends LazyStreams {
     // (Not expected: a read takes from #ready before it can wait.)
     if (this.#ready !== null) {
       while (this.#ready !== null && hasPendingRead(c)) c.enqueue(this.#takeReady())
-      return
+      if (this.#ready !== null || !hasPendingRead(c)) return
     }
     if (this.#readWait !== 0) return
     // Enqueueing a datagram answers a read, and the stream pulls at once for the next
@@ -347,7 +348,8 @@ class UdpConnection extends LazyStreams {
         }
         // More reads wait than the batch answered: receive for them. (Datagrams kept for
         // the reads to come: none waits.)
-        if (!this.#pullAgain || this.#ready !== null) return
+        if (this.#ready !== null) this.#pullAgain = false
+        if (!this.#pullAgain) return
         continue
       }
       if (!this.#waitForData(defer)) return
@@ -397,6 +399,8 @@ class UdpConnection extends LazyStreams {
       this.#triedNow = true
       return null
     }
+    // (A reply alone, as in request and response: no list for it.)
+    if (n === 1) return messageAt(0, this.#connected)
     this.#keep(0, n * META_STRIDE)
     return this.#takeReady()
   }
