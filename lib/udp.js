@@ -9,8 +9,9 @@
 // read with nothing queued takes its datagram in read() itself: from the socket's batch
 // received before, or from a batch received then; reads waiting when a batch comes are
 // answered by enqueue. A batch's other datagrams wait in the socket for the reads after
-// it, not in the stream's queue (whose steps cost more per datagram than the receive). Nothing is received while nobody reads (highWaterMark 0): datagrams wait in
-// the kernel's receive buffer (`receiveBufferSize`) and are dropped there, as UDP does. A
+// it, not in the stream's queue (whose steps cost more per datagram than the receive).
+// Nothing is received while nobody reads (highWaterMark 0): datagrams wait in the
+// kernel's receive buffer (`receiveBufferSize`) and are dropped there, as UDP does. A
 // socket nobody reads has no pending receive, so it neither keeps the process alive nor
 // escapes the GC.
 // Sends are synchronous `trySend` / `trySendTo`; only a full send buffer or a host name
@@ -322,16 +323,10 @@ class UdpConnection extends LazyStreams {
    * busy thread, first tries again at the end of the turn, see wait.deferRead).
    */
   #receive(defer = true) {
-    scratchBuffers()
     for (;;) {
       if (!this.readableOpen) return
-      let n
-      try {
-        n = udpTryRecvBatch(this.#core(), scratch, meta, RECEIVE_BATCH, wait.maySpin(this.#serial))
-      } catch (err) {
-        this.#failReadable(fromNative(err))
-        return
-      }
+      const n = this.#receiveBatch()
+      if (n === null) return
       if (n > 0) {
         this.#pullAgain = false
         this.#delivering = true
@@ -353,6 +348,20 @@ class UdpConnection extends LazyStreams {
         continue
       }
       if (!this.#waitForData(defer)) return
+    }
+  }
+
+  /**
+   * Receives a batch into the scratch buffers: how many datagrams, WOULD_BLOCK, or null
+   * when the receive failed (the readable has then errored).
+   */
+  #receiveBatch() {
+    scratchBuffers()
+    try {
+      return udpTryRecvBatch(this.#core(), scratch, meta, RECEIVE_BATCH, wait.maySpin(this.#serial))
+    } catch (err) {
+      this.#failReadable(fromNative(err))
+      return null
     }
   }
 
@@ -386,15 +395,9 @@ class UdpConnection extends LazyStreams {
     this.#triedNow = false
     if (this.#ready !== null) return this.#takeReady()
     if (this.#readWait !== 0 || this.#delivering || !this.readableOpen || turns.mustYield()) return null
-    scratchBuffers()
-    let n
-    try {
-      n = udpTryRecvBatch(this.#core(), scratch, meta, RECEIVE_BATCH, wait.maySpin(this.#serial))
-    } catch (err) {
-      // The readable errors, and the read is rejected with the error (lib/streams.js).
-      this.#failReadable(fromNative(err))
-      return null
-    }
+    const n = this.#receiveBatch()
+    // A failed receive errored the readable: the read is rejected with it (lib/streams.js).
+    if (n === null) return null
     if (n <= 0) {
       this.#triedNow = true
       return null
