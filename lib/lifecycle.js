@@ -301,6 +301,11 @@ function addRemote(info, remoteAddress, remotePort) {
 const READABLE_ENDED = 1
 const WRITABLE_ENDED = 2
 const WRITE_FAILED = 4
+/** A bit no end uses: set and cleared once per class (see StreamEnds' constructor). */
+const PRIMING = 8
+
+/** The classes (derived from StreamEnds) whose first object has changed `#ends` (below). */
+const endsChanged = new Set()
 
 /**
  * The ends of a socket's readable and writable (the base of LazyStreams, so of every
@@ -327,6 +332,21 @@ class StreamEnds {
   #ends = 0
   /** The error of the stream that ended first (undefined: it closed cleanly). */
   #firstError = undefined
+
+  constructor() {
+    // V8 notes, per hidden class, whether a field has been changed since objects of the
+    // class were made, and optimized code relies on it while it has not; the first change
+    // throws all that code away. `#ends` changes only as a stream ends, so the first socket
+    // of a class to end (a peer's FIN) threw away the optimized data path (readNow,
+    // readableOpen, ...) that every other connection of the class was running, and it was
+    // compiled again in the middle of their work. The first object of each class changes
+    // it at once instead, before anything is optimized.
+    if (!endsChanged.has(new.target)) {
+      endsChanged.add(new.target)
+      this.#ends ^= PRIMING
+      this.#ends ^= PRIMING
+    }
+  }
 
   get readableOpen() {
     return (this.#ends & READABLE_ENDED) === 0

@@ -42,17 +42,33 @@ const WOULD_BLOCK = -1
 const SCRATCH_SIZE = 64 * 1024
 let scratch = null
 
+/** The chunk of the last readIntoScratch() that read bytes (taken by its caller at once). */
+let scratchChunk = null
+
+/**
+ * Reads up to `max` bytes: the count (WOULD_BLOCK, 0 at the end), the bytes read in
+ * `scratchChunk` (a record of both was an allocation per read: 50 bytes a round trip).
+ */
 function readIntoScratch(core, max, spin) {
   if (scratch === null) {
     const b = Buffer.allocUnsafeSlow(SCRATCH_SIZE)
     scratch = new Uint8Array(b.buffer, b.byteOffset, SCRATCH_SIZE)
   }
   const n = tcpTryRead(core, max < SCRATCH_SIZE ? scratch.subarray(0, max) : scratch, spin)
-  if (n <= 0) return { n, chunk: null }
-  if (n < SCRATCH_SIZE) return { n, chunk: scratch.slice(0, n) }
-  const chunk = scratch
-  scratch = null
-  return { n, chunk }
+  if (n <= 0) scratchChunk = null
+  else if (n < SCRATCH_SIZE) scratchChunk = scratch.slice(0, n)
+  else {
+    scratchChunk = scratch
+    scratch = null
+  }
+  return n
+}
+
+/** Takes the chunk the last readIntoScratch() read (so the module does not hold it). */
+function takeScratchChunk() {
+  const chunk = scratchChunk
+  scratchChunk = null
+  return chunk
 }
 
 /**
@@ -309,30 +325,31 @@ class TcpConnection extends LazyStreams {
     // same, so that a socket whose reads after writes do find data (a stream both ways)
     // is noticed.
     if (afterWrite && !spin && TcpConnection.#has(this, QUIET_AFTER_WRITE) && wait.putOff(core)) {
-      if ((this.#flags & SKIPS) !== SKIPS) {
-        this.#flags += SKIP_ONE
-        TcpConnection.#set(this, TRIED_NOW, true)
-        return null
-      }
-      this.#flags &= ~SKIPS
+      // The count of skips goes 0..7 and round to 0 (the try), TRIED_NOW set on a skip: one
+      // store for both, as a branch first taken once this function was optimized (the
+      // eighth read) threw that code away and compiled it again in the middle of the work.
+      const flags = this.#flags
+      const skip = (flags & SKIPS) !== SKIPS
+      this.#flags = (flags & ~SKIPS) | ((flags + SKIP_ONE) & SKIPS) | (skip ? TRIED_NOW : 0)
+      if (skip) return null
     }
-    let read
+    let n
     try {
       // Once reading ahead, no more than READ_AHEAD_BYTES queued (see #readOnce; none is).
-      read = readIntoScratch(core, this.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES, spin)
+      n = readIntoScratch(core, this.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES, spin)
     } catch (err) {
       // The readable errors now (nothing is queued); the read is answered with the error
       // by the caller (lib/streams.js), and `closed` settles in a later task.
       TcpConnection.#failReadable(this, fromNative(err))
       return null
     }
-    if (afterWrite && !spin) TcpConnection.#set(this, QUIET_AFTER_WRITE, read.n < 0)
-    if (read.n > 0) {
+    if (afterWrite && !spin) TcpConnection.#set(this, QUIET_AFTER_WRITE, n < 0)
+    if (n > 0) {
       TcpConnection.#set(this, ENQUEUE_NEXT, false)
       if (!this.writableOpen) TcpConnection.#queueReadAhead(this, microtask)
-      return read.chunk
+      return takeScratchChunk()
     }
-    TcpConnection.#set(this, TRIED_NOW, read.n !== 0)
+    TcpConnection.#set(this, TRIED_NOW, n !== 0)
     return null
   }
 
@@ -373,7 +390,8 @@ class TcpConnection extends LazyStreams {
         // Once reading ahead, no more than READ_AHEAD_BYTES queued (highWaterMark 0:
         // desiredSize is minus the bytes queued).
         const max = self.writableOpen ? SCRATCH_SIZE : READ_AHEAD_BYTES + c.desiredSize
-        ;({ n, chunk } = readIntoScratch(core, Math.max(max, 1), spin))
+        n = readIntoScratch(core, Math.max(max, 1), spin)
+        chunk = takeScratchChunk()
       }
     } catch (err) {
       TcpConnection.#failReadable(self, fromNative(err))
