@@ -1029,24 +1029,43 @@ function keysOf(object) {
 /** `a` and `b` have the same prototype and the same own keys, attributes and kinds of value. */
 const sameShape = (a, b) => getPrototypeOf(a) === getPrototypeOf(b) && keysOf(a) === keysOf(b)
 
+/**
+ * A byte source for the probes made at load: keeps its controller (given the fast reads, as
+ * a socket's is), pulls with `pull`, finds nothing in readNow().
+ */
+function probeSource(pull = doNothing) {
+  const source = {
+    type: 'bytes',
+    controller: null,
+    start(c) {
+      source.controller = c
+      readNowFirst(c)
+    },
+    pull,
+    cancel() {},
+    readNow: () => null,
+  }
+  return source
+}
+
+/** A sink for the probes made at load: keeps its controller, does nothing. */
+function probeSink() {
+  const sink = {
+    controller: null,
+    start(c) {
+      sink.controller = c
+    },
+    write() {},
+    close() {},
+    abort() {},
+  }
+  return sink
+}
+
 /** Whether a readable built here is, key for key, what the constructor path makes. */
 function builtLikeMade() {
   if (kType === null || FAST_READS === null || readableTransferable === undefined || !lazyReaderClosed) return false
   try {
-    const probeSource = () => {
-      const source = {
-        type: 'bytes',
-        controller: null,
-        start(c) {
-          source.controller = c
-          readNowFirst(c)
-        },
-        pull() {},
-        cancel() {},
-        readNow: () => null,
-      }
-      return source
-    }
     const madeSource = probeSource()
     const made = newReadableStream(madeSource, { highWaterMark: 0 })
     const builtSource = probeSource()
@@ -1160,18 +1179,6 @@ function writableBuiltLikeMade() {
     return false
   }
   try {
-    const probeSink = () => {
-      const sink = {
-        controller: null,
-        start(c) {
-          sink.controller = c
-        },
-        write() {},
-        close() {},
-        abort() {},
-      }
-      return sink
-    }
     const madeSink = probeSink()
     const made = newWritableStream(madeSink, { highWaterMark: 2, size: sizeOne })
     const builtSink = probeSink()
@@ -1268,6 +1275,9 @@ function readNowFirstDefault(stream) {
   return false
 }
 
+/** Whether byte controller `c` is one of ours with the fast default reads (readNowFirst). */
+const hasFastReads = (c) => FAST_READS !== null && getPrototypeOf(c) === FAST_READS
+
 /**
  * Answers the one default read waiting on byte controller `c` (of a readable made here,
  * with the fast reads above) with `chunk` (a Uint8Array over a buffer of its own, as
@@ -1277,7 +1287,7 @@ function readNowFirstDefault(stream) {
  * case (bytes or a pull-into queued, a BYOB reader, several reads waiting, closing).
  */
 function answerWaitingRead(c, chunk) {
-  if (FAST_READS === null || getPrototypeOf(c) !== FAST_READS) return false
+  if (!hasFastReads(c)) return false
   const state = c[kState]
   if (!pullsForRead(state)) return false
   const streamState = state.stream[kState]
@@ -1297,7 +1307,7 @@ function answerWaitingRead(c, chunk) {
  * which is every default read.
  */
 function byobRequestOf(c) {
-  if (FAST_READS !== null && getPrototypeOf(c) === FAST_READS) {
+  if (hasFastReads(c)) {
     const state = c[kState]
     if (state.byobRequest === null && state.pendingPullIntos.length === 0) return null
   }
@@ -1431,45 +1441,27 @@ function abortSince(c) {
 async function primeLayouts() {
   if (BUILT_READABLES) {
     for (const end of ['close', 'cancel']) {
-      let controller
       let pulls = 0
-      const source = {
-        start(c) {
-          controller = c
-          readNowFirst(c)
-        },
-        pull(c) {
-          if (pulls++ === 0) c.enqueue(new Uint8Array(1))
-        },
-        cancel() {},
-        readNow: () => null,
-        waitsForRead: () => false,
-      }
+      const source = probeSource((c) => {
+        if (pulls++ === 0) c.enqueue(new Uint8Array(1))
+      })
       const reader = buildByteReadable(source, 0).getReader()
       await reader.read()
       const waiting = reader.read()
-      if (end === 'close') controller.close()
+      if (end === 'close') source.controller.close()
       else await reader.cancel()
       await waiting
     }
   }
   if (BUILT_WRITABLES) {
     for (const end of ['close', 'abort']) {
-      let controller
-      const sink = {
-        start(c) {
-          controller = c
-        },
-        write() {},
-        close() {},
-        abort() {},
-      }
+      const sink = probeSink()
       const writer = buildWritable(sink, 2).getWriter()
       writer.closed.then(undefined, doNothing)
       writer.ready.then(undefined, doNothing)
       await writer.write(new Uint8Array(1))
       if (end === 'close') await writer.close()
-      else controller.error(undefined)
+      else sink.controller.error(undefined)
     }
   }
 }
