@@ -8,7 +8,7 @@ import crypto from 'node:crypto'
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
-import { ReadableStream, WritableStream } from 'node:stream/web'
+import { ReadableStream, WritableStream, WritableStreamDefaultWriter } from 'node:stream/web'
 import { TCPSocket } from '../index.js'
 import { netServer, within, readAll, rejectsWith } from './helpers.mjs'
 import { runChild, fixture } from './child.mjs'
@@ -2155,6 +2155,84 @@ test('the writable is what new WritableStream() makes: keys, brand checks, inspe
   writer.releaseLock()
   await within(socket.close(), 5000, 'close()')
   close()
+})
+
+// lib/streams.js FAST_WRITER_PROTO: a chunk written to the idle writable goes to the socket
+// inside write(); the writer is still Node's in every way a caller can use.
+test("the writer is a WritableStreamDefaultWriter: keys, brand, inspect; Node's own write() works on it, its write() on other writers", async (t) => {
+  const { port, close, bytes } = await collectingServer()
+  const socket = new TCPSocket('127.0.0.1', port)
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  const plain = new WritableStream().getWriter()
+  const keys = (o) => Reflect.ownKeys(o).map((k) => (typeof k === 'symbol' ? k.description : k))
+  t.true(writer instanceof WritableStreamDefaultWriter)
+  t.deepEqual(keys(writer), keys(plain))
+  t.is(Object.prototype.toString.call(writer), '[object WritableStreamDefaultWriter]')
+  t.is(writer.constructor, WritableStreamDefaultWriter)
+  t.is(writer.write.name, 'write')
+  t.is(writer.write.length, 0)
+  t.regex(util.inspect(writer), /^WritableStreamDefaultWriter \{/)
+  const encode = (x) => new TextEncoder().encode(x)
+  await WritableStreamDefaultWriter.prototype.write.call(writer, encode('a'))
+  await writer.write(encode('b'))
+  // Its write() on a writer of another stream, or on something else, is Node's.
+  const chunks = []
+  const other = new WritableStream({ write: (chunk) => void chunks.push(chunk) }).getWriter()
+  await writer.write.call(other, 'not bytes')
+  t.deepEqual(chunks, ['not bytes'])
+  await t.throwsAsync(writer.write.call(undefined, encode('x')), { instanceOf: TypeError })
+  await t.throwsAsync(writer.write.call({}, encode('x')), { instanceOf: TypeError })
+  await writer.write(encode('c'))
+  writer.releaseLock()
+  await t.throwsAsync(writer.write(encode('x')), { instanceOf: TypeError })
+  const again = writable.getWriter()
+  await again.write(encode('d'))
+  await again.close()
+  t.is((await bytes()).toString(), 'abcd')
+  again.releaseLock()
+  await within(socket.close(), 5000, 'close()')
+  close()
+})
+
+test('a chunk the socket takes at once counts as in flight until its write settles: desiredSize, ready and a close or abort right after it', async (t) => {
+  const { port, close, bytes } = await collectingServer()
+  const socket = new TCPSocket('127.0.0.1', port)
+  const { writable } = await socket.opened
+  const writer = writable.getWriter()
+  const encode = (x) => new TextEncoder().encode(x)
+  const order = []
+  const ready = writer.ready
+  const first = writer.write(encode('1')).then(() => order.push(`write 1, desiredSize ${writer.desiredSize}`))
+  t.is(writer.desiredSize, 1)
+  // A write in the same turn queues behind it: the backpressure the spec gives two chunks.
+  const second = writer.write(encode('2')).then(() => order.push(`write 2, desiredSize ${writer.desiredSize}`))
+  t.is(writer.desiredSize, 0)
+  t.not(writer.ready, ready)
+  await Promise.all([first, second, writer.ready])
+  t.deepEqual(order, ['write 1, desiredSize 1', 'write 2, desiredSize 2'])
+  // The close right after a write: the write settles first, then the close; the bytes are all there.
+  const last = writer.write(encode('3')).then(() => order.push('write 3'))
+  const closing = writer.close().then(() => order.push('close'))
+  await Promise.all([last, closing])
+  t.deepEqual(order.slice(2), ['write 3', 'close'])
+  t.is((await bytes()).toString(), '123')
+  writer.releaseLock()
+  await within(socket.closed, 5000, 'closed')
+
+  // abort() right after a write: the write resolves (its bytes went out), the abort too.
+  const second2 = await collectingServer()
+  const socket2 = new TCPSocket('127.0.0.1', second2.port)
+  const writer2 = (await socket2.opened).writable.getWriter()
+  const write = writer2.write(encode('x'))
+  const reason = new Error('stop')
+  const abort = writer2.abort(reason)
+  t.is(await write, undefined)
+  t.is(await abort, undefined)
+  await t.throwsAsync(writer2.closed, { is: reason })
+  t.is((await second2.bytes()).toString(), 'x')
+  close()
+  second2.close()
 })
 
 // RELIABILITY 49: a built writable's AbortController is Node's, kept from load time.

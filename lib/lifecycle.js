@@ -559,6 +559,20 @@ class Sink {
     return this.socket.writeChunk(this.early === null ? chunk : Sink.#earlyCopy(this, chunk), c)
   }
 
+  /** Whether the socket can take a chunk at once, before the stream's steps (`writeNow`). */
+  get writesNow() {
+    return typeof this.socket.writeNow === 'function'
+  }
+
+  /**
+   * A chunk written to the idle writable (lib/streams.js, FAST_WRITER_PROTO): the write's
+   * promise if the socket took it whole at once, or undefined (the stream's steps then run,
+   * and `write` above finishes what the socket's `writeNow` began).
+   */
+  writeNow(chunk) {
+    return this.early === null ? this.socket.writeNow(chunk) : undefined
+  }
+
   close() {
     return this.socket.closeWritable()
   }

@@ -31,6 +31,19 @@ const {
 } = require('./lifecycle')
 
 const WOULD_BLOCK = -1
+const WRITE_FAILED = "Failed to execute 'write' on 'WritableStream'"
+const { apply } = Reflect
+const NativePromise = Promise
+const PromiseResolve = Promise.resolve
+const promiseResolve = (value) => apply(PromiseResolve, NativePromise, [value])
+
+/**
+ * What TcpConnection.writeNow did with a chunk it could not write whole, `{ connection,
+ * chunk, bytes, n, error }`, until the stream's steps hand that chunk to the connection's
+ * writeChunk, which they do before `write()` returns (the writable was idle: see
+ * lib/streams.js, FAST_WRITER_PROTO). One for the module: nothing comes in between.
+ */
+let triedNow = null
 
 // Default readers (no BYOB view) read into one scratch buffer shared by every socket of
 // this thread, so an idle connection with a pending read holds no buffer of its own.
@@ -497,18 +510,58 @@ class TcpConnection extends LazyStreams {
   }
 
   writeChunk(chunk, c) {
+    const tried = triedNow
+    if (tried !== null && tried.connection === this && tried.chunk === chunk) {
+      // writeNow's attempt at this chunk, just before the stream's steps called us.
+      triedNow = null
+      if (tried.bytes === null) throw TcpConnection.#failWritable(this, fromNative(tried.error))
+      return TcpConnection.#wrote(this, tried.bytes, tried.n, c)
+    }
     let bytes
     try {
-      bytes = toBytes(chunk, "Failed to execute 'write' on 'WritableStream'")
+      bytes = toBytes(chunk, WRITE_FAILED)
     } catch (err) {
       this.writeFailed(err)
       throw err
     }
-    const n = TcpConnection.#writeOnce(this, bytes, true)
+    return TcpConnection.#wrote(this, bytes, TcpConnection.#writeOnce(this, bytes, true), c)
+  }
+
+  /**
+   * A chunk written to the idle writable (lib/lifecycle.js, Sink.writeNow): a promise for
+   * the write when the socket took it whole, else undefined, and what this attempt did
+   * (bytes taken, or the error) waits for the stream's steps to hand the chunk to
+   * writeChunk, which they do before write() returns.
+   */
+  writeNow(chunk) {
+    // The event loop is owed a turn: the stream's steps take the chunk, and the write
+    // settles in a later macrotask (writeChunk), the chunk in flight until then.
+    if (turns.mustYield()) return undefined
+    let bytes
+    try {
+      bytes = toBytes(chunk, WRITE_FAILED)
+    } catch {
+      return undefined // the stream's steps reject the write with the TypeError (writeChunk)
+    }
+    let n
+    try {
+      n = tcpTryWrite(this.#core, bytes, true)
+    } catch (error) {
+      triedNow = { connection: this, chunk, bytes: null, n: 0, error }
+      return undefined
+    }
+    if (n > 0) TcpConnection.#set(this, WROTE, true)
+    if (n === byteLength(bytes)) return promiseResolve(undefined)
+    triedNow = { connection: this, chunk, bytes, n, error: undefined }
+    return undefined
+  }
+
+  /** After the first attempt at a chunk: done when whole, else the rest waits for the socket. */
+  static #wrote(self, bytes, n, c) {
     // Written whole: done, in a later macrotask if the event loop has waited too long.
     if (n === byteLength(bytes)) return turns.mustYield() ? turns.nextTurn() : undefined
     // The spec writes a copy: keep the rest safe from the caller while we wait.
-    return (this.#pendingWrite = TcpConnection.#writeWhenReady(this, copyBytes(bytes, n > 0 ? n : 0), c))
+    return (self.#pendingWrite = TcpConnection.#writeWhenReady(self, copyBytes(bytes, n > 0 ? n : 0), c))
   }
 
   static async #writeWhenReady(self, bytes, c) {
