@@ -777,6 +777,24 @@ test('a string chunk (or any non-BufferSource) rejects the write with TypeError 
   }
 })
 
+test("a rejected chunk's own code runs once: its constructor getter, read for the TypeError's message", async (t) => {
+  const { port, close } = await echoServer()
+  const s = new TCPSocket('127.0.0.1', port)
+  const { writable } = await s.opened
+  const w = writable.getWriter()
+  let reads = 0
+  const chunk = {
+    get constructor() {
+      reads++
+      return { name: 'Counted' }
+    },
+  }
+  await t.throwsAsync(w.write(chunk), { instanceOf: TypeError, message: /got Counted/ })
+  t.is(reads, 1)
+  w.releaseLock()
+  await close()
+})
+
 // Node 20.20's own WritableStream throws ERR_INTERNAL_ASSERTION, synchronously, from a
 // write once its close has begun (lib/streams.js keeps ours to the spec).
 test('a write after writer.close() (begun or done) returns a promise rejected with TypeError; the peer gets only what came before', async (t) => {

@@ -17,7 +17,7 @@ const {
 } = require('./streams')
 const { tcpArm, tcpRelease, tcpShutdownWrite, tcpTryRead, tcpTryWrite } = require('../binding.js')
 const { fromNative, nativeCall, invalidState, closedByClose } = require('./errors')
-const { toBytes, copyBytes } = require('./webidl')
+const { toBytes, bytesOrNull, copyBytes } = require('./webidl')
 const wait = require('./wait')
 const { DEFERRED } = wait
 const turns = require('./turns')
@@ -537,12 +537,15 @@ class TcpConnection extends LazyStreams {
     // The event loop is owed a turn: the stream's steps take the chunk, and the write
     // settles in a later macrotask (writeChunk), the chunk in flight until then.
     if (turns.mustYield()) return undefined
+    // Not a BufferSource: the stream's steps reject the write with writeChunk's TypeError
+    // (made there only, so that nothing of the chunk's own code runs twice).
     let bytes
     try {
-      bytes = toBytes(chunk, WRITE_FAILED)
+      bytes = bytesOrNull(chunk)
     } catch {
-      return undefined // the stream's steps reject the write with the TypeError (writeChunk)
+      return undefined // whatever threw throws again in writeChunk, as it always did
     }
+    if (bytes === null) return undefined
     let n
     try {
       n = tcpTryWrite(this.#core, bytes, true)

@@ -136,15 +136,30 @@ function copyBytes(bytes, start = 0) {
  * can use safely).
  */
 function toBytes(value, context) {
+  const bytes = bytesOrNull(value)
+  if (bytes !== null) return bytes
   if (!isRawBytes(value)) {
     throw new TypeError(`${context}: expected an ArrayBuffer, TypedArray or DataView, got ${describeValue(value)}.`)
   }
+  const buffer = isView(value) ? viewBuffer(value, isDataView(value)) : value
+  throw new TypeError(
+    isShared(buffer)
+      ? `${context}: shared memory is not a BufferSource.`
+      : `${context}: a resizable ArrayBuffer is not a BufferSource.`,
+  )
+}
+
+/**
+ * What toBytes gives for `value`, or null where it would throw its TypeError (which is not
+ * made: nothing of the value's own, such as a `constructor` getter, runs).
+ */
+function bytesOrNull(value) {
+  if (!isRawBytes(value)) return null
   const u8 = isUint8Array(value)
   const view = u8 || isView(value)
   const dataView = view && !u8 && isDataView(value)
   const buffer = view ? viewBuffer(value, dataView) : value
-  if (isShared(buffer)) throw new TypeError(`${context}: shared memory is not a BufferSource.`)
-  if (bufferResizable(buffer)) throw new TypeError(`${context}: a resizable ArrayBuffer is not a BufferSource.`)
+  if (isShared(buffer) || bufferResizable(buffer)) return null
   if (bufferByteLength(buffer) === 0 && isDetached(buffer)) return new Uint8ArrayCtor(0)
   if (!view) return new Uint8ArrayCtor(value)
   // A Uint8Array (a Buffer, a subclass) is used as it is: whatever reads its length or
@@ -217,6 +232,7 @@ module.exports = {
   toEnum,
   toDictionary,
   toBytes,
+  bytesOrNull,
   isRawBytes,
   copyBytes,
   dictionary,
