@@ -2104,6 +2104,10 @@ test("a reader's closed: resolves at the peer's FIN, rejects at a reset, rejects
 
 // lib/streams.js, buildByteReadable: a socket's readable is built field by field rather than
 // by Node's constructor; it must be what the constructor makes.
+/** An object's own keys, symbols by their description (to compare with Node's own objects). */
+const keys = (o) => Reflect.ownKeys(o).map((k) => (typeof k === 'symbol' ? k.description : k))
+const encode = (x) => new TextEncoder().encode(x)
+
 test('the readable is what new ReadableStream({ type: "bytes" }) makes: keys, brand checks, inspect; reads before its start completes are answered', async (t) => {
   const { port, close } = await netServer((s) => {
     s.on('error', () => {})
@@ -2116,7 +2120,6 @@ test('the readable is what new ReadableStream({ type: "bytes" }) makes: keys, br
   // Read in the same turn as the readable is first asked for (before its start completes):
   // a default read (data already there or soon), then, after a release, a BYOB read.
   const { readable } = opened
-  const keys = (o) => Reflect.ownKeys(o).map((k) => (typeof k === 'symbol' ? k.description : k))
   t.deepEqual(keys(readable), keys(made))
   t.is(Object.getPrototypeOf(readable), ReadableStream.prototype)
   t.is(readable.constructor, ReadableStream)
@@ -2158,7 +2161,6 @@ test('the writable is what new WritableStream() makes: keys, brand checks, inspe
   const socket = new TCPSocket('127.0.0.1', port)
   const { writable } = await socket.opened
   const made = new WritableStream()
-  const keys = (o) => Reflect.ownKeys(o).map((k) => (typeof k === 'symbol' ? k.description : k))
   t.deepEqual(keys(writable), keys(made))
   t.is(Object.getPrototypeOf(writable), WritableStream.prototype)
   t.is(Object.prototype.toString.call(writable), '[object WritableStream]')
@@ -2183,7 +2185,6 @@ test("the writer is a WritableStreamDefaultWriter: keys, brand, inspect; Node's 
   const { writable } = await socket.opened
   const writer = writable.getWriter()
   const plain = new WritableStream().getWriter()
-  const keys = (o) => Reflect.ownKeys(o).map((k) => (typeof k === 'symbol' ? k.description : k))
   t.true(writer instanceof WritableStreamDefaultWriter)
   t.deepEqual(keys(writer), keys(plain))
   t.is(Object.prototype.toString.call(writer), '[object WritableStreamDefaultWriter]')
@@ -2191,7 +2192,6 @@ test("the writer is a WritableStreamDefaultWriter: keys, brand, inspect; Node's 
   t.is(writer.write.name, 'write')
   t.is(writer.write.length, 0)
   t.regex(util.inspect(writer), /^WritableStreamDefaultWriter \{/)
-  const encode = (x) => new TextEncoder().encode(x)
   await WritableStreamDefaultWriter.prototype.write.call(writer, encode('a'))
   await writer.write(encode('b'))
   // Its write() on a writer of another stream, or on something else, is Node's.
@@ -2218,7 +2218,6 @@ test('a chunk the socket takes at once counts as in flight until its write settl
   const socket = new TCPSocket('127.0.0.1', port)
   const { writable } = await socket.opened
   const writer = writable.getWriter()
-  const encode = (x) => new TextEncoder().encode(x)
   const order = []
   const ready = writer.ready
   const first = writer.write(encode('1')).then(() => order.push(`write 1, desiredSize ${writer.desiredSize}`))

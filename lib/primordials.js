@@ -31,6 +31,14 @@ const now = () => apply(performanceNow, performance, [])
  * microtask instead of 0.39-0.48 in a loop that awaits each one.
  */
 const RESOLVED = Promise.resolve()
+
+// Promises made with the original `Promise.resolve` / `Promise.reject`.
+const NativePromise = Promise
+const { resolve: promiseResolve, reject: promiseReject } = Promise
+/** A new promise resolved with `value`. */
+const resolvedWith = (value) => apply(promiseResolve, NativePromise, [value])
+/** A new promise rejected with `reason`. */
+const rejectedWith = (reason) => apply(promiseReject, NativePromise, [reason])
 const microtask = (fn) => {
   apply(promiseThen, RESOLVED, [fn])
 }
@@ -107,6 +115,8 @@ module.exports = {
   register,
   unregister,
   RESOLVED,
+  resolvedWith,
+  rejectedWith,
   then,
   handled,
   microtask,

@@ -40,7 +40,7 @@ const {
   WritableStreamDefaultWriter,
 } = require('node:stream/web')
 const { BlockList } = require('node:net')
-const { then, microtask, defineData } = require('./primordials')
+const { then, microtask, defineData, resolvedWith, rejectedWith } = require('./primordials')
 
 /** Node 20's JSTransferable (the parent class of net.BlockList), or null. */
 function findJSTransferable() {
@@ -75,7 +75,6 @@ const PENDING = 0
 const FULFILLED = 1
 const REJECTED = 2
 const NativePromise = Promise
-const { resolve: promiseResolve, reject: promiseReject } = Promise
 
 class LazyClosed {
   #promise = undefined
@@ -88,8 +87,8 @@ class LazyClosed {
 
   get promise() {
     if (this.#promise === undefined) {
-      if (this.#outcome === FULFILLED) this.#promise = apply(promiseResolve, NativePromise, [this.#held])
-      else if (this.#outcome === REJECTED) this.#promise = apply(promiseReject, NativePromise, [this.#held])
+      if (this.#outcome === FULFILLED) this.#promise = resolvedWith(this.#held)
+      else if (this.#outcome === REJECTED) this.#promise = rejectedWith(this.#held)
       else this.#promise = new NativePromise((resolve, reject) => void (this.#held = [resolve, reject]))
       if (this.#outcome !== PENDING) this.#held = undefined
     }
@@ -634,19 +633,19 @@ function fastenState(stream, kind, underlying) {
 // sink answered at once (Node only attaches reactions to it), the promise it returned, or
 // a rejected one for a throw; the reactions run in the same microtask turn as an async
 // function's would.
-const ANSWERED = apply(promiseResolve, NativePromise, [undefined])
+const ANSWERED = resolvedWith(undefined)
 const settledBy = (result) =>
   result === undefined
     ? ANSWERED
     : result instanceof NativePromise
       ? result
-      : apply(promiseResolve, NativePromise, [result])
+      : resolvedWith(result)
 
 function sharedPull(controller) {
   try {
     return settledBy(controller[kState].stream[kState][kUnderlying].pull(controller))
   } catch (err) {
-    return apply(promiseReject, NativePromise, [err])
+    return rejectedWith(err)
   }
 }
 async function sharedCancel(reason) {
@@ -656,7 +655,7 @@ function sharedWrite(chunk, controller) {
   try {
     return settledBy(controller[kState][kUnderlying].write(chunk, controller))
   } catch (err) {
-    return apply(promiseReject, NativePromise, [err])
+    return rejectedWith(err)
   }
 }
 async function sharedAbort(reason) {

@@ -21,7 +21,17 @@ const { toBytes, bytesOrNull, copyBytes } = require('./webidl')
 const wait = require('./wait')
 const { DEFERRED } = wait
 const turns = require('./turns')
-const { microtask, setImmediate, then, RESOLVED, byteLength, bytesFrom, register, unregister } = require('./primordials')
+const {
+  microtask,
+  setImmediate,
+  then,
+  RESOLVED,
+  resolvedWith,
+  byteLength,
+  bytesFrom,
+  register,
+  unregister,
+} = require('./primordials')
 const {
   abortWritableForClose,
   Lifecycle,
@@ -32,10 +42,6 @@ const {
 
 const WOULD_BLOCK = -1
 const WRITE_FAILED = "Failed to execute 'write' on 'WritableStream'"
-const { apply } = Reflect
-const NativePromise = Promise
-const PromiseResolve = Promise.resolve
-const promiseResolve = (value) => apply(PromiseResolve, NativePromise, [value])
 
 /**
  * What TcpConnection.writeNow did with a chunk it could not write whole, `{ connection,
@@ -548,13 +554,12 @@ class TcpConnection extends LazyStreams {
     if (bytes === null) return undefined
     let n
     try {
-      n = tcpTryWrite(this.#core, bytes, true)
+      n = TcpConnection.#tryWrite(this, bytes, true)
     } catch (error) {
       triedNow = { connection: this, chunk, bytes: null, n: 0, error }
       return undefined
     }
-    if (n > 0) TcpConnection.#set(this, WROTE, true)
-    if (n === byteLength(bytes)) return promiseResolve(undefined)
+    if (n === byteLength(bytes)) return resolvedWith(undefined)
     triedNow = { connection: this, chunk, bytes, n, error: undefined }
     return undefined
   }
@@ -593,12 +598,16 @@ class TcpConnection extends LazyStreams {
    * chunk (its first attempt), not the rest of one (Nagle's algorithm: src/tcp.rs).
    */
   static #writeOnce(self, bytes, whole) {
-    let n
     try {
-      n = tcpTryWrite(self.#core, bytes, whole)
+      return TcpConnection.#tryWrite(self, bytes, whole)
     } catch (err) {
       throw TcpConnection.#failWritable(self, fromNative(err))
     }
+  }
+
+  /** #writeOnce's system call; a failure is thrown as the native error, the writable left as it is. */
+  static #tryWrite(self, bytes, whole) {
+    const n = tcpTryWrite(self.#core, bytes, whole)
     if (n > 0) TcpConnection.#set(self, WROTE, true)
     return n
   }
