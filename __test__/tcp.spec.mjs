@@ -1291,6 +1291,33 @@ test('default-reader chunks own a buffer of exactly their bytes, whatever the re
   await close()
 })
 
+// A read that gets most of a large buffer reads once more for the rest (src/tcp.rs,
+// `top_up`): when that second read meets the peer's reset, the bytes already read come
+// first and the reset after them, never a clean end (the OS reports a reset once).
+for (const mode of ['default', 'byob']) {
+  test(`a reset behind a large partial chunk comes after its bytes (${mode} reader)`, async (t) => {
+    const sent = crypto.randomBytes(20000)
+    const { port, close } = await netServer((sock) => {
+      sock.on('error', () => {})
+      sock.write(sent, () => setTimeout(() => sock.resetAndDestroy(), 20))
+    })
+    const s = new TCPSocket('127.0.0.1', port)
+    const { readable } = await s.opened
+    // Both the bytes and the reset are there before the first read.
+    await new Promise((r) => setTimeout(r, 200))
+    const reader = readable.getReader(mode === 'byob' ? { mode: 'byob' } : undefined)
+    const read = () => within(mode === 'byob' ? reader.read(new Uint8Array(65536)) : reader.read(), 5000, 'read')
+    const { value, done } = await read()
+    t.false(done)
+    t.deepEqual(Buffer.from(value.buffer, value.byteOffset, value.byteLength), sent)
+    if (mode === 'default') t.is(value.buffer.byteLength, sent.length)
+    const err = await rejectsWith(t, read(), 'NetworkError')
+    t.is(err.cause.code, 'ECONNRESET')
+    await s.close().catch(() => {})
+    await close()
+  })
+}
+
 // The streams are made on first use (lib/lifecycle.js): the same end states whether each
 // was asked for before close() or only after it.
 for (const [label, before] of [
