@@ -1291,9 +1291,9 @@ test('default-reader chunks own a buffer of exactly their bytes, whatever the re
   await close()
 })
 
-// A read that gets most of a large buffer reads once more for the rest (src/tcp.rs,
-// `top_up`): when that second read meets the peer's reset, the bytes already read come
-// first and the reset after them, never a clean end (the OS reports a reset once).
+// Bytes and the peer's reset both there before the first read: the bytes come first and
+// the reset after them, never a clean end (the OS reports a reset once, and reads after it
+// see 0 bytes). A chunk of 20,000 bytes, short of the reader's 64 KiB buffer.
 for (const mode of ['default', 'byob']) {
   test(`a reset behind a large partial chunk comes after its bytes (${mode} reader)`, async (t) => {
     const sent = crypto.randomBytes(20000)

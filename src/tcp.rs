@@ -28,7 +28,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::net::TcpStream as StdTcpStream;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::Result;
@@ -78,9 +78,6 @@ pub struct TcpCore {
   spin: Spin,
   /// Nagle's algorithm as `nagle_for` left it (`NAGLE_*`, `USER_NO_DELAY`).
   nagle: AtomicU8,
-  /// The error a read topping up a chunk met (see `top_up`), as its OS error number (0:
-  /// none): the next read reports it, after the bytes that came before it.
-  read_error: AtomicI32,
 }
 
 /// `TcpCore::nagle`: no large chunk written yet (Nagle's algorithm as the user set it).
@@ -93,12 +90,6 @@ const NAGLE_OFF: u8 = 2;
 const USER_NO_DELAY: u8 = 3;
 /// A chunk of at least this many bytes is large (see `TcpCore::nagle_for`).
 const LARGE_WRITE: usize = 32 * 1024;
-/// A read that got at least this many bytes, short of its buffer, is topped up (see
-/// `TcpCore::top_up`); smaller ones (messages) are not: most would find nothing more.
-const TOP_UP_FROM: usize = 16 * 1024;
-/// The OS error a failed read reports when it has no number of its own (never, for a
-/// system call).
-const EIO: i32 = 5;
 
 /// What a connection keeps of its addresses: only what JavaScript has not had yet (it asks
 /// once, when the socket opens). Boxed, so that a connection holds 16 bytes here, not the
@@ -258,7 +249,6 @@ impl TcpCore {
       write_watch: Watch::new(Interest::WRITABLE),
       spin: Spin::default(),
       nagle: AtomicU8::new(NAGLE_UNTOUCHED),
-      read_error: AtomicI32::new(0),
     }
   }
 
@@ -266,61 +256,25 @@ impl TcpCore {
   /// `may_spin`: this thread waits on no other socket of ours, so a short busy-poll for a
   /// reply (see `Spin`) delays nobody else's data.
   pub fn try_read(&self, buf: &mut [u8], may_spin: bool) -> Result<i64> {
-    if self.read_error.load(Ordering::Relaxed) != 0 {
-      let code = self.read_error.swap(0, Ordering::Relaxed);
-      let e = io::Error::from_raw_os_error(code);
-      return Err(SocketError::io("read", &e, "").into());
-    }
     let len = buf.len();
     let s = &*self.stream;
-    match syscall(|| (&*s).read(&mut *buf)).or_else(|e| {
+    match syscall(|| (&*s).read(buf)).or_else(|e| {
       if may_spin && would_block(&e) {
-        self.spin.read(|| (&*s).read(&mut *buf))
+        self.spin.read(|| (&*s).read(buf))
       } else {
         Err(e)
       }
     }) {
       Ok(n) => {
-        let n = if n >= TOP_UP_FROM && n < len {
-          self.top_up(buf, n)
-        } else {
-          n
-        };
         // A full buffer means data is streaming in (see `Watch::data_arrived`); and a
         // thread where other sockets wait or read just before (no spin allowed) reads
         // its sockets from JavaScript's turn-end retry (lib/wait.js), so registered
         // sockets would wake tokio's thread for data nobody waits on yet.
         self.read_watch.data_arrived(n == len || !may_spin);
-        // A full buffer: more is on its way (a stream), and the read that drains the
-        // socket may spin for it rather than wait through tokio (see `Spin`).
-        if n == len {
-          self.spin.prime();
-        }
         Ok(n as i64)
       }
       Err(e) if would_block(&e) => Ok(WOULD_BLOCK),
       Err(e) => Err(SocketError::io("read", &e, "").into()),
-    }
-  }
-
-  /// After a read that got `n` bytes, most of a large buffer, one more read (no waiting,
-  /// no spinning) for the rest of it: a stream's data comes in segments, and over loopback
-  /// a 64 KiB write arrives as 65,483 bytes and then 53, which a reader that keeps up got
-  /// as two reads. A default reader's chunk must be a buffer of exactly the bytes read,
-  /// so the first was copied out of the shared scratch (a full read hands the scratch
-  /// over); a BYOB reader got two small answers. An error this read meets comes with the
-  /// next read, after the `n` bytes (it would take the socket's error, and the reads
-  /// after it would see only the end).
-  fn top_up(&self, buf: &mut [u8], n: usize) -> usize {
-    match syscall(|| (&*self.stream).read(&mut buf[n..])) {
-      Ok(more) => n + more,
-      Err(e) => {
-        if !would_block(&e) {
-          let code = e.raw_os_error().unwrap_or(EIO);
-          self.read_error.store(code, Ordering::Relaxed);
-        }
-        n
-      }
     }
   }
 
