@@ -95,7 +95,7 @@ const COPY_UNFILLED_BYTES = 4096
 /** The first `n` bytes of the scratch, in a Uint8Array whose buffer holds exactly them. */
 function copyOut(n) {
   if (n < COPY_UNFILLED_BYTES) return scratch.slice(0, n)
-  const chunk = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
+  const chunk = bytesFrom(Buffer.allocUnsafeSlow(n), 0)
   copyInto(chunk, scratch.subarray(0, n), 0)
   return chunk
 }
