@@ -70,10 +70,7 @@ let scratchChunk = null
  * `scratchChunk` (a record of both was an allocation per read: 50 bytes a round trip).
  */
 function readIntoScratch(core, max, spin) {
-  if (scratch === null) {
-    const b = Buffer.allocUnsafeSlow(SCRATCH_SIZE)
-    scratch = new Uint8Array(b.buffer, b.byteOffset, SCRATCH_SIZE)
-  }
+  if (scratch === null) scratch = unfilledBytes(SCRATCH_SIZE)
   const n = tcpTryRead(core, max < SCRATCH_SIZE ? scratch.subarray(0, max) : scratch, spin)
   if (n <= 0) scratchChunk = null
   else if (n < SCRATCH_SIZE) scratchChunk = copyOut(n)
@@ -92,10 +89,13 @@ function readIntoScratch(core, max, spin) {
  */
 const COPY_UNFILLED_BYTES = 4096
 
+/** A plain Uint8Array over a new buffer of `n` bytes, not zero-filled (to be written over). */
+const unfilledBytes = (n) => bytesFrom(Buffer.allocUnsafeSlow(n), 0)
+
 /** The first `n` bytes of the scratch, in a Uint8Array whose buffer holds exactly them. */
 function copyOut(n) {
   if (n < COPY_UNFILLED_BYTES) return scratch.slice(0, n)
-  const chunk = bytesFrom(Buffer.allocUnsafeSlow(n), 0)
+  const chunk = unfilledBytes(n)
   copyInto(chunk, scratch.subarray(0, n), 0)
   return chunk
 }
