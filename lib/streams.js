@@ -367,7 +367,12 @@ function fastenReaderState(reader) {
   if (typeof close !== 'object' || close === null || close.promise !== undefined || close.resolve !== undefined) return
   let copy
   if (isArray(s.readRequests) && s.readIntoRequests === undefined) {
-    copy = { readRequests: s.readRequests, stream: s.stream, [kClose]: close, [kTrimmed]: undefined }
+    // Node's empty list is a list of small integers to V8, ours (roomForOne) one of
+    // objects: a reader whose reads all found data kept Node's, and the first of those
+    // met by code optimized for the other kind threw that code away (a deoptimization,
+    // and a fresh compile of the reading loop). Every list is ours from the start.
+    const requests = s.readRequests.length === 0 ? listOfOne() : s.readRequests
+    copy = { readRequests: requests, stream: s.stream, [kClose]: close, [kTrimmed]: requests.length === 0 ? requests : undefined }
   } else if (isArray(s.readIntoRequests) && s.readRequests === undefined) {
     copy = { stream: s.stream, readIntoRequests: s.readIntoRequests, [kClose]: close }
   } else {

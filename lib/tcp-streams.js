@@ -146,6 +146,8 @@ const QUIET_AFTER_WRITE = 128
 /** How many reads readNow() has put off without a try since it last tried (3 bits). */
 const SKIP_ONE = 256
 const SKIPS = 7 * SKIP_ONE
+/** readNow() owed the event loop a turn: the read it listed waits for the next (waitForRead). */
+const READ_NEXT_TURN = 2048
 
 /**
  * Owns one native socket (a `TcpCore`, by its number: src/tcp.rs): makes its readable and
@@ -344,9 +346,14 @@ class TcpConnection extends LazyStreams {
       !this.readableOpen ||
       this.#queuedError !== undefined ||
       this.#readWait !== 0 ||
-      TcpConnection.#has(this, PULL_NEXT_TURN) ||
-      turns.mustYield()
+      TcpConnection.#has(this, PULL_NEXT_TURN)
     ) {
+      return null
+    }
+    // The event loop is owed a turn (lib/turns.js): the read is listed, as one that found
+    // nothing is, and tried again in the next turn (waitForRead), without Node's pull.
+    if (turns.mustYield()) {
+      TcpConnection.#set(this, TRIED_NOW | READ_NEXT_TURN, true)
       return null
     }
     const core = this.#core
@@ -380,12 +387,16 @@ class TcpConnection extends LazyStreams {
       return null
     }
     if (afterWrite && !spin) TcpConnection.#set(this, QUIET_AFTER_WRITE, n < 0)
-    if (n > 0) {
-      TcpConnection.#set(this, ENQUEUE_NEXT, false)
+    // Data clears ENQUEUE_NEXT, nothing (n < 0) sets TRIED_NOW, the end clears it: worked
+    // out alike for every outcome (only constants chosen by them), as an operation first
+    // reached once this function was optimized (the first read that found nothing) threw
+    // that code away and compiled it again.
+    const found = n > 0
+    this.#flags = (this.#flags & ~(found ? ENQUEUE_NEXT : TRIED_NOW)) | (n < 0 ? TRIED_NOW : 0)
+    if (found) {
       if (!this.writableOpen) TcpConnection.#queueReadAhead(this, microtask)
       return takeScratchChunk()
     }
-    TcpConnection.#set(this, TRIED_NOW, n !== 0)
     return null
   }
 
@@ -401,14 +412,19 @@ class TcpConnection extends LazyStreams {
 
   /** The read readNow() could not answer is listed: wait for its bytes, as a pull would. */
   waitForRead(c) {
-    TcpConnection.#set(this, TRIED_NOW, false)
-    TcpConnection.#pullNow(this, c, true)
+    const nextTurn = TcpConnection.#has(this, READ_NEXT_TURN)
+    TcpConnection.#set(this, TRIED_NOW | READ_NEXT_TURN, false)
+    if (!nextTurn) return TcpConnection.#pullNow(this, c, true)
+    // As a read put off to the end of the turn (retryRead), which the next turn's
+    // immediate tries.
+    this.#readWait = DEFERRED
+    wait.deferRead(this)
   }
 
   /** One read attempt: true when the pull is answered (data, end or error). */
   static #readOnce(self, c) {
     // Whatever readNow() found is out of date once the socket is read again.
-    TcpConnection.#set(self, TRIED_NOW | WROTE, false)
+    TcpConnection.#set(self, TRIED_NOW | WROTE | READ_NEXT_TURN, false)
     if (!self.readableOpen) return true
     const core = self.#core
     let request = TcpConnection.#has(self, ENQUEUE_NEXT) ? null : byobRequestOf(c)
@@ -433,7 +449,10 @@ class TcpConnection extends LazyStreams {
       TcpConnection.#failReadable(self, fromNative(err))
       return true
     }
-    if (n > 0) {
+    // (Both compared on every attempt: see readNow.)
+    const found = n > 0
+    const ended = n === 0
+    if (found) {
       TcpConnection.#set(self, ENQUEUE_NEXT, false)
       try {
         if (request) request.respond(n)
@@ -448,7 +467,7 @@ class TcpConnection extends LazyStreams {
       if (!self.writableOpen) TcpConnection.#queueReadAhead(self, microtask)
       return true
     }
-    if (n === 0) {
+    if (ended) {
       // After a reset the first syscall takes the error and later reads see 0 bytes: when
       // a write met it, this is not the peer's FIN but the same failure, and the readable
       // errors with it rather than look like a clean end.

@@ -104,7 +104,13 @@ let lastReader = 0
  * before (see putOff), or null.
  */
 let company = null
-/** Reads retried at the end of a turn may poll (see retryDeferred) until this time; 0: not retrying. */
+/**
+ * Reads are being retried at the end of a turn (see retryDeferred). (A flag of its own:
+ * a test of the time below against 0 was compiled for the integer 0 it first met, and the
+ * first time met there threw that code away.)
+ */
+let retrying = false
+/** Until when those reads may poll. */
 let retryPollsUntil = 0
 /**
  * How long the reads retried at the end of one turn may poll in all: each for up to
@@ -129,7 +135,7 @@ function maySpin(reader) {
   lastReader = reader
   company = null
   if (!busyPoll) return false
-  if (retryPollsUntil !== 0) return waiters.size === 0 && now() < retryPollsUntil
+  if (retrying) return waiters.size === 0 && now() < retryPollsUntil
   if (busy()) return false
   if (!alone) company = reader
   return alone
@@ -154,7 +160,20 @@ function putOff(reader) {
  * often come, and armed only if it still would block; as node:net's single epoll loop
  * gets many sockets' data from one wait.
  */
-let deferred = []
+let deferred = listOfObjects()
+/** The list retryDeferred took last (emptied): the next turn's `deferred`. */
+let retried = listOfObjects()
+
+/**
+ * An empty list that V8 sees as one of objects from the start: `[]` is one of small
+ * integers until the first push, and code optimized for the lists of one kind threw
+ * itself away (a deoptimization, and a fresh compile) the first time it met the other.
+ */
+function listOfObjects() {
+  const list = [undefined]
+  list.pop()
+  return list
+}
 
 /** `#readWait` of a socket whose read waits for the end of the turn (`deferRead`). */
 const DEFERRED = -1
@@ -172,10 +191,12 @@ function deferRead(target) {
 
 function retryDeferred() {
   const targets = deferred
-  deferred = []
+  deferred = retried
+  retried = targets
   // Every write of the turn has gone out: each read may poll for its reply, until one
   // finds nothing or the budget is spent (maySpin).
   retryPollsUntil = now() + RETRY_POLL_BUDGET_MS
+  retrying = true
   let error = null
   for (let i = 0; i < targets.length; i++) {
     // One retry that throws (a bug) must not leave the others waiting forever.
@@ -185,7 +206,8 @@ function retryDeferred() {
       error ??= err
     }
   }
-  retryPollsUntil = 0
+  retrying = false
+  targets.length = 0
   if (error !== null) throw error
 }
 
