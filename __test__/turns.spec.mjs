@@ -101,6 +101,32 @@ test.serial('a TCP echo loop between two of our sockets lets timers run', async 
   await Promise.all([client.close(), peer.close(), server.close()])
 })
 
+test.serial('a TCP write loop to a peer that keeps reading lets timers run', async (t) => {
+  // The kernel takes every write whole (the peer, in another process, reads all the
+  // while): without a turn now and then the loop would run whole in microtasks.
+  const { fork } = await import('node:child_process')
+  const peer = fork(new URL('./fixtures/bulk-peer.cjs', import.meta.url), ['sink'])
+  try {
+    const port = await within(once(peer, 'message').then(([p]) => p), 10000, 'the peer')
+    const socket = new TCPSocket('127.0.0.1', port, { noDelay: true })
+    const { writable } = await within(socket.opened, 10000, 'the connect')
+    const writer = writable.getWriter()
+    const data = new Uint8Array(64)
+    let writes = 0
+    const gap = await longestTimerGap(async () => {
+      const end = performance.now() + 1200
+      for (; writes < 1_000_000 && performance.now() < end; writes++) await writer.write(data)
+    })
+    t.log(`${writes} writes; longest timer gap ${gap.toFixed(1)} ms`)
+    t.true(writes > 100)
+    t.true(gap < 400, `timers waited ${gap.toFixed(1)} ms`)
+    writer.releaseLock()
+    await socket.close()
+  } finally {
+    peer.send('stop')
+  }
+})
+
 test.serial('an open/close loop lets timers run and a node:net server in this process accept', async (t) => {
   // Node's default backlog (511): were the server never to get a turn, the 512th connect
   // would wait a second for the kernel's SYN retry.

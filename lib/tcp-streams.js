@@ -578,7 +578,7 @@ class TcpConnection extends LazyStreams {
   writeNow(chunk) {
     // The event loop is owed a turn: the stream's steps take the chunk, and the write
     // settles in a later macrotask (writeChunk), the chunk in flight until then.
-    if (turns.mustYield()) return undefined
+    if (turns.writeMustYield()) return undefined
     // Not a BufferSource: the stream's steps reject the write with writeChunk's TypeError
     // (made there only, so that nothing of the chunk's own code runs twice).
     let bytes
@@ -603,7 +603,7 @@ class TcpConnection extends LazyStreams {
   /** After the first attempt at a chunk: done when whole, else the rest waits for the socket. */
   static #wrote(self, bytes, n, c) {
     // Written whole: done, in a later macrotask if the event loop has waited too long.
-    if (n === byteLength(bytes)) return turns.mustYield() ? turns.nextTurn() : undefined
+    if (n === byteLength(bytes)) return turns.writeMustYield() ? turns.nextTurn() : undefined
     // The spec writes a copy: keep the rest safe from the caller while we wait.
     return (self.#pendingWrite = TcpConnection.#writeWhenReady(self, copyBytes(bytes, n > 0 ? n : 0), c))
   }
