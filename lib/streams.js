@@ -289,13 +289,20 @@ const WRITABLE_LAYOUT =
   'reason,wasAlreadyErroring},backpressure,controller,state,storedError,writeRequests,writer,' +
   'transfer{readable,port1,port2,promise}'
 /** Our copy's: `writer` behind WRITABLE_STATE_PROTO's accessor (below). */
-const WRITABLE_COPY_LAYOUT = WRITABLE_LAYOUT.replace(',writer,', ',')
+const WRITABLE_COPY_LAYOUT = WRITABLE_LAYOUT.replace(',writer,', ',').replace(
+  'inFlightWriteRequest{promise,resolve,reject}',
+  'inFlightWriteRequest',
+)
 const copyWritableState = (s) => {
-  const { pendingAbortRequest: abort, transfer } = s
+  const { pendingAbortRequest: abort, transfer, inFlightWriteRequest: inFlight } = s
   return withWriterHook({
     close: s.close,
     closeRequest: request(s.closeRequest),
-    inFlightWriteRequest: request(s.inFlightWriteRequest),
+    // A plain record, as Node makes it once a write has been in flight (the initial one
+    // has no prototype): two kinds of record there made code that reads it (the writers'
+    // idleControllerState, and every loop it was compiled into) meet a second one later
+    // and be thrown away.
+    inFlightWriteRequest: { promise: inFlight.promise, resolve: inFlight.resolve, reject: inFlight.reject },
     inFlightCloseRequest: request(s.inFlightCloseRequest),
     pendingAbortRequest: nullProto({
       abort: request(abort.abort),
@@ -1258,7 +1265,8 @@ function buildWritable(sink, highWaterMark) {
   const state = withWriterHook({
     close: new LazyClosed(),
     closeRequest: nullProto({ promise: undefined, resolve: undefined, reject: undefined }),
-    inFlightWriteRequest: nullProto({ promise: undefined, resolve: undefined, reject: undefined }),
+    // Plain, as Node's own records are once a write has been in flight (copyWritableState).
+    inFlightWriteRequest: { promise: undefined, resolve: undefined, reject: undefined },
     inFlightCloseRequest: nullProto({ promise: undefined, resolve: undefined, reject: undefined }),
     pendingAbortRequest: nullProto({
       abort: nullProto({ promise: undefined, resolve: undefined, reject: undefined }),

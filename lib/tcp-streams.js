@@ -283,8 +283,11 @@ class TcpConnection extends LazyStreams {
     TcpConnection.#pullNow(this, c)
   }
 
-  /** Answers a pull now or waits; `triedNow`: readNow() has just found nothing (no retry). */
-  static #pullNow(self, c, triedNow = false) {
+  /**
+   * Answers a pull now or waits; `triedNow`: readNow() has just found nothing (no retry);
+   * `nextTurn`: it owed the event loop a turn (the read waits for the next).
+   */
+  static #pullNow(self, c, triedNow = false, nextTurn = false) {
     // A pull put off to the next turn may find a wait the read-ahead armed meanwhile.
     if (self.#readWait !== 0) {
       TcpConnection.#set(self, ENQUEUE_NEXT, true)
@@ -293,8 +296,9 @@ class TcpConnection extends LazyStreams {
     if (!triedNow && TcpConnection.#readOnce(self, c)) return
     // Other sockets wait too, or read just before: try again at the end of this turn
     // before arming (wait.js). A read-ahead (no read waits for it) only for the first:
-    // put off, its retry would be a read that may poll.
-    if (TcpConnection.#has(self, READING_AHEAD) ? wait.busy() : wait.putOff(self.#core)) {
+    // put off, its retry would be a read that may poll. A read owed a turn is tried again
+    // there too (asked last, so that the others are asked on every call: see readNow).
+    if ((TcpConnection.#has(self, READING_AHEAD) ? wait.busy() : wait.putOff(self.#core)) || nextTurn) {
       self.#readWait = DEFERRED
       wait.deferRead(self)
       return
@@ -414,11 +418,7 @@ class TcpConnection extends LazyStreams {
   waitForRead(c) {
     const nextTurn = TcpConnection.#has(this, READ_NEXT_TURN)
     TcpConnection.#set(this, TRIED_NOW | READ_NEXT_TURN, false)
-    if (!nextTurn) return TcpConnection.#pullNow(this, c, true)
-    // As a read put off to the end of the turn (retryRead), which the next turn's
-    // immediate tries.
-    this.#readWait = DEFERRED
-    wait.deferRead(this)
+    TcpConnection.#pullNow(this, c, true, nextTurn)
   }
 
   /** One read attempt: true when the pull is answered (data, end or error). */
