@@ -40,7 +40,7 @@ const {
   WritableStreamDefaultWriter,
 } = require('node:stream/web')
 const { BlockList } = require('node:net')
-const { then, microtask, defineData, resolvedWith, rejectedWith } = require('./primordials')
+const { then, microtask, defineData, resolvedWith, rejectedWith, listOfOne } = require('./primordials')
 
 /** Node 20's JSTransferable (the parent class of net.BlockList), or null. */
 function findJSTransferable() {
@@ -823,19 +823,6 @@ const pullsForRead = (state) =>
 let kReadChunk = null
 /** Node's read request method that rejects a read with an error. */
 let kReadError = null
-
-/**
- * An empty list with room for one element. V8 gives an empty list 17 slots (152 bytes) at
- * its first push and takes them back when a shift empties it, so a list that holds one
- * record at a time (a reader's waiting read; a writable's write request and queue entry)
- * made and dropped them at every use; a list of one slot keeps it (V8 keeps the room of a
- * list emptied by shift or pop).
- */
-function listOfOne() {
-  const list = [undefined]
-  list.pop()
-  return list
-}
 
 /**
  * Before Node's pull steps list a read (a reader state copy's empty list that is not the

@@ -10,7 +10,7 @@
 const { Notifier } = require('../binding.js')
 const { fromNative } = require('./errors')
 const turns = require('./turns')
-const { setInterval, setTimeout, now } = require('./primordials')
+const { setInterval, setTimeout, now, listOfOne } = require('./primordials')
 
 const waiters = new Map()
 let nextToken = 1
@@ -160,20 +160,12 @@ function putOff(reader) {
  * often come, and armed only if it still would block; as node:net's single epoll loop
  * gets many sockets' data from one wait.
  */
-let deferred = listOfObjects()
-/** The list retryDeferred took last (emptied): the next turn's `deferred`. */
-let retried = listOfObjects()
-
+let deferred = listOfOne()
 /**
- * An empty list that V8 sees as one of objects from the start: `[]` is one of small
- * integers until the first push, and code optimized for the lists of one kind threw
- * itself away (a deoptimization, and a fresh compile) the first time it met the other.
+ * The list retryDeferred took last (emptied): the next turn's `deferred`. (Both lists of
+ * objects from the start: lib/primordials.js, listOfOne.)
  */
-function listOfObjects() {
-  const list = [undefined]
-  list.pop()
-  return list
-}
+let retried = listOfOne()
 
 /** `#readWait` of a socket whose read waits for the end of the turn (`deferRead`). */
 const DEFERRED = -1
