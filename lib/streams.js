@@ -536,17 +536,26 @@ function idleControllerState(writer) {
   return controllerState
 }
 
-/** Controller states whose chunk written at once still counts as in flight (see above). */
-let inFlight = []
+/**
+ * Controller states whose chunk written at once still counts as in flight (see above).
+ * A list of objects from the start (lib/primordials.js, listOfOne), as the end-of-turn
+ * reads' lists are (lib/wait.js): a fresh `[]` at every microtask was a list of another
+ * kind to the writers' optimized code until its first push.
+ */
+let inFlight = listOfOne()
+/** The list writesDone took last (emptied): the next microtask's `inFlight`. */
+let inFlightDone = listOfOne()
 
 /** The microtask that ends the writes counted in flight. */
 function writesDone() {
   const states = inFlight
-  inFlight = []
+  inFlight = inFlightDone
+  inFlightDone = states
   for (let i = 0; i < states.length; i++) {
     // An error or abort meanwhile empties the queue (its total 0): nothing to take off.
     if (states[i].queueTotalSize >= 1) states[i].queueTotalSize -= 1
   }
+  states.length = 0
 }
 
 /** The prototype for our sockets' writers (see above), or null where Node is not as described. */
