@@ -8,7 +8,7 @@ import crypto from 'node:crypto'
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
-import { ReadableStream, WritableStream, WritableStreamDefaultWriter } from 'node:stream/web'
+import { ReadableStream, ReadableStreamDefaultReader, WritableStream, WritableStreamDefaultWriter } from 'node:stream/web'
 import { TCPSocket } from '../index.js'
 import { netServer, within, readAll, rejectsWith } from './helpers.mjs'
 import { runChild, fixture } from './child.mjs'
@@ -298,6 +298,64 @@ test('default reads answered in read() itself: bytes there, the end, a reset alr
   t.is(iterated, text)
   await within(s.close(), 5000, 'close')
   await Promise.all([fin.close(), reset.close(), later.close(), many.close()])
+})
+
+// lib/streams.js, read(): a default reader of our readables reads through a read() of its
+// own; these are the ends a read that waits can meet, and the reader as user code sees it.
+test("a default reader's read(): the reader is Node's; a waiting read ends by bytes, releaseLock, cancel and a reset (after reader.closed); a wrong this rejects", async (t) => {
+  const { port, close } = await netServer((sock) => {
+    sock.on('error', () => {})
+    sock.on('data', (d) => {
+      if (d.toString() === 'send') sock.write('late')
+      if (d.toString() === 'reset') sock.resetAndDestroy()
+    })
+  })
+  const open = async () => {
+    const s = new TCPSocket('127.0.0.1', port)
+    const { readable, writable } = await s.opened
+    const writer = writable.getWriter()
+    return { s, writer, reader: readable.getReader(), tell: (word) => writer.write(new TextEncoder().encode(word)) }
+  }
+  let { s, writer, reader, tell } = await open()
+  t.true(reader instanceof ReadableStreamDefaultReader)
+  t.is(reader.constructor, ReadableStreamDefaultReader)
+  t.is(reader.read.name, 'read')
+  // A wrong `this` rejects with TypeError, for our read() as for Node's.
+  for (const other of [undefined, null, {}, 5, Object.create(Object.getPrototypeOf(reader))]) {
+    await t.throwsAsync(reader.read.call(other), { instanceOf: TypeError })
+  }
+  // Waiting, then bytes; Node's own read() on the same reader works alike.
+  const waiting = reader.read()
+  await tell('send')
+  t.is(Buffer.from((await within(waiting, 5000, 'read')).value).toString(), 'late')
+  const nodeRead = ReadableStreamDefaultReader.prototype.read.call(reader)
+  await tell('send')
+  t.is(Buffer.from((await within(nodeRead, 5000, 'Node read')).value).toString(), 'late')
+  // Waiting, then the reader released: TypeError; a new reader reads on.
+  const released = reader.read()
+  reader.releaseLock()
+  await t.throwsAsync(released, { instanceOf: TypeError })
+  await t.throwsAsync(reader.closed, { instanceOf: TypeError })
+  reader = (await s.opened).readable.getReader()
+  // Waiting, then cancelled: the end.
+  const cancelled = reader.read()
+  await reader.cancel()
+  t.deepEqual(await cancelled, { value: undefined, done: true })
+  reader.releaseLock()
+  writer.releaseLock()
+  await within(s.close(), 5000, 'close')
+  // Waiting, then a reset: NetworkError, after reader.closed rejected with the same error.
+  ;({ s, reader, tell } = await open())
+  const order = []
+  reader.closed.catch(() => order.push('reader.closed'))
+  const reset = reader.read()
+  reset.catch(() => order.push('read'))
+  await tell('reset')
+  const err = await rejectsWith(t, within(reset, 5000, 'read'), 'NetworkError', /ECONNRESET/)
+  t.is(await reader.closed.catch((e) => e), err)
+  t.deepEqual(order, ['reader.closed', 'read'])
+  s.closed.catch(() => {})
+  await close()
 })
 
 test('BYOB readers read straight into their view, of any view type', async (t) => {
