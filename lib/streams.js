@@ -100,6 +100,11 @@ class LazyClosed {
     LazyClosed.#settle(this, FULFILLED, value)
   }
 
+  /** Whether `record` is a LazyClosed whose promise has been made. */
+  static asked(record) {
+    return typeof record === 'object' && record !== null && #promise in record && record.#promise !== undefined
+  }
+
   reject(reason) {
     LazyClosed.#settle(this, REJECTED, reason)
   }
@@ -116,6 +121,40 @@ class LazyClosed {
     resolvers[outcome === FULFILLED ? 0 : 1](value)
   }
 }
+
+// A stream's own closed record (`stream[kIsClosedPromise]`) is an accessor, the same
+// getter and setter on every stream made here (V8 keeps them in the streams' shared hidden
+// class: nothing per stream). Asked for while the stream is open, it makes the stream's
+// LazyClosed and keeps it in `closedRecords` (`stream.finished()` asks, and Node's own code
+// when the stream errors); asked for once the stream has closed, before anything asked,
+// it is one settled record for all (Node then only calls `resolve()` on it). A stream
+// holds none of its own until asked: 48 bytes less a stream.
+const { get: weakMapGet, set: weakMapSet } = WeakMap.prototype
+const closedRecords = new WeakMap()
+const CLOSED_RECORD = new LazyClosed()
+CLOSED_RECORD.resolve(undefined)
+
+/** `stream[kIsClosedPromise]` of a stream made here (see above). */
+function closedRecordOf() {
+  let record = apply(weakMapGet, closedRecords, [this])
+  if (record !== undefined) return record
+  const state = this[kState]
+  if (state.state === 'closed') return CLOSED_RECORD
+  record = new LazyClosed()
+  if (state.state === 'errored') record.reject(state.storedError)
+  apply(weakMapSet, closedRecords, [this, record])
+  return record
+}
+
+/** Assigning `stream[kIsClosedPromise]` makes it an ordinary field of that stream. */
+function setClosedRecord(value) {
+  defineData(this, kIsClosedPromise, value)
+}
+
+const CLOSED_RECORD_ACCESSOR = { __proto__: null, get: closedRecordOf, set: setClosedRecord, enumerable: true, configurable: true }
+
+/** Gives `stream` (made here) its closed-record accessor. */
+const lazyClosedRecord = (stream) => defineProperty(stream, kIsClosedPromise, CLOSED_RECORD_ACCESSOR)
 
 /** `value` is Node's closed-promise record as it is made: `{ promise, resolve, reject }`. */
 const isClosedRecord = (value) =>
@@ -222,7 +261,12 @@ function sharedMapMaker(Base) {
     try {
       const stream = new Shared(underlying, strategy)
       setPrototypeOf(stream, proto)
-      for (let i = 0; i < fields.length; i++) stream[fields[i]] = values[i]
+      for (let i = 0; i < fields.length; i++) {
+        // The closed record, as the accessor would make it, unless its promise was asked
+        // for while the constructor ran (a stream errored in its start).
+        if (lazyClosed && fields[i] === kIsClosedPromise && !LazyClosed.asked(values[i])) lazyClosedRecord(stream)
+        else stream[fields[i]] = values[i]
+      }
       if (husk !== null) husk[kPartner] = stream
       return stream
     } finally {
@@ -1138,7 +1182,7 @@ function buildByteReadable(source, highWaterMark) {
   }
   setPrototypeOf(state, READABLE_STATE_PROTO)
   stream[kState] = state
-  stream[kIsClosedPromise] = new LazyClosed()
+  lazyClosedRecord(stream)
   stream[kControllerErrorFunction] = doNothing
   const controller = new BuiltByteController({
     byobRequest: null,
@@ -1232,7 +1276,9 @@ function builtLikeMade() {
       return false
     }
     if (made[kState].controller !== mc || mc[kState].stream !== made || built[kState].controller !== bc) return false
-    if (!(made[kIsClosedPromise] instanceof LazyClosed) || made[kControllerErrorFunction] !== doNothing) return false
+    if (getOwnPropertyDescriptor(made, kIsClosedPromise)?.get !== closedRecordOf || made[kControllerErrorFunction] !== doNothing) {
+      return false
+    }
     const ms = mc[kState]
     return ms.pullAlgorithm === sharedPull && ms.cancelAlgorithm === sharedCancel && made[kState][kUnderlying] === madeSource
   } catch {
@@ -1300,7 +1346,7 @@ function buildWritable(sink, highWaterMark) {
     transfer: nullProto({ readable: undefined, port1: undefined, port2: undefined, promise: undefined }),
   })
   stream[kState] = state
-  stream[kIsClosedPromise] = new LazyClosed()
+  lazyClosedRecord(stream)
   const controllerState = {
     abortAlgorithm: sharedAbort,
     closeAlgorithm: closeOf(sink),
