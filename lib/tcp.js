@@ -9,7 +9,7 @@ const { fromNative } = require('./errors')
 const { Lifecycle, INSPECT, linkInfo, addStream, addRemote } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
-const { defineData } = require('./primordials')
+const { defineProperty } = Object
 
 /** Lets a TCPServerSocket of the same class set hand over an accepted connection. */
 const kAdopt = Symbol('adopt accepted socket')
@@ -24,9 +24,12 @@ const toTCPSocketOptions = idl.dictionary('TCPSocketOptions', {
   sendBufferSize: idl.toEnforcedUnsignedLong,
 })
 
+/** The default of `noDelay`, as a data property's descriptor (one for all sockets). */
+const NO_DELAY_DEFAULT = { __proto__: null, value: false, writable: true, enumerable: true, configurable: true }
+
 function convertOptions(options) {
   const out = toTCPSocketOptions(options, CTX)
-  if (out.noDelay === undefined) defineData(out, 'noDelay', false)
+  if (out.noDelay === undefined) defineProperty(out, 'noDelay', NO_DELAY_DEFAULT)
   return out
 }
 

@@ -80,10 +80,13 @@ function toEnum(value, allowed, enumName, context) {
 }
 
 /** A dictionary argument: undefined and null are the empty dictionary; other primitives throw. */
-function toDictionary(value, context) {
-  if (value === undefined || value === null) return {}
+/** An undefined or null dictionary value: no members (frozen: only read). */
+const NO_MEMBERS = Object.freeze({ __proto__: null })
+
+function toDictionary(value, context, typeName) {
+  if (value === undefined || value === null) return NO_MEMBERS
   if (typeof value !== 'object' && typeof value !== 'function') {
-    throw new TypeError(`${context}: the provided value is not of type '${context.split(' ').pop()}'.`)
+    throw new TypeError(`${context}: ${typeName}: the provided value is not of type '${typeName}'.`)
   }
   return value
 }
@@ -180,7 +183,8 @@ function dictionary(typeName, members) {
   const names = Object.keys(members).sort()
   const converters = names.map((name) => members[name])
   return (value, context) => {
-    const dict = toDictionary(value, `${context}: ${typeName}`)
+    // (The context's text is made only for an error.)
+    const dict = toDictionary(value, context, typeName)
     const out = {}
     for (let i = 0; i < names.length; i++) {
       const member = dict[names[i]]
