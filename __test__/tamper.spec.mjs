@@ -65,6 +65,32 @@ test.serial("setters on Object.prototype see none of an open info's members, nor
   }
 })
 
+test.serial('options left out (undefined or null) read nothing inherited from Object.prototype', async (t) => {
+  const net = await import('node:net')
+  const { once } = await import('node:events')
+  const { TCPSocket } = await import('../index.js')
+  const server = net.createServer((s) => s.end())
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  // Either would be a TypeError if read as members of the options (WebIDL: an undefined or
+  // null dictionary is the empty one).
+  Object.prototype.sendBufferSize = 0
+  Object.prototype.keepAliveDelay = 5
+  try {
+    for (const options of [undefined, null]) {
+      const s = new TCPSocket('127.0.0.1', server.address().port, options)
+      await within(s.opened, 5000, 'opened')
+      await s.close()
+    }
+    // Given as an object, inherited members are read, as WebIDL reads a dictionary's.
+    t.throws(() => new TCPSocket('127.0.0.1', server.address().port, {}), { instanceOf: TypeError, message: /keepAliveDelay/ })
+  } finally {
+    delete Object.prototype.sendBufferSize
+    delete Object.prototype.keepAliveDelay
+    server.close()
+  }
+})
+
 test('FinalizationRegistry methods replaced after load: each socket still reaches only its own peer', async (t) => {
   const { code, stdout, stderr } = await runChild(fixture('tamper-registry.mjs'))
   t.is(code, 0, stderr)

@@ -128,7 +128,8 @@ class LazyClosed {
 // LazyClosed and keeps it in `closedRecords` (`stream.finished()` asks, and Node's own code
 // when the stream errors); asked for once the stream has closed, before anything asked,
 // it is one settled record for all (Node then only calls `resolve()` on it). A stream
-// holds none of its own until asked: 48 bytes less a stream.
+// holds none of its own until asked: 56 bytes less a stream (the record, and the field
+// that held it).
 const { get: weakMapGet, set: weakMapSet } = WeakMap.prototype
 const closedRecords = new WeakMap()
 const CLOSED_RECORD = new LazyClosed()
@@ -396,7 +397,7 @@ const kClose = Symbol('reader closed')
 /** On a default reader's state copy: the list of read requests trimmed to one slot (see FAST_READS). */
 const kTrimmed = Symbol('trimmed read requests')
 let lazyReaderClosed = false
-/** Node's default reader prototype, and ours for readers of readables made here (see fastRead). */
+/** Node's default reader prototype, and ours for readers of readables made here (see `read` below). */
 const nodeReaderProto = ReadableStreamDefaultReader.prototype
 let fastReaderProto = null
 

@@ -79,10 +79,21 @@ function toEnum(value, allowed, enumName, context) {
   return s
 }
 
-/** A dictionary argument: undefined and null are the empty dictionary; other primitives throw. */
+/**
+ * A converted dictionary: its prototype chain ends without Object.prototype, so that a
+ * member left out reads as undefined whatever Object.prototype has (a `{ __proto__: null }`
+ * literal would do too, but V8 makes those in dictionary mode).
+ */
+function Members() {}
+Members.prototype = Object.freeze(Object.create(null))
+
 /** An undefined or null dictionary value: no members (frozen: only read). */
 const NO_MEMBERS = Object.freeze({ __proto__: null })
 
+/**
+ * A dictionary argument: undefined and null are the empty dictionary (nothing inherited
+ * from Object.prototype is read for them); other primitives throw.
+ */
 function toDictionary(value, context, typeName) {
   if (value === undefined || value === null) return NO_MEMBERS
   if (typeof value !== 'object' && typeof value !== 'function') {
@@ -185,7 +196,7 @@ function dictionary(typeName, members) {
   return (value, context) => {
     // (The context's text is made only for an error.)
     const dict = toDictionary(value, context, typeName)
-    const out = {}
+    const out = new Members()
     for (let i = 0; i < names.length; i++) {
       const member = dict[names[i]]
       // Defined, not assigned (lib/primordials.js).
