@@ -7,22 +7,29 @@
 // retry must not then wait for the fake clock.
 
 const { apply } = Reflect
-const promiseThen = Promise.prototype.then
+/**
+ * `fn` as a function that takes its `this` first: `uncurryThis(fn)(self, ...args)` is
+ * `fn.call(self, ...args)` with the original `call`. Unlike `apply(fn, self, [args])`, no
+ * list of the arguments is made on each call (56 bytes where the caller is not optimized
+ * yet: a connection's first steps, every read and write until then).
+ */
+const uncurryThis = (fn) => apply(Function.prototype.bind, Function.prototype.call, [fn])
+const promiseThen = uncurryThis(Promise.prototype.then)
 const { setImmediate, setInterval, setTimeout } = require('node:timers')
 const { performance } = require('node:perf_hooks')
-const performanceNow = performance.now
+const performanceNow = uncurryThis(performance.now)
 
 /** `promise.then(onFulfilled, onRejected)` with the original `then`. */
-const then = (promise, onFulfilled, onRejected) => apply(promiseThen, promise, [onFulfilled, onRejected])
+const then = promiseThen
 
 /** Marks `promise` handled (a rejection nobody awaits is not an unhandled rejection). */
 const noop = () => {}
 const handled = (promise) => {
-  apply(promiseThen, promise, [undefined, noop])
+  promiseThen(promise, undefined, noop)
 }
 
 /** `performance.now()` with the original `now` (fake timers replace it with a fake clock). */
-const now = () => apply(performanceNow, performance, [])
+const now = () => performanceNow(performance)
 
 /**
  * Runs `fn` in a microtask, as a reaction to a promise already resolved (a throw from it
@@ -34,19 +41,23 @@ const RESOLVED = Promise.resolve()
 
 // Promises made with the original `Promise.resolve` / `Promise.reject`.
 const NativePromise = Promise
-const { resolve: promiseResolve, reject: promiseReject } = Promise
+const promiseResolve = uncurryThis(Promise.resolve)
+const promiseReject = uncurryThis(Promise.reject)
 /** A new promise resolved with `value`. */
-const resolvedWith = (value) => apply(promiseResolve, NativePromise, [value])
+const resolvedWith = (value) => promiseResolve(NativePromise, value)
 /** A new promise rejected with `reason`. */
-const rejectedWith = (reason) => apply(promiseReject, NativePromise, [reason])
+const rejectedWith = (reason) => promiseReject(NativePromise, reason)
 const microtask = (fn) => {
-  apply(promiseThen, RESOLVED, [fn])
+  promiseThen(RESOLVED, fn)
 }
 
 // A typed array's own length and copies, which a subclass, an own property or a patched
 // %TypedArray%.prototype cannot misreport (a run of datagrams is cut by these lengths).
 const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
-const getterOf = (proto, name) => Object.getOwnPropertyDescriptor(proto, name)?.get
+const getterOf = (proto, name) => {
+  const get = Object.getOwnPropertyDescriptor(proto, name)?.get
+  return get === undefined ? undefined : uncurryThis(get)
+}
 const typedArrayBuffer = getterOf(TypedArrayPrototype, 'buffer')
 const typedArrayByteOffset = getterOf(TypedArrayPrototype, 'byteOffset')
 const typedArrayByteLength = getterOf(TypedArrayPrototype, 'byteLength')
@@ -55,36 +66,36 @@ const dataViewByteOffset = getterOf(DataView.prototype, 'byteOffset')
 const dataViewByteLength = getterOf(DataView.prototype, 'byteLength')
 const arrayBufferByteLength = getterOf(ArrayBuffer.prototype, 'byteLength')
 const arrayBufferResizable = getterOf(ArrayBuffer.prototype, 'resizable')
-const typedArraySet = TypedArrayPrototype.set
+const typedArraySet = uncurryThis(TypedArrayPrototype.set)
 const Uint8ArrayCtor = Uint8Array
 
 /** `view.byteLength` as the engine knows it. */
-const byteLength = (view) => apply(typedArrayByteLength, view, [])
+const byteLength = (view) => typedArrayByteLength(view)
 
 // A typed array's or DataView's buffer, offset and length as the engine knows them (its
 // internal slots, not getters a subclass or an own property could override). A DataView's
 // offset and length throw once its buffer is detached: ask for the buffer first.
 /** The ArrayBuffer (or SharedArrayBuffer) under `view`. */
-const viewBuffer = (view, isDataView) => apply(isDataView ? dataViewBuffer : typedArrayBuffer, view, [])
+const viewBuffer = (view, isDataView) => (isDataView ? dataViewBuffer(view) : typedArrayBuffer(view))
 /** `[byteOffset, byteLength]` of `view` (its buffer not detached). */
 const viewRange = (view, isDataView) =>
   isDataView
-    ? [apply(dataViewByteOffset, view, []), apply(dataViewByteLength, view, [])]
-    : [apply(typedArrayByteOffset, view, []), apply(typedArrayByteLength, view, [])]
+    ? [dataViewByteOffset(view), dataViewByteLength(view)]
+    : [typedArrayByteOffset(view), typedArrayByteLength(view)]
 
 /** An (unshared) ArrayBuffer's byteLength, and whether it is resizable, as the engine knows them. */
-const bufferByteLength = (buffer) => apply(arrayBufferByteLength, buffer, [])
-const bufferResizable = (buffer) => arrayBufferResizable !== undefined && apply(arrayBufferResizable, buffer, [])
+const bufferByteLength = (buffer) => arrayBufferByteLength(buffer)
+const bufferResizable = (buffer) => arrayBufferResizable !== undefined && arrayBufferResizable(buffer)
 
 /** A plain Uint8Array over `view`'s bytes from `start` on (`view` a Uint8Array, maybe a subclass). */
 const bytesFrom = (view, start) =>
   new Uint8ArrayCtor(
-    apply(typedArrayBuffer, view, []),
-    apply(typedArrayByteOffset, view, []) + start,
-    apply(typedArrayByteLength, view, []) - start,
+    typedArrayBuffer(view),
+    typedArrayByteOffset(view) + start,
+    typedArrayByteLength(view) - start,
   )
 /** `target.set(source, offset)`. */
-const copyInto = (target, source, offset) => apply(typedArraySet, target, [source, offset])
+const copyInto = (target, source, offset) => typedArraySet(target, source, offset)
 
 /**
  * Gives `object` the own, ordinary data property `key`, as a literal's member or an
@@ -98,23 +109,11 @@ const defineData = (object, key, value) =>
 // FinalizationRegistry's methods: a TCP socket's native half is released through one when
 // its connection is collected (src/tcp.rs), and code that replaced `unregister` after
 // load must not keep a released socket's number registered for release a second time.
-const { register: registryRegister, unregister: registryUnregister } = FinalizationRegistry.prototype
-
-// Called through `call` bound to them: `apply` with a list of the arguments made that list
-// (56 bytes) on every call where the caller was not optimized (a connection's first steps).
-const { call: functionCall } = Function.prototype
-const callRegister = apply(Function.prototype.bind, functionCall, [registryRegister])
-const callUnregister = apply(Function.prototype.bind, functionCall, [registryUnregister])
-
 /** `registry.register(target, held, token)` with the original method. */
-const register = (registry, target, held, token) => {
-  callRegister(registry, target, held, token)
-}
+const register = uncurryThis(FinalizationRegistry.prototype.register)
 
 /** `registry.unregister(token)` with the original method. */
-const unregister = (registry, token) => {
-  callUnregister(registry, token)
-}
+const unregister = uncurryThis(FinalizationRegistry.prototype.unregister)
 
 /**
  * An empty list with room for one element, which V8 sees as a list of objects from the
@@ -132,6 +131,7 @@ function listOfOne() {
 }
 
 module.exports = {
+  uncurryThis,
   defineData,
   listOfOne,
   register,

@@ -41,7 +41,7 @@ const {
   WritableStreamDefaultWriter,
 } = require('node:stream/web')
 const { BlockList } = require('node:net')
-const { then, microtask, defineData, resolvedWith, rejectedWith, listOfOne } = require('./primordials')
+const { then, microtask, defineData, resolvedWith, rejectedWith, listOfOne, uncurryThis } = require('./primordials')
 
 /** Node 20's JSTransferable (the parent class of net.BlockList), or null. */
 function findJSTransferable() {
@@ -130,20 +130,21 @@ class LazyClosed {
 // it is one settled record for all (Node then only calls `resolve()` on it). A stream
 // holds none of its own until asked: 56 bytes less a stream (the record, and the field
 // that held it).
-const { get: weakMapGet, set: weakMapSet } = WeakMap.prototype
+const weakMapGet = uncurryThis(WeakMap.prototype.get)
+const weakMapSet = uncurryThis(WeakMap.prototype.set)
 const closedRecords = new WeakMap()
 const CLOSED_RECORD = new LazyClosed()
 CLOSED_RECORD.resolve(undefined)
 
 /** `stream[kIsClosedPromise]` of a stream made here (see above). */
 function closedRecordOf() {
-  let record = apply(weakMapGet, closedRecords, [this])
+  let record = weakMapGet(closedRecords, this)
   if (record !== undefined) return record
   const state = this[kState]
   if (state.state === 'closed') return CLOSED_RECORD
   record = new LazyClosed()
   if (state.state === 'errored') record.reject(state.storedError)
-  apply(weakMapSet, closedRecords, [this, record])
+  weakMapSet(closedRecords, this, record)
   return record
 }
 
@@ -587,26 +588,13 @@ function idleControllerState(writer) {
 }
 
 /**
- * Controller states whose chunk written at once still counts as in flight (see above).
- * A list of objects from the start (lib/primordials.js, listOfOne), as the end-of-turn
- * reads' lists are (lib/wait.js): a fresh `[]` at every microtask was a list of another
- * kind to the writers' optimized code until its first push.
+ * Ends, in the microtask after it, the write counted in flight on a controller state (see
+ * above), one microtask for every write of the turn (inOneMicrotask, below).
  */
-let inFlight = listOfOne()
-/** The list writesDone took last (emptied): the next microtask's `inFlight`. */
-let inFlightDone = listOfOne()
-
-/** The microtask that ends the writes counted in flight. */
-function writesDone() {
-  const states = inFlight
-  inFlight = inFlightDone
-  inFlightDone = states
-  for (let i = 0; i < states.length; i++) {
-    // An error or abort meanwhile empties the queue (its total 0): nothing to take off.
-    if (states[i].queueTotalSize >= 1) states[i].queueTotalSize -= 1
-  }
-  states.length = 0
-}
+const writeDoneSoon = inOneMicrotask((state) => {
+  // An error or abort meanwhile empties the queue (its total 0): nothing to take off.
+  if (state.queueTotalSize >= 1) state.queueTotalSize -= 1
+})
 
 /** The prototype for our sockets' writers (see above), or null where Node is not as described. */
 function fastWriterPrototype() {
@@ -628,8 +616,7 @@ function fastWriterPrototype() {
             const written = controllerState[kUnderlying].writeNow(chunk)
             if (written !== undefined) {
               controllerState.queueTotalSize = 1
-              if (inFlight.length === 0) microtask(writesDone)
-              inFlight.push(controllerState)
+              writeDoneSoon(controllerState)
               return written
             }
           }
@@ -1146,8 +1133,9 @@ function byteStarted(controller) {
 }
 
 /**
- * `step(controller)` in a microtask, one microtask for every controller given in this turn,
- * in order (where Node queues a reaction and two closures per stream).
+ * `step(item)` in a microtask, one microtask for every item (a controller, a controller's
+ * state) given in this turn, in order (where Node queues a reaction and two closures per
+ * stream).
  */
 function inOneMicrotask(step) {
   // Two lists, swapped at each run and kept (their slots emptied as they are taken): a

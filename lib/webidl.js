@@ -88,7 +88,7 @@ function Members() {}
 Members.prototype = Object.freeze(Object.create(null))
 
 /** An undefined or null dictionary value: no members (frozen: only read). */
-const NO_MEMBERS = Object.freeze({ __proto__: null })
+const NO_MEMBERS = Object.freeze(new Members())
 
 /**
  * A dictionary argument: undefined and null are the empty dictionary (nothing inherited
