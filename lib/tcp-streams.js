@@ -303,7 +303,7 @@ class TcpConnection extends LazyStreams {
       wait.deferRead(self)
       return
     }
-    TcpConnection.#armRead(self)
+    TcpConnection.#readOrArm(self, false)
   }
 
   /** The end of the turn in which a read would block (wait.deferRead). */
@@ -311,27 +311,35 @@ class TcpConnection extends LazyStreams {
     // Cancelled or closed meanwhile: #readOnce answers nothing more.
     if (this.#readWait !== DEFERRED) return
     this.#readWait = 0
-    if (!TcpConnection.#readOnce(this, this.#readController)) TcpConnection.#armRead(this)
+    TcpConnection.#readOrArm(this, true)
   }
 
-  static #armRead(self) {
-    // Ready already: read now. Each arm clears tokio's cached readiness first
-    // (src/notify.rs), so this repeats only if new data came and went in between.
-    for (;;) {
+  /**
+   * Reads (when `readFirst`) and, while that finds nothing, arms the socket; an arm that
+   * finds it ready already reads again (each arm clears tokio's cached readiness first,
+   * src/notify.rs, so this repeats only if new data came and went in between). One read
+   * for every path here, so that the read after such an arm (rare) goes through the call
+   * every retry and readiness callback has taken: an operation first reached in optimized
+   * code throws that code away, and with 500 connections this one did so in the middle of
+   * the work, the retries' code compiled again.
+   */
+  static #readOrArm(self, readFirst) {
+    for (let read = readFirst; ; read = true) {
+      if (read && TcpConnection.#readOnce(self, self.#readController)) return
       try {
         self.#readWait = wait.armFor(tcpArm, self.#core, false, self)
       } catch (err) {
         TcpConnection.#failReadable(self, fromNative(err))
         return
       }
-      if (self.#readWait !== 0 || TcpConnection.#readOnce(self, self.#readController)) return
+      if (self.#readWait !== 0) return
     }
   }
 
   /** The read wait ended: `ready`, or cancelled (close, cancel) when false. */
   readReady(ready) {
     this.#readWait = 0
-    if (ready && !TcpConnection.#readOnce(this, this.#readController)) TcpConnection.#armRead(this)
+    if (ready) TcpConnection.#readOrArm(this, true)
   }
 
   /**
@@ -394,14 +402,15 @@ class TcpConnection extends LazyStreams {
     // Data clears ENQUEUE_NEXT, nothing (n < 0) sets TRIED_NOW, the end clears it: worked
     // out alike for every outcome (only constants chosen by them), as an operation first
     // reached once this function was optimized (the first read that found nothing) threw
-    // that code away and compiled it again.
+    // that code away and compiled it again. So too the chunk (null unless bytes were read)
+    // is taken and the writable asked on every outcome: on a busy server most of these
+    // reads are put off or find nothing, and the first to find bytes threw the code away.
     const found = n > 0
     this.#flags = (this.#flags & ~(found ? ENQUEUE_NEXT : TRIED_NOW)) | (n < 0 ? TRIED_NOW : 0)
-    if (found) {
-      if (!this.writableOpen) TcpConnection.#queueReadAhead(this, microtask)
-      return takeScratchChunk()
-    }
-    return null
+    const chunk = takeScratchChunk()
+    const writing = this.writableOpen
+    if (found && !writing) TcpConnection.#queueReadAhead(this, microtask)
+    return chunk
   }
 
   /**

@@ -18,9 +18,10 @@ let keepAlive = null
 
 const notifier = new Notifier((token) => settle(token, true))
 
+/** Every wait keeps the event loop alive (a no-op but the first time since `release`). */
 function hold() {
   if (keepAlive === null) keepAlive = setInterval(() => {}, 2 ** 31 - 1)
-  else keepAlive.ref()
+  keepAlive.ref()
 }
 
 function release() {
@@ -90,7 +91,7 @@ function armNative(armFn, socket, writable) {
 
 /** `waiter`: a function or an object with `onReady`, called with the wait's outcome. */
 function wait(token, waiter) {
-  if (waiters.size === 0) hold()
+  hold()
   waiters.set(token, waiter)
 }
 
@@ -101,9 +102,13 @@ const busyPoll = process.env.DIRECT_SOCKETS_BUSY_POLL !== '0'
 let lastReader = 0
 /**
  * The socket whose read maySpin() refused only because another socket had read just
- * before (see putOff), or null.
+ * before (see putOff), or NOBODY. (A number either way, and both tests of putOff made on
+ * every call: an operation first reached once the code was optimized, a comparison with
+ * no feedback yet, threw that code away in the middle of a benchmark. So too in busy()
+ * and hold().)
  */
-let company = null
+const NOBODY = -1
+let company = NOBODY
 /**
  * Reads are being retried at the end of a turn (see retryDeferred). (A flag of its own:
  * a test of the time below against 0 was compiled for the integer 0 it first met, and the
@@ -133,7 +138,7 @@ const RETRY_POLL_BUDGET_MS = 5
 function maySpin(reader) {
   const alone = lastReader === reader
   lastReader = reader
-  company = null
+  company = NOBODY
   if (!busyPoll) return false
   if (retrying) return waiters.size === 0 && now() < retryPollsUntil
   if (busy()) return false
@@ -147,7 +152,8 @@ function maySpin(reader) {
  * maySpin() refused it only because another socket had read just before it.
  */
 function putOff(reader) {
-  return busy() || company === reader
+  const after = company === reader
+  return busy() || after
 }
 
 /**
@@ -172,7 +178,7 @@ const DEFERRED = -1
 
 /** Is this thread busy, with other reads or writes waiting? */
 function busy() {
-  return waiters.size !== 0 || deferred.length !== 0
+  return (waiters.size | deferred.length) !== 0
 }
 
 /** `target.retryRead()` runs at the end of this turn (see `deferred`). */
