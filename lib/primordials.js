@@ -70,7 +70,7 @@ const typedArraySet = uncurryThis(TypedArrayPrototype.set)
 const Uint8ArrayCtor = Uint8Array
 
 /** `view.byteLength` as the engine knows it. */
-const byteLength = (view) => typedArrayByteLength(view)
+const byteLength = typedArrayByteLength
 
 // A typed array's or DataView's buffer, offset and length as the engine knows them (its
 // internal slots, not getters a subclass or an own property could override). A DataView's
@@ -84,7 +84,7 @@ const viewRange = (view, isDataView) =>
     : [typedArrayByteOffset(view), typedArrayByteLength(view)]
 
 /** An (unshared) ArrayBuffer's byteLength, and whether it is resizable, as the engine knows them. */
-const bufferByteLength = (buffer) => arrayBufferByteLength(buffer)
+const bufferByteLength = arrayBufferByteLength
 const bufferResizable = (buffer) => arrayBufferResizable !== undefined && arrayBufferResizable(buffer)
 
 /** A plain Uint8Array over `view`'s bytes from `start` on (`view` a Uint8Array, maybe a subclass). */
@@ -95,7 +95,7 @@ const bytesFrom = (view, start) =>
     typedArrayByteLength(view) - start,
   )
 /** `target.set(source, offset)`. */
-const copyInto = (target, source, offset) => typedArraySet(target, source, offset)
+const copyInto = typedArraySet
 
 /**
  * Gives `object` the own, ordinary data property `key`, as a literal's member or an
@@ -105,6 +105,12 @@ const copyInto = (target, source, offset) => typedArraySet(target, source, offse
 const { defineProperty } = Object
 const defineData = (object, key, value) =>
   defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true })
+
+/**
+ * The descriptor of such a property holding `value`, made once for every object given that
+ * value (a built stream's brand, an option's default), with nothing inherited.
+ */
+const dataDescriptor = (value) => ({ __proto__: null, value, writable: true, enumerable: true, configurable: true })
 
 // FinalizationRegistry's methods: a TCP socket's native half is released through one when
 // its connection is collected (src/tcp.rs), and code that replaced `unregister` after
@@ -133,6 +139,7 @@ function listOfOne() {
 module.exports = {
   uncurryThis,
   defineData,
+  dataDescriptor,
   listOfOne,
   register,
   unregister,

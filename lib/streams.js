@@ -41,7 +41,16 @@ const {
   WritableStreamDefaultWriter,
 } = require('node:stream/web')
 const { BlockList } = require('node:net')
-const { then, microtask, defineData, resolvedWith, rejectedWith, listOfOne, uncurryThis } = require('./primordials')
+const {
+  then,
+  microtask,
+  defineData,
+  dataDescriptor,
+  resolvedWith,
+  rejectedWith,
+  listOfOne,
+  uncurryThis,
+} = require('./primordials')
 
 /** Node 20's JSTransferable (the parent class of net.BlockList), or null. */
 function findJSTransferable() {
@@ -1145,19 +1154,19 @@ function inOneMicrotask(step) {
   let count = 0
   let spare = listOfOne()
   const run = () => {
-    const controllers = queued
+    const items = queued
     const n = count
     queued = spare
     count = 0
     for (let i = 0; i < n; i++) {
-      const controller = controllers[i]
-      controllers[i] = undefined
-      step(controller)
+      const item = items[i]
+      items[i] = undefined
+      step(item)
     }
-    spare = controllers
+    spare = items
   }
-  return (controller) => {
-    queued[count] = controller
+  return (item) => {
+    queued[count] = item
     if (++count === 1) microtask(run)
   }
 }
@@ -1168,9 +1177,8 @@ const startedSoon = inOneMicrotask(byteStarted)
 
 // A built stream's brand (`stream[kType]`), as Node's constructor defines it: one
 // descriptor for all, not one made for every stream.
-const typeField = (value) => ({ __proto__: null, value, writable: true, enumerable: true, configurable: true })
-const READABLE_TYPE = typeField('ReadableStream')
-const WRITABLE_TYPE = typeField('WritableStream')
+const READABLE_TYPE = dataDescriptor('ReadableStream')
+const WRITABLE_TYPE = dataDescriptor('WritableStream')
 
 /**
  * A byte readable of `source` (start, pull, cancel, readNow: a TcpConnection), its queue's

@@ -9,6 +9,7 @@ const { fromNative } = require('./errors')
 const { Lifecycle, INSPECT, linkInfo, addStream, addRemote } = require('./lifecycle')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
+const { dataDescriptor } = require('./primordials')
 const { defineProperty } = Object
 
 /** Lets a TCPServerSocket of the same class set hand over an accepted connection. */
@@ -25,7 +26,7 @@ const toTCPSocketOptions = idl.dictionary('TCPSocketOptions', {
 })
 
 /** The default of `noDelay`, as a data property's descriptor (one for all sockets). */
-const NO_DELAY_DEFAULT = { __proto__: null, value: false, writable: true, enumerable: true, configurable: true }
+const NO_DELAY_DEFAULT = dataDescriptor(false)
 
 function convertOptions(options) {
   const out = toTCPSocketOptions(options, CTX)
