@@ -91,6 +91,30 @@ test.serial('options left out (undefined or null) read nothing inherited from Ob
   }
 })
 
+test.serial('a get or set member of Object.prototype does not break options given, nor a stream set on an open info', async (t) => {
+  const net = await import('node:net')
+  const { once } = await import('node:events')
+  const { TCPSocket } = await import('../index.js')
+  const server = net.createServer((s) => s.end())
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  // A property descriptor that inherited either would be an accessor's, and defining an
+  // option's member with it would throw.
+  for (const key of ['get', 'set']) {
+    Object.defineProperty(Object.prototype, key, { configurable: true, writable: true, value: () => {} })
+    try {
+      const s = new TCPSocket('127.0.0.1', server.address().port, { noDelay: true })
+      const info = await within(s.opened, 5000, 'opened')
+      info.readable = 'replaced'
+      t.is(info.readable, 'replaced', key)
+      await s.close()
+    } finally {
+      delete Object.prototype[key]
+    }
+  }
+  server.close()
+})
+
 test('FinalizationRegistry methods replaced after load: each socket still reaches only its own peer', async (t) => {
   const { code, stdout, stderr } = await runChild(fixture('tamper-registry.mjs'))
   t.is(code, 0, stderr)

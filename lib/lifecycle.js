@@ -4,7 +4,7 @@
 
 const { invalidState } = require('./errors')
 const { newWritableStream, sizeAllOne, buildWritable, BUILT_WRITABLES } = require('./streams')
-const { then, handled, microtask, setImmediate } = require('./primordials')
+const { then, handled, microtask, setImmediate, dataDescriptor } = require('./primordials')
 
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
 // writable queues one chunk behind the one being written (UDP's more: lib/udp.js).
@@ -241,7 +241,7 @@ function streamAccessor(key) {
       return connection === null ? undefined : connection[key]
     },
     set(value) {
-      Reflect.defineProperty(this, key, { value, writable: true, enumerable: true, configurable: true })
+      Reflect.defineProperty(this, key, dataDescriptor(value))
     },
   }
 }

@@ -103,14 +103,23 @@ const copyInto = typedArraySet
  * property of that name on Object.prototype cannot take it.
  */
 const { defineProperty } = Object
-const defineData = (object, key, value) =>
-  defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true })
+const defineData = (object, key, value) => defineProperty(object, key, dataDescriptor(value))
 
 /**
- * The descriptor of such a property holding `value`, made once for every object given that
- * value (a built stream's brand, an option's default), with nothing inherited.
+ * The descriptor of such a property holding `value` (also made once for every object given
+ * one value: a built stream's brand, an option's default). Nothing inherited: a `get` or
+ * `set` on Object.prototype would make a plain literal an accessor's descriptor, and the
+ * definition throw. (Its prototype is not null itself: V8 makes `{ __proto__: null }`
+ * literals in dictionary mode, twice as slow to define with.)
  */
-const dataDescriptor = (value) => ({ __proto__: null, value, writable: true, enumerable: true, configurable: true })
+function DataDescriptor(value) {
+  this.value = value
+  this.writable = true
+  this.enumerable = true
+  this.configurable = true
+}
+DataDescriptor.prototype = Object.freeze(Object.create(null))
+const dataDescriptor = (value) => new DataDescriptor(value)
 
 // FinalizationRegistry's methods: a TCP socket's native half is released through one when
 // its connection is collected (src/tcp.rs), and code that replaced `unregister` after
