@@ -268,6 +268,30 @@ test('close() rejects with InvalidStateError while the readable is locked', asyn
   await server.close()
 })
 
+test("close() acts on the server's own readable, whatever became of the open info's member", async (t) => {
+  const replaced = new TCPServerSocket('127.0.0.1')
+  const info = await replaced.opened
+  const { readable, localPort } = info
+  const reader = readable.getReader()
+  info.readable = new ReadableStream()
+  // The real readable is locked: InvalidStateError, though the member is not.
+  await rejectsWith(t, within(replaced.close(), 5000, 'close()'), 'InvalidStateError')
+  reader.releaseLock()
+  await within(replaced.close(), 5000, 'close()')
+  t.true(readable.locked === false && (await readable.getReader().read()).done)
+  const late = net.connect(localPort, '127.0.0.1')
+  t.is((await within(once(late, 'error'), 5000, 'refusal'))[0].code, 'ECONNREFUSED')
+  // A member deleted or set to something else: close() neither throws nor misses.
+  for (const change of [(i) => delete i.readable, (i) => (i.readable = undefined)]) {
+    const server = new TCPServerSocket('127.0.0.1')
+    const opened = await server.opened
+    change(opened)
+    await within(server.close(), 5000, 'close()')
+    const refused = net.connect(opened.localPort, '127.0.0.1')
+    t.is((await within(once(refused, 'error'), 5000, 'refusal'))[0].code, 'ECONNREFUSED')
+  }
+})
+
 test('close() cancels the readable, stops listening and resolves closed; accepted sockets stay open', async (t) => {
   const server = new TCPServerSocket('127.0.0.1')
   const { readable, localPort } = await server.opened

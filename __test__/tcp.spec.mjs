@@ -2337,6 +2337,48 @@ test('a chunk the socket takes at once counts as in flight until its write settl
   second2.close()
 })
 
+test('writes made in the same turn as one the socket took at once wait for their turn: abort() or close() stops them unsent, and their bytes are read then', async (t) => {
+  const collect = async () => {
+    const peer = await collectingServer()
+    const socket = new TCPSocket('127.0.0.1', peer.port)
+    const writer = (await socket.opened).writable.getWriter()
+    return { peer, socket, writer }
+  }
+  const outcome = (p) => p.then((v) => ['resolved', v], (e) => ['rejected', e])
+
+  // abort(reason): the one in flight resolves; the two queued behind it reject with the reason.
+  const a = await collect()
+  const reason = new Error('stop')
+  const writes = ['A', 'B', 'C'].map((x) => outcome(a.writer.write(encode(x))))
+  t.is(a.writer.desiredSize, -1)
+  const aborted = a.writer.abort(reason)
+  t.deepEqual(await within(Promise.all(writes), 5000, 'writes'), [['resolved', undefined], ['rejected', reason], ['rejected', reason]])
+  t.is(await aborted, undefined)
+  t.is((await a.peer.bytes()).toString(), 'A')
+  a.peer.close()
+
+  // close() (its abort has no reason): the same, rejected with undefined.
+  const b = await collect()
+  const queued = ['A', 'B', 'C'].map((x) => outcome(b.writer.write(encode(x))))
+  b.writer.releaseLock()
+  const closing = b.socket.close()
+  t.deepEqual(await within(Promise.all(queued), 5000, 'writes'), [['resolved', undefined], ['rejected', undefined], ['rejected', undefined]])
+  await within(closing, 5000, 'close()')
+  t.is((await b.peer.bytes()).toString(), 'A')
+  b.peer.close()
+
+  // A chunk changed after write() returned: the one taken at once went as it was written,
+  // the queued ones as they are when their turn comes (spec 1.3: a copy made then).
+  const c = await collect()
+  const chunks = ['a1', 'b1', 'c1'].map(encode)
+  const done = chunks.map((chunk) => c.writer.write(chunk))
+  for (const chunk of chunks) chunk[1] = 0x32 // '2'
+  await within(Promise.all(done), 5000, 'writes')
+  await c.writer.close()
+  t.is((await c.peer.bytes()).toString(), 'a1b2c2')
+  c.peer.close()
+})
+
 // RELIABILITY 49: a built writable's AbortController is Node's, kept from load time.
 test.serial('a global AbortController replaced after load is not used by the writable; abort(reason) reaches a waiting write', async (t) => {
   const { port, close } = await netServer(() => {}) // never reads: a large write waits

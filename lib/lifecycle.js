@@ -4,7 +4,7 @@
 
 const { invalidState } = require('./errors')
 const { newWritableStream, sizeAllOne, buildWritable, BUILT_WRITABLES } = require('./streams')
-const { then, handled, microtask, setImmediate, dataDescriptor } = require('./primordials')
+const { then, handled, microtask, setImmediate, dataDescriptor, RESOLVED } = require('./primordials')
 
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
 // writable queues one chunk behind the one being written (UDP's more: lib/udp.js).
@@ -127,11 +127,11 @@ class Lifecycle extends Stamp {
   }
 
   /**
-   * `opened` resolves with `info`. close() acts on `connection` (its `locked` and
-   * `closeStreams()`: cancel the readable, abort the writable), or without one (a server)
-   * on `info.readable`.
+   * `opened` resolves with `info`. close() acts on `connection`: its `locked` and
+   * `closeStreams()` (cancel the readable, abort the writable), never on `info`, whose
+   * members are the user's to change.
    */
-  static open(socket, info, connection = null) {
+  static open(socket, info, connection) {
     socket.#phase = (socket.#phase & CLOSED_SETTLED) | OPEN
     socket.#info = info
     socket.#connection = connection
@@ -195,13 +195,30 @@ class Lifecycle extends Stamp {
     }
     if ((socket.#phase & CLOSED_SETTLED) !== 0) return Lifecycle.closed(socket)
     const connection = socket.#connection
-    const locked = connection !== null ? connection.locked : socket.#info.readable.locked
-    if (locked) {
+    if (connection.locked) {
       return Promise.reject(invalidState(`close() called on a ${className} while a stream is locked.`))
     }
-    if (connection !== null) connection.closeStreams()
-    else handled(socket.#info.readable.cancel())
+    connection.closeStreams()
     return Lifecycle.closed(socket)
+  }
+}
+
+/**
+ * What close() acts on for a socket with a readable alone (a server): the stream itself,
+ * kept here, as the open info's `readable` may be replaced or deleted by its user.
+ */
+class ReadableAlone {
+  #readable
+  constructor(readable) {
+    this.#readable = readable
+  }
+
+  get locked() {
+    return this.#readable.locked
+  }
+
+  closeStreams() {
+    handled(this.#readable.cancel())
   }
 }
 
@@ -540,6 +557,8 @@ class Sink {
     this.early = null
     /** close() came before the start: the writable's abort waits for it (LazyStreams). */
     this.abortOnStart = false
+    /** A chunk `writeNow` took is in flight (until the microtask that ends it). */
+    this.writingNow = false
   }
 
   start(c) {
@@ -555,8 +574,24 @@ class Sink {
     return 1
   }
 
+  /**
+   * A chunk written while the one `writeNow` took is in flight (in the same turn) comes
+   * here at once, since Node's steps did not see that one: it waits for its turn, a
+   * microtask later, as the spec's steps queue it. The bytes are read then, and an
+   * `abort()` or close() that came first stops it unsent: it rejects as a queued write
+   * does, with the abort's reason (close()'s has none).
+   */
   write(chunk, c) {
-    return this.socket.writeChunk(this.early === null ? chunk : Sink.#earlyCopy(this, chunk), c)
+    if (!this.writingNow) return Sink.#write(this, chunk, c)
+    return then(RESOLVED, () => {
+      if (c.signal.aborted) throw c.signal.reason
+      if (!this.socket.writableOpen) throw undefined
+      return Sink.#write(this, chunk, c)
+    })
+  }
+
+  static #write(self, chunk, c) {
+    return self.socket.writeChunk(self.early === null ? chunk : Sink.#earlyCopy(self, chunk), c)
   }
 
   /** Whether the socket can take a chunk at once, before the stream's steps (`writeNow`). */
@@ -570,7 +605,10 @@ class Sink {
    * and `write` above finishes what the socket's `writeNow` began).
    */
   writeNow(chunk) {
-    return this.early === null ? this.socket.writeNow(chunk) : undefined
+    if (this.early !== null) return undefined
+    const written = this.socket.writeNow(chunk)
+    if (written !== undefined) this.writingNow = true
+    return written
   }
 
   close() {
@@ -599,6 +637,7 @@ class Sink {
 module.exports = {
   INSPECT,
   Lifecycle,
+  ReadableAlone,
   LazyStreams,
   linkInfo,
   addStream,

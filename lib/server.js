@@ -6,7 +6,7 @@ const { newReadableStream, errorStream, hasPendingRead, readNowFirstDefault } = 
 const { tcpRelease } = require('../binding.js')
 const { kAdopt } = require('./tcp')
 const { fromNative } = require('./errors')
-const { Lifecycle, PULL_ON_READ, INSPECT } = require('./lifecycle')
+const { Lifecycle, PULL_ON_READ, INSPECT, ReadableAlone } = require('./lifecycle')
 const { ipVersion, canonicalV6 } = require('./ip')
 const idl = require('./webidl')
 const { constructorCheck } = require('./policy')
@@ -88,7 +88,7 @@ function defineTCPServerSocket(sockets, TCPSocket) {
           readNowFirstDefault(readable)
           const { localAddress, localPort } = listener.info()
           // Members in lexicographic order, as WebIDL makes a dictionary's object.
-          Lifecycle.open(this, { localAddress, localPort, readable })
+          Lifecycle.open(this, { localAddress, localPort, readable }, new ReadableAlone(readable))
         },
         (err) => Lifecycle.fail(this, fromNative(err)),
       )

@@ -603,6 +603,8 @@ function idleControllerState(writer) {
 const writeDoneSoon = inOneMicrotask((state) => {
   // An error or abort meanwhile empties the queue (its total 0): nothing to take off.
   if (state.queueTotalSize >= 1) state.queueTotalSize -= 1
+  // A write made meanwhile (which the sink holds back until now: lib/lifecycle.js Sink) may go.
+  state[kUnderlying].writingNow = false
 })
 
 /** The prototype for our sockets' writers (see above), or null where Node is not as described. */
