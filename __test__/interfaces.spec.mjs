@@ -49,6 +49,12 @@ for (const [cls, name] of interfaces.slice(0, 3)) {
   })
 }
 
+test('code that walks a prototype\'s getters (JSON.stringify, a spread, inspect) leaves no unhandled rejection behind', async (t) => {
+  const { code, stdout, stderr } = await runChild(fixture('walk-prototypes.mjs'), [], { nodeArgs: [] })
+  t.is(code, 0, stderr)
+  t.deepEqual(lastJson(stdout), { seen: ['closed,opened', 'closed,opened', 'closed,opened'], unhandled: [] })
+})
+
 test('MulticastController: joinGroup and leaveGroup on another object reject with TypeError; joinedGroups throws', async (t) => {
   for (const op of ['joinGroup', 'leaveGroup']) {
     const result = MulticastController.prototype[op].call({}, '224.0.0.1')

@@ -15,6 +15,7 @@ const {
   byteLength,
   copyInto,
   defineData,
+  handled,
 } = require('./primordials')
 const Uint8ArrayCtor = Uint8Array
 const { isView } = ArrayBuffer
@@ -218,8 +219,16 @@ const isObject = (value) => (typeof value === 'object' && value !== null) || typ
 /**
  * What a promise-typed attribute or operation returns when called on an object that is
  * not of its interface: a promise rejected with a TypeError, as WebIDL says (not a throw).
+ * Marked handled (whoever awaits it still gets the TypeError): code that walks an
+ * object's getters (`JSON.stringify(TCPSocket.prototype)`, a spread, a deep comparison)
+ * reads `opened` and `closed` of the prototype itself, and an unhandled rejection ends a
+ * Node process.
  */
-const illegalInvocation = () => Promise.reject(new TypeError('Illegal invocation'))
+const illegalInvocation = () => {
+  const rejected = Promise.reject(new TypeError('Illegal invocation'))
+  handled(rejected)
+  return rejected
+}
 
 /**
  * Gives `cls` the shape of a WebIDL interface: the listed attributes and operations
