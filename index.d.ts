@@ -27,6 +27,7 @@ export interface SocketErrorCause extends Error {
   syscall: string
   /** The address connected, bound or sent to, when the error names one. */
   address?: string
+  /** The port of that address. */
   port?: number
   /** The host name that failed to resolve. */
   hostname?: string
@@ -72,8 +73,11 @@ export interface TCPSocketOpenInfo {
   writable: WritableStream<BytesLike>
   /** The resolved address actually connected to. */
   remoteAddress: string
+  /** The peer's port. */
   remotePort: number
+  /** This end's address, as the OS reports it. */
   localAddress: string
+  /** This end's port (the OS's choice). */
   localPort: number
 }
 
@@ -117,9 +121,9 @@ export class TCPSocket {
 export interface TCPServerSocketOptions {
   /** The port to listen on (1-65535); leave out for one the OS picks. */
   localPort?: number
-  /** Size of the accept queue; leave out for the OS default. Must not be 0. */
+  /** Size of the accept queue (capped by `net.core.somaxconn`); leave out for the OS maximum. Must not be 0. */
   backlog?: number
-  /** `IPV6_V6ONLY`; only with `localAddress` `"::"`. */
+  /** `IPV6_V6ONLY`: `true` only with `localAddress` `"::"` (otherwise dual-stack). */
   ipv6Only?: boolean
 }
 
@@ -127,7 +131,9 @@ export interface TCPServerSocketOptions {
 export interface TCPServerSocketOpenInfo {
   /** Accepted connections, each an already opened `TCPSocket`. */
   readable: ReadableStream<TCPSocket>
+  /** The address listened on, as the OS reports it (`"::"`, `"127.0.0.1"`, ...). */
   localAddress: string
+  /** The port listened on (the OS's choice unless one was asked for). */
   localPort: number
 }
 
@@ -140,30 +146,34 @@ export interface TCPServerSocketOpenInfo {
  * for await (const connection of readable) { ... }
  */
 export class TCPServerSocket {
-  /** @param localAddress An IP address literal to listen on (`"0.0.0.0"`, `"::"`, `"127.0.0.1"`, ...). */
+  /**
+   * @param localAddress An IP address literal to listen on (`"0.0.0.0"`, `"::"`, `"127.0.0.1"`, ...).
+   * @throws {TypeError} for a host name or anything but an IP literal, `localPort` or `backlog` of 0 or out of range, `ipv6Only: true` with an address but `"::"`; {DOMException} `NotAllowedError` when the policy forbids it.
+   */
   constructor(localAddress: string, options?: TCPServerSocketOptions)
+  /**
+   * Resolves once listening; rejects with `NetworkError` (its `cause` the OS error:
+   * `EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, ...) or `NotAllowedError` (the policy's port floor).
+   */
   readonly opened: Promise<TCPServerSocketOpenInfo>
+  /** Resolves once the readable has ended (closed, cancelled or errored) and the listener is closed. */
   readonly closed: Promise<void>
-  /** Cancels the readable and closes the listener; accepted sockets stay open. */
+  /**
+   * Cancels the readable and closes the listener (accepted sockets stay open), then returns
+   * `closed`. Rejects with `InvalidStateError` before `opened` resolves and while the readable is locked.
+   */
   close(): Promise<void>
 }
 
-/** Options of `new UDPSocket(options)`: remote pair for connected mode, `localAddress` for bound mode. */
-export interface UDPSocketOptions {
-  remoteAddress?: string
-  remotePort?: number
-  localAddress?: string
-  localPort?: number
+/** Options both UDP modes take. */
+export interface UDPSocketCommonOptions {
+  /** `SO_SNDBUF` in bytes (`[EnforceRange] unsigned long`). Must not be 0. */
   sendBufferSize?: number
   /**
    * `SO_RCVBUF` in bytes. Without it the socket asks for 1 MiB (the kernel caps it at
-   * `net.core.rmem_max`), where datagrams wait while JavaScript is busy.
+   * `net.core.rmem_max`), where datagrams wait while JavaScript is busy. Must not be 0.
    */
   receiveBufferSize?: number
-  /** Connected mode only. */
-  dnsQueryType?: SocketDnsQueryType
-  /** Bound mode on `"::"` only. */
-  ipv6Only?: boolean
   /** `IP_MULTICAST_TTL` / `IPV6_MULTICAST_HOPS` (0-255, default 1). Needs the multicast policy. */
   multicastTimeToLive?: number
   /** `IP_MULTICAST_LOOP` / `IPV6_MULTICAST_LOOP` (default true). Needs the multicast policy. */
@@ -172,22 +182,84 @@ export interface UDPSocketOptions {
   multicastAllowAddressSharing?: boolean
 }
 
-/** A datagram. Received messages carry `remoteAddress`/`remotePort` in bound mode. */
+/** Connected mode: one peer, given by `remoteAddress` and `remotePort` (the bound mode's members throw). */
+export interface UDPSocketConnectedOptions extends UDPSocketCommonOptions {
+  /** The peer: an IP literal or a host name (resolved once, when opening). */
+  remoteAddress: string
+  /** The peer's port (`[EnforceRange] unsigned short`). */
+  remotePort: number
+  /** Which records to ask for when resolving `remoteAddress`: A (`"ipv4"`) or AAAA (`"ipv6"`). */
+  dnsQueryType?: SocketDnsQueryType
+  /** Bound mode only. */
+  localAddress?: undefined
+  /** Bound mode only. */
+  localPort?: undefined
+  /** Bound mode only. */
+  ipv6Only?: undefined
+}
+
+/** Bound mode: any peer; each message names its destination (the connected mode's members throw). */
+export interface UDPSocketBoundOptions extends UDPSocketCommonOptions {
+  /** An IP literal to bind to (`"0.0.0.0"`, `"::"`, `"127.0.0.1"`, ...). */
+  localAddress: string
+  /** The port to bind to (1-65535); leave out for one the OS picks. */
+  localPort?: number
+  /** `IPV6_V6ONLY`; only with `localAddress` `"::"`. */
+  ipv6Only?: boolean
+  /** Connected mode only. */
+  remoteAddress?: undefined
+  /** Connected mode only. */
+  remotePort?: undefined
+  /** Connected mode only (a bound socket's messages carry their own). */
+  dnsQueryType?: undefined
+}
+
+/**
+ * Options of `new UDPSocket(options)`: `remoteAddress` + `remotePort` for connected mode,
+ * `localAddress` for bound mode. Any other combination throws `TypeError`.
+ */
+export type UDPSocketOptions = UDPSocketConnectedOptions | UDPSocketBoundOptions
+
+/**
+ * A datagram to send (the spec's `UDPMessage`). In connected mode only `data` may be
+ * given; in bound mode `remoteAddress` and `remotePort` are required. A message that
+ * breaks this rejects its write with `TypeError` (and, as any rejected write does, errors
+ * the writable).
+ */
 export interface UDPMessage {
-  /** Received: a `Uint8Array` with its own ArrayBuffer. Sent: any BufferSource. */
+  /** Any BufferSource (copied when its turn to be sent comes). */
   data: BytesLike
+  /** Bound mode: the destination, an IP literal or a host name (resolved for this message). */
   remoteAddress?: string
+  /** Bound mode: the destination port. */
   remotePort?: number
-  /** Sending in bound mode to a host name: which records to ask for. */
+  /** Bound mode, sending to a host name: which records to ask for. */
   dnsQueryType?: SocketDnsQueryType
 }
 
-/** A received datagram. */
-export interface UDPReceivedMessage extends UDPMessage {
+/** A received datagram, in either mode: `remoteAddress`/`remotePort` are there in bound mode. */
+export interface UDPReceivedMessage {
+  /** The datagram's bytes, in a `Uint8Array` with an ArrayBuffer of its own. */
   data: Uint8Array
+  /** Bound mode: the sender's address (`"::ffff:a.b.c.d"` for IPv4 senders to a dual-stack `"::"`). */
+  remoteAddress?: string
+  /** Bound mode: the sender's port. */
+  remotePort?: number
 }
 
-/** What `UDPSocket.opened` resolves with. */
+/** A datagram received in connected mode (from the socket's peer). */
+export interface UDPConnectedReceivedMessage extends UDPReceivedMessage {
+  remoteAddress?: undefined
+  remotePort?: undefined
+}
+
+/** A datagram received in bound mode, with its sender. */
+export interface UDPBoundReceivedMessage extends UDPReceivedMessage {
+  remoteAddress: string
+  remotePort: number
+}
+
+/** What `UDPSocket.opened` resolves with, in either mode. */
 export interface UDPSocketOpenInfo {
   /** Datagrams received. Made when first read (an accessor), the same stream every time. */
   readable: ReadableStream<UDPReceivedMessage>
@@ -199,36 +271,88 @@ export interface UDPSocketOpenInfo {
    * settles once its datagram was sent (see docs/udp.md, "Sending").
    */
   writable: WritableStream<UDPMessage>
-  /** Connected mode only. */
+  /** Connected mode: the peer's address (the resolved one, when a host name was given). */
   remoteAddress?: string
-  /** Connected mode only. */
+  /** Connected mode: the peer's port. */
   remotePort?: number
+  /** The address the socket is bound to (the OS's choice in connected mode). */
   localAddress: string
+  /** The port the socket is bound to (the OS's choice unless one was asked for). */
   localPort: number
-  /** Bound mode, when the policy allows multicast. */
+  /** Bound mode, unless the class set's policy has `multicast: false`. */
   multicastController?: MulticastController
 }
 
-/** A UDP socket in connected or bound mode. */
-export class UDPSocket {
+/** What a connected `UDPSocket`'s `opened` resolves with. */
+export interface UDPConnectedSocketOpenInfo extends UDPSocketOpenInfo {
+  readable: ReadableStream<UDPConnectedReceivedMessage>
+  remoteAddress: string
+  remotePort: number
+  multicastController?: undefined
+}
+
+/** What a bound `UDPSocket`'s `opened` resolves with. */
+export interface UDPBoundSocketOpenInfo extends UDPSocketOpenInfo {
+  readable: ReadableStream<UDPBoundReceivedMessage>
+  remoteAddress?: undefined
+  remotePort?: undefined
+}
+
+/**
+ * The open info of a socket made with options of type `O`: the connected or the bound
+ * one when the options say which, else the one of either mode.
+ */
+export type UDPSocketOpenInfoFor<O extends UDPSocketOptions> = [O] extends [UDPSocketConnectedOptions]
+  ? UDPConnectedSocketOpenInfo
+  : [O] extends [UDPSocketBoundOptions]
+    ? UDPBoundSocketOpenInfo
+    : UDPSocketOpenInfo
+
+/**
+ * A UDP socket in connected or bound mode; `Info` is what `opened` resolves with (the
+ * mode's own open info when the constructor's options say which mode).
+ */
+export interface UDPSocket<Info extends UDPSocketOpenInfo = UDPSocketOpenInfo> {
+  /**
+   * Resolves once the socket is connected or bound; rejects with `NetworkError` (its
+   * `cause` the OS error: `ENOTFOUND`, `EADDRINUSE`, ...) or `NotAllowedError` (the policy).
+   */
+  readonly opened: Promise<Info>
+  /** Resolves when both streams have closed; rejects with the first stream error. */
+  readonly closed: Promise<void>
+  /**
+   * Cancels the readable and aborts the writable, then returns `closed`. Rejects with
+   * `InvalidStateError` before `opened` resolves and while a stream is locked.
+   */
+  close(): Promise<void>
+}
+
+/** The `UDPSocket` class. */
+export interface UDPSocketConstructor {
   /**
    * @param options `remoteAddress` + `remotePort` for connected mode, `localAddress` for bound mode.
    * @throws {TypeError} for a mode that cannot be inferred or invalid options; {DOMException} `NotAllowedError` when the policy forbids it.
    */
-  constructor(options: UDPSocketOptions)
-  readonly opened: Promise<UDPSocketOpenInfo>
-  readonly closed: Promise<void>
-  close(): Promise<void>
+  new <O extends UDPSocketOptions>(options: O): UDPSocket<UDPSocketOpenInfoFor<O>>
+  /** The same, for a subclass (`class Mine extends UDPSocket`): either mode's open info. */
+  new (options: UDPSocketOptions): UDPSocket
+  readonly prototype: UDPSocket
 }
 
+/** A UDP socket in connected or bound mode (spec section 2). */
+export declare const UDPSocket: UDPSocketConstructor
+
+/** Options of `joinGroup` / `leaveGroup`. */
 export interface MulticastGroupOptions {
-  /** For source-specific multicast (SSM). */
+  /** For source-specific multicast (SSM): the one source to receive from (IPv4). */
   sourceAddress?: string
 }
 
 /** A source-specific membership as listed in `joinedGroups`. */
 export interface MulticastMembership {
+  /** The group joined. */
   groupAddress: string
+  /** The source it was joined for. */
   sourceAddress: string
 }
 
@@ -243,12 +367,15 @@ export class MulticastController {
    * any source vs by source: `cause.code` `EADDRINUSE`).
    */
   joinGroup(groupAddress: string, options?: MulticastGroupOptions): Promise<void>
-  /** Leaves a membership made by `joinGroup` with the same arguments. */
+  /**
+   * Leaves a membership made by `joinGroup` with the same arguments. Rejects with
+   * `TypeError` for bad addresses, `InvalidStateError` for a membership not joined (or
+   * being left, or a closed socket), and `NetworkError` when the OS refuses.
+   */
   leaveGroup(groupAddress: string, options?: MulticastGroupOptions): Promise<void>
   /**
-   * A frozen array in join order (the same array, and the same objects in it, until a
-   * membership changes: treat them as read-only): ASM groups as strings, SSM memberships
-   * as plain `{ groupAddress, sourceAddress }` objects.
+   * A new frozen array in join order on every read: ASM groups as strings, SSM
+   * memberships as new plain `{ groupAddress, sourceAddress }` objects.
    */
   readonly joinedGroups: ReadonlyArray<string | MulticastMembership>
 }
@@ -280,9 +407,13 @@ export interface DirectSocketsPolicy {
 
 /** A class set bound to one policy. */
 export interface DirectSockets {
+  /** `TCPSocket` under the policy: its destinations are checked after resolution. */
   readonly TCPSocket: typeof TCPSocket
+  /** `TCPServerSocket` under the policy (its port floor); accepted sockets are this set's `TCPSocket`s. */
   readonly TCPServerSocket: typeof TCPServerSocket
+  /** `UDPSocket` under the policy: connected destinations, bound sends and multicast checked. */
   readonly UDPSocket: typeof UDPSocket
+  /** The same `MulticastController` class as the module's (it has no policy of its own). */
   readonly MulticastController: typeof MulticastController
 }
 

@@ -59,7 +59,6 @@ class MulticastController {
   /** Keys of joins and leaves in progress. */
   #joining = new Set()
   #leaving = new Set()
-  #snapshot = null
 
   /** Not constructible: a bound UDPSocket's `opened` hands one out. */
   constructor(token, handle) {
@@ -140,26 +139,23 @@ class MulticastController {
       }
       await nextTask()
       record()
-      this.#snapshot = null
     } finally {
       inProgress.delete(key)
     }
   }
 
   /**
-   * A frozen array in join order (the same one until the memberships change): ASM groups as
-   * strings, SSM memberships as `{ groupAddress, sourceAddress }` dictionaries (plain
-   * objects, as WebIDL converts a dictionary: a FrozenArray freezes the array only).
+   * A new frozen array in join order on every read (spec 3.5: a new list, each SSM
+   * membership a new dictionary): ASM groups as strings, SSM memberships as plain
+   * `{ groupAddress, sourceAddress }` objects (a FrozenArray freezes the array only), so
+   * what one reader changes in its copy no other read sees.
    */
   get joinedGroups() {
-    if (this.#snapshot === null) {
-      this.#snapshot = Object.freeze(
-        this.#joined.map(({ groupAddress, sourceAddress }) =>
-          sourceAddress === undefined ? groupAddress : { groupAddress, sourceAddress },
-        ),
-      )
-    }
-    return this.#snapshot
+    return Object.freeze(
+      this.#joined.map(({ groupAddress, sourceAddress }) =>
+        sourceAddress === undefined ? groupAddress : { groupAddress, sourceAddress },
+      ),
+    )
   }
 }
 idl.defineInterface(MulticastController, 'MulticastController', ['joinGroup', 'leaveGroup', 'joinedGroups'])

@@ -108,9 +108,12 @@ netnsTest('joinedGroups lists ASM as strings and SSM as objects, frozen, in join
   t.deepEqual(groups, [GROUP, { groupAddress: '232.1.1.1', sourceAddress: '192.0.2.100' }])
   t.true(Object.isFrozen(groups))
   t.throws(() => groups.push('x'), { instanceOf: TypeError })
-  // WebIDL freezes the array, not the dictionaries in it; the same array until a change.
+  // WebIDL freezes the array, not the dictionaries in it; each read makes new ones (spec
+  // 3.5), so a change to one read's copy shows in no other.
   t.false(Object.isFrozen(groups[1]))
-  t.is(mc.joinedGroups, groups)
+  t.not(mc.joinedGroups, groups)
+  groups[1].sourceAddress = '192.0.2.1'
+  t.deepEqual(mc.joinedGroups, [GROUP, { groupAddress: '232.1.1.1', sourceAddress: '192.0.2.100' }])
   await mc.leaveGroup('232.1.1.1', { sourceAddress: '192.0.2.100' })
   t.deepEqual(mc.joinedGroups, [GROUP])
   r.reader.releaseLock()

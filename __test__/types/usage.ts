@@ -8,6 +8,8 @@ import {
   withPolicy,
   type TCPSocketOpenInfo,
   type UDPMessage,
+  type UDPSocketOptions,
+  type UDPSocketOpenInfo,
   type SocketErrorCause,
 } from '../../index.js'
 
@@ -88,9 +90,37 @@ async function udp(): Promise<void> {
     void groups
   }
   const connected = new UDPSocket({ remoteAddress: 'example.com', remotePort: 53, dnsQueryType: 'ipv6' })
-  await connected.opened
+  // The mode's own open info: a connected socket's peer is always there, a bound
+  // socket's received messages always name their sender.
+  const peer: string = (await connected.opened).remoteAddress
+  const boundInfo = await new UDPSocket({ localAddress: '::', ipv6Only: true }).opened
+  for await (const { data, remoteAddress, remotePort } of boundInfo.readable) {
+    const sender: string = `${remoteAddress}:${remotePort}`
+    await boundInfo.writable.getWriter().write({ data, remoteAddress, remotePort })
+    void sender
+  }
+  // @ts-expect-error a bound socket has no peer of its own
+  const none: string = boundInfo.remoteAddress
+  // Options of either mode (a variable of the union type) give either mode's info.
+  const either: UDPSocketOptions = Math.random() < 0.5 ? { localAddress: '0.0.0.0' } : { remoteAddress: 'h', remotePort: 1 }
+  const info: UDPSocketOpenInfo = await new UDPSocket(either).opened
+  class Logged extends UDPSocket {}
+  const logged: UDPSocket = new Logged({ localAddress: '127.0.0.1' })
+  void peer, none, info, logged
   // @ts-expect-error the options are required (connected or bound mode)
   new UDPSocket()
+  // @ts-expect-error neither mode
+  new UDPSocket({})
+  // @ts-expect-error remoteAddress and remotePort go together
+  new UDPSocket({ remoteAddress: '127.0.0.1' })
+  // @ts-expect-error localPort needs localAddress
+  new UDPSocket({ localPort: 5353 })
+  // @ts-expect-error both modes at once
+  new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: 9, localAddress: '::' })
+  // @ts-expect-error dnsQueryType is for connected mode
+  new UDPSocket({ localAddress: '::', dnsQueryType: 'ipv4' })
+  // @ts-expect-error ipv6Only is for bound mode
+  new UDPSocket({ remoteAddress: '::1', remotePort: 9, ipv6Only: true })
 }
 
 function policy(): void {
