@@ -200,7 +200,12 @@ impl Policy {
       )));
     }
     if let Some(allow) = &self.allow {
-      if !forms.iter().any(|f| allow.iter().any(|n| n.contains(f))) {
+      // An IPv4-mapped (or -compatible) spelling is no address of its own: the packets
+      // are IPv4's, so only the IPv4 address can admit it (`::/0` admits no IPv4 host;
+      // a range written in mapped form covers the IPv4 one: `parse_nets`).
+      let spelled_v4 = ip.is_ipv6() && canonical_v4(ip).is_some();
+      let admits = |f: &IpAddr| !(spelled_v4 && *f == ip) && allow.iter().any(|n| n.contains(f));
+      if !forms.iter().any(admits) {
         return Err(SocketError::not_allowed(format!(
           "{ip} is not in policy.allow."
         )));
@@ -209,12 +214,30 @@ impl Policy {
     Ok(())
   }
 
-  /// Bound UDP sockets: the spec refuses them all without `direct-sockets-private`.
-  pub fn check_udp_bind(&self, port: u16) -> Result<(), SocketError> {
+  /// Every UDP socket: `direct-sockets`, and `direct-sockets-multicast` when a multicast
+  /// option is given (JavaScript asks both first, synchronously; asked again here, on the
+  /// open path itself).
+  pub fn check_udp_open(&self, multicast_options: bool) -> Result<(), SocketError> {
+    self.check_constructor()?;
+    if multicast_options {
+      self.check_multicast()?;
+    }
+    Ok(())
+  }
+
+  /// Bound UDP sockets: the spec refuses them all without `direct-sockets-private`; with
+  /// multicast off, one bound to a group's address (which would receive the group's
+  /// datagrams) is refused too.
+  pub fn check_udp_bind(&self, ip: IpAddr, port: u16) -> Result<(), SocketError> {
     if !self.private_network_access {
       return Err(SocketError::not_allowed(
         "Bound UDP sockets need private network access (privateNetworkAccess: false).",
       ));
+    }
+    if !self.multicast && reached(ip).iter().any(|f| f.is_multicast()) {
+      return Err(SocketError::not_allowed(format!(
+        "{ip} is a multicast group (multicast: false)."
+      )));
     }
     if port != 0 && port < self.min_udp_bind_port {
       return Err(SocketError::not_allowed(format!(
@@ -332,6 +355,8 @@ pub fn is_private(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
   fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -485,7 +510,7 @@ mod tests {
     assert!(p
       .check_destination(ip("127.0.0.1"), Purpose::TcpConnect)
       .is_ok());
-    assert!(p.check_udp_bind(53).is_ok());
+    assert!(p.check_udp_bind(LOCAL, 53).is_ok());
     assert!(p.check_server_port(80).is_ok());
     assert!(p.check_multicast().is_ok());
   }
@@ -503,7 +528,7 @@ mod tests {
     assert!(p
       .check_destination(ip("8.8.8.8"), Purpose::UdpConnect)
       .is_ok());
-    assert!(p.check_udp_bind(40000).is_err());
+    assert!(p.check_udp_bind(LOCAL, 40000).is_err());
   }
 
   #[test]
@@ -557,9 +582,9 @@ mod tests {
     assert!(p.check_server_port(0).is_ok());
     assert!(p.check_server_port(32767).is_err());
     assert!(p.check_server_port(32768).is_ok());
-    assert!(p.check_udp_bind(0).is_ok());
-    assert!(p.check_udp_bind(1023).is_err());
-    assert!(p.check_udp_bind(1024).is_ok());
+    assert!(p.check_udp_bind(LOCAL, 0).is_ok());
+    assert!(p.check_udp_bind(LOCAL, 1023).is_err());
+    assert!(p.check_udp_bind(LOCAL, 1024).is_ok());
   }
 
   #[test]
@@ -596,5 +621,60 @@ mod tests {
     });
     assert!(p.check_constructor().is_err());
     assert!(p.check_multicast().is_err());
+    // The UDP open path asks both itself.
+    assert!(p.check_udp_open(false).is_err());
+    let p = policy(PolicyConfig {
+      multicast: Some(false),
+      ..Default::default()
+    });
+    assert!(p.check_udp_open(false).is_ok());
+    assert!(p.check_udp_open(true).is_err());
+    // Bound to a group's address: refused with multicast off, in any spelling.
+    for group in ["239.1.2.3", "224.0.0.251", "::ffff:239.1.2.3", "ff02::fb"] {
+      assert!(p.check_udp_bind(ip(group), 0).is_err(), "{group}");
+      assert!(
+        policy(PolicyConfig::default())
+          .check_udp_bind(ip(group), 0)
+          .is_ok(),
+        "{group}"
+      );
+    }
+    assert!(p.check_udp_bind(ip("0.0.0.0"), 0).is_ok());
+  }
+
+  #[test]
+  fn an_ipv4_host_in_mapped_form_is_admitted_only_by_its_ipv4_address() {
+    let any_v6 = policy(PolicyConfig {
+      allow: Some(vec!["::/0".into()]),
+      ..Default::default()
+    });
+    for dest in [
+      "127.0.0.1",
+      "::ffff:127.0.0.1",
+      "::ffff:8.8.8.8",
+      "::8.8.8.8",
+    ] {
+      assert!(
+        any_v6
+          .check_destination(ip(dest), Purpose::TcpConnect)
+          .is_err(),
+        "{dest}"
+      );
+    }
+    assert!(any_v6
+      .check_destination(ip("2001:db8::1"), Purpose::TcpConnect)
+      .is_ok());
+    for allow in ["127.0.0.0/8", "::ffff:127.0.0.0/104"] {
+      let p = policy(PolicyConfig {
+        allow: Some(vec![allow.into()]),
+        ..Default::default()
+      });
+      for dest in ["127.0.0.1", "::ffff:127.0.0.1"] {
+        assert!(
+          p.check_destination(ip(dest), Purpose::UdpSend).is_ok(),
+          "{allow} {dest}"
+        );
+      }
+    }
   }
 }

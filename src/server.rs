@@ -206,6 +206,7 @@ fn listen(
   backlog: Option<u32>,
   ipv6_only: Option<bool>,
 ) -> Result<TcpListenerHandle> {
+  policy.check_constructor()?;
   let ip: IpAddr = local_address.parse().map_err(|_| {
     SocketError::type_error(format!("'{local_address}' is not a valid IP address."))
   })?;

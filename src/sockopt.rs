@@ -156,6 +156,15 @@ pub struct UdpOptions {
   pub multicast_allow_address_sharing: Option<bool>,
 }
 
+impl UdpOptions {
+  /// Any of the multicast options (the multicast policy feature's) is given.
+  pub fn asks_for_multicast(&self) -> bool {
+    self.multicast_time_to_live.is_some()
+      || self.multicast_loopback.is_some()
+      || self.multicast_allow_address_sharing.is_some()
+  }
+}
+
 /// The receive buffer a UDP socket asks for when `receiveBufferSize` is not given (the
 /// spec leaves the default to the implementation). Datagrams that come while JavaScript
 /// is busy wait there, and are dropped once it is full: the system default (208 KiB on
@@ -193,6 +202,29 @@ pub fn set_udp_options_before_bind(sock: &Socket, opts: &UdpOptions) -> io::Resu
     #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
     sock.set_reuse_port(true)?;
   }
+  Ok(())
+}
+
+/// `IP_MULTICAST_ALL` (and `IPV6_MULTICAST_ALL`) off: the socket receives the datagrams
+/// of groups it joined itself only. Linux's default delivers a group's datagrams to every
+/// socket bound to the wildcard address and the group's port once any socket of the host
+/// has joined the group, so a socket whose policy forbids multicast (it can join none)
+/// would still receive, say, the SSDP or mDNS traffic another program joined for.
+#[cfg(target_os = "linux")]
+pub fn receive_own_groups_only(sock: &Socket, ipv6: bool) -> io::Result<()> {
+  if ipv6 {
+    sock.set_multicast_all_v6(false)?;
+    // A dual-stack socket's IPv4 side.
+    let _ = sock.set_multicast_all_v4(false);
+    Ok(())
+  } else {
+    sock.set_multicast_all_v4(false)
+  }
+}
+
+/// Elsewhere a socket receives the groups it joined only.
+#[cfg(not(target_os = "linux"))]
+pub fn receive_own_groups_only(_sock: &Socket, _ipv6: bool) -> io::Result<()> {
   Ok(())
 }
 

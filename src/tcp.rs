@@ -528,6 +528,7 @@ pub fn connect_start(
   port: u16,
   opts: &TcpOptions,
 ) -> std::result::Result<Option<TcpCore>, SocketError> {
+  policy.check_constructor()?;
   let Some(ip) = crate::resolve::parse_ip_literal(host) else {
     return Ok(None);
   };
@@ -570,6 +571,7 @@ pub async fn connect(
   port: u16,
   opts: &TcpOptions,
 ) -> std::result::Result<TcpCore, SocketError> {
+  policy.check_constructor()?;
   policy.check_host(host, Purpose::TcpConnect)?;
   let query = QueryType::parse(opts.dns_query_type.as_deref())?;
   let candidates = policy.resolver().resolve(host, query).await?;

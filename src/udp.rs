@@ -592,6 +592,7 @@ pub async fn connect(
   port: u16,
   opts: &UdpOptions,
 ) -> std::result::Result<UdpHandle, SocketError> {
+  policy.check_udp_open(opts.asks_for_multicast())?;
   policy.check_host(host, Purpose::UdpConnect)?;
   if port == 0 {
     // The kernel takes a connect to port 0 and leaves the socket without a peer.
@@ -641,13 +642,17 @@ pub async fn bind(
   local_port: u16,
   opts: &UdpOptions,
 ) -> std::result::Result<UdpHandle, SocketError> {
-  policy.check_udp_bind(local_port)?;
+  policy.check_udp_open(opts.asks_for_multicast())?;
   let ip = parse_ip_literal(local_address).ok_or_else(|| {
     SocketError::type_error(format!("'{local_address}' is not a valid IP address."))
   })?;
+  policy.check_udp_bind(ip, local_port)?;
   let addr = SocketAddr::new(ip, local_port);
   let io_err = |syscall, e: &io::Error| SocketError::io(syscall, e, addr.to_string());
   let sock = new_socket(ip, opts).map_err(|e| io_err("socket", &e))?;
+  if !policy.multicast {
+    sockopt::receive_own_groups_only(&sock, ip.is_ipv6()).map_err(|e| io_err("setsockopt", &e))?;
+  }
   sock.bind(&addr.into()).map_err(|e| io_err("bind", &e))?;
   UdpHandle::new(into_std(sock), policy, false)
 }

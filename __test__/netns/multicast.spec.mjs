@@ -5,7 +5,7 @@ import test from 'ava'
 import { insidePrivateNamespace } from './namespace.mjs'
 import { execFileSync } from 'node:child_process'
 import { within } from '../helpers.mjs'
-import { UDPSocket } from '../../index.js'
+import { UDPSocket, withPolicy } from '../../index.js'
 
 
 const inside = insidePrivateNamespace()
@@ -81,6 +81,32 @@ netnsTest('two sockets sharing one port both receive the group datagram', async 
     r.reader.releaseLock()
     await r.socket.close()
   }
+})
+
+netnsTest('with multicast off, a bound socket receives no group datagram though another socket of the host joined the group, and a group address cannot be bound', async (t) => {
+  const restrictedSet = withPolicy({ multicast: false })
+  // Another socket joins the group (on a port of its own: memberships are the host's, and
+  // Linux hands a joined group's datagrams to every socket bound to the wildcard address
+  // and the port they are sent to, unless IP_MULTICAST_ALL is off).
+  const member = await receiver()
+  await member.multicastController.joinGroup(GROUP)
+  const restricted = new restrictedSet.UDPSocket({ localAddress: '0.0.0.0' })
+  const { readable, localPort, multicastController } = await within(restricted.opened, 2000)
+  t.is(multicastController, undefined)
+  const reader = readable.getReader()
+  await sendToGroup(localPort, 'for members')
+  const { text, pending } = await nextText(reader, 500)
+  t.is(text, null)
+  // Unicast still arrives.
+  const sender = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: localPort })
+  const writer = (await sender.opened).writable.getWriter()
+  await writer.write({ data: encoder.encode('unicast') })
+  t.is(await within(pending, 2000), 'unicast')
+  await rejectsWith(t, new restrictedSet.UDPSocket({ localAddress: GROUP }).opened, 'NotAllowedError')
+  writer.releaseLock()
+  reader.releaseLock()
+  member.reader.releaseLock()
+  await Promise.all([sender.close(), restricted.close(), member.socket.close()])
 })
 
 netnsTest('leaveGroup stops delivery and empties joinedGroups', async (t) => {

@@ -206,6 +206,22 @@ test('deny wins over allow, and matches IPv4-mapped IPv6 forms', async (t) => {
   await close()
 })
 
+test('an IPv4 host written in IPv4-mapped form is admitted by its IPv4 address only: an IPv6 allow range such as ::/0 does not admit it', async (t) => {
+  const { port, close } = await echo()
+  const ipv6Only = withPolicy({ allow: ['::/0'] })
+  for (const host of ['127.0.0.1', '::ffff:127.0.0.1']) {
+    await rejectsWith(t, new ipv6Only.TCPSocket(host, port).opened, 'NotAllowedError', /not in policy.allow/)
+    await rejectsWith(t, new ipv6Only.UDPSocket({ remoteAddress: host, remotePort: port }).opened, 'NotAllowedError', /not in policy.allow/)
+  }
+  for (const allow of ['127.0.0.0/8', '::ffff:127.0.0.0/104']) {
+    const set = withPolicy({ allow: [allow] })
+    const socket = new set.TCPSocket('::ffff:127.0.0.1', port)
+    await within(socket.opened, 5000, allow)
+    await socket.close()
+  }
+  await close()
+})
+
 test('policy keys are read like a WebIDL dictionary: inherited, getter and non-enumerable keys count', async (t) => {
   const { port, close } = await echo()
   class Restricted {
