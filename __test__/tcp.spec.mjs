@@ -2379,6 +2379,29 @@ test('writes made in the same turn as one the socket took at once wait for their
   c.peer.close()
 })
 
+test('once the chunk the socket took at once is done, ready resolves again though the write behind it waits on a full send buffer', async (t) => {
+  // A peer that never reads: the large write cannot finish.
+  const { port, close } = await netServer((s) => {
+    s.pause()
+    s.on('error', () => {})
+  })
+  const socket = new TCPSocket('127.0.0.1', port)
+  const writer = (await socket.opened).writable.getWriter()
+  const first = writer.write(new Uint8Array(1))
+  const blocked = writer.write(new Uint8Array(32 * 1024 * 1024))
+  blocked.catch(() => {})
+  t.is(writer.desiredSize, 0)
+  await first
+  // As the spec's steps after the first write: one chunk in flight, room for another.
+  t.is(writer.desiredSize, 1)
+  t.is(await within(writer.ready.then(() => 'ready'), 2000, 'ready'), 'ready')
+  t.is(await Promise.race([blocked.then(() => 'written'), new Promise((resolve) => setTimeout(resolve, 50, 'waiting'))]), 'waiting')
+  await writer.abort(new Error('done'))
+  writer.releaseLock()
+  await socket.close().catch(() => {})
+  await close()
+})
+
 // RELIABILITY 49: a built writable's AbortController is Node's, kept from load time.
 test.serial('a global AbortController replaced after load is not used by the writable; abort(reason) reaches a waiting write', async (t) => {
   const { port, close } = await netServer(() => {}) // never reads: a large write waits

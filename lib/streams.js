@@ -602,10 +602,29 @@ function idleControllerState(writer) {
  */
 const writeDoneSoon = inOneMicrotask((state) => {
   // An error or abort meanwhile empties the queue (its total 0): nothing to take off.
-  if (state.queueTotalSize >= 1) state.queueTotalSize -= 1
+  if (state.queueTotalSize >= 1) {
+    state.queueTotalSize -= 1
+    // As the spec's steps after a write (ProcessWrite): with room again, backpressure ends
+    // and the writer's `ready` resolves (a write queued behind this one turned it on).
+    if (state.highWaterMark - state.queueTotalSize > 0) endBackpressure(state.stream[kState])
+  }
   // A write made meanwhile (which the sink holds back until now: lib/lifecycle.js Sink) may go.
   state[kUnderlying].writingNow = false
 })
+
+/** WritableStreamUpdateBackpressure(stream, false), for a writable stream state. */
+function endBackpressure(s) {
+  if (
+    !s.backpressure ||
+    s.state !== 'writable' ||
+    s.closeRequest.promise !== undefined ||
+    s.inFlightCloseRequest.promise !== undefined
+  ) {
+    return
+  }
+  s.backpressure = false
+  s.writer?.[kState].ready.resolve?.()
+}
 
 /** The prototype for our sockets' writers (see above), or null where Node is not as described. */
 function fastWriterPrototype() {
