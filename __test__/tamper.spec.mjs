@@ -3,7 +3,7 @@
 // made later nor get hold of a native socket. Runs in a child process.
 import test from 'ava'
 import { runChild, fixture, lastJson } from './child.mjs'
-import { within } from './helpers.mjs'
+import { within, netServer } from './helpers.mjs'
 
 test('poisoned built-ins neither widen a later policy nor reach native sockets', async (t) => {
   const { code, stdout, stderr } = await runChild(fixture('tamper.mjs'))
@@ -16,22 +16,18 @@ test('poisoned built-ins neither widen a later policy nor reach native sockets',
 })
 
 test.serial("setters on Object.prototype see none of an open info's members, nor take them", async (t) => {
-  const net = await import('node:net')
-  const { once } = await import('node:events')
   const { TCPSocket, UDPSocket } = await import('../index.js')
   const keys = ['localAddress', 'localPort', 'remoteAddress', 'remotePort', 'multicastController', 'noDelay', 'dnsQueryType']
   const seen = []
   // The node:net peer is made first (net.Server assigns a noDelay of its own).
-  const server = net.createServer((s) => s.end())
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  const peer = await netServer((s) => s.end())
   // Setters only: reading a member that is missing still gives undefined.
   for (const key of keys) {
     Object.defineProperty(Object.prototype, key, { configurable: true, set: () => seen.push(key) })
   }
   const sockets = []
   try {
-    const tcp = new TCPSocket('127.0.0.1', server.address().port)
+    const tcp = new TCPSocket('127.0.0.1', peer.port)
     const bound = new UDPSocket({ localAddress: '127.0.0.1' })
     const boundInfo = await bound.opened
     const connected = new UDPSocket({ remoteAddress: '127.0.0.1', remotePort: boundInfo.localPort })
@@ -61,49 +57,41 @@ test.serial("setters on Object.prototype see none of an open info's members, nor
   } finally {
     for (const key of keys) delete Object.prototype[key]
     for (const s of sockets) await s.close().catch(() => {})
-    server.close()
+    await peer.close()
   }
 })
 
 test.serial('options left out (undefined or null) read nothing inherited from Object.prototype', async (t) => {
-  const net = await import('node:net')
-  const { once } = await import('node:events')
   const { TCPSocket } = await import('../index.js')
-  const server = net.createServer((s) => s.end())
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  const peer = await netServer((s) => s.end())
   // Either would be a TypeError if read as members of the options (WebIDL: an undefined or
   // null dictionary is the empty one).
   Object.prototype.sendBufferSize = 0
   Object.prototype.keepAliveDelay = 5
   try {
     for (const options of [undefined, null]) {
-      const s = new TCPSocket('127.0.0.1', server.address().port, options)
+      const s = new TCPSocket('127.0.0.1', peer.port, options)
       await within(s.opened, 5000, 'opened')
       await s.close()
     }
     // Given as an object, inherited members are read, as WebIDL reads a dictionary's.
-    t.throws(() => new TCPSocket('127.0.0.1', server.address().port, {}), { instanceOf: TypeError, message: /keepAliveDelay/ })
+    t.throws(() => new TCPSocket('127.0.0.1', peer.port, {}), { instanceOf: TypeError, message: /keepAliveDelay/ })
   } finally {
     delete Object.prototype.sendBufferSize
     delete Object.prototype.keepAliveDelay
-    server.close()
+    await peer.close()
   }
 })
 
 test.serial('a get or set member of Object.prototype does not break options given, nor a stream set on an open info', async (t) => {
-  const net = await import('node:net')
-  const { once } = await import('node:events')
   const { TCPSocket } = await import('../index.js')
-  const server = net.createServer((s) => s.end())
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  const peer = await netServer((s) => s.end())
   // A property descriptor that inherited either would be an accessor's, and defining an
   // option's member with it would throw.
   for (const key of ['get', 'set']) {
     Object.defineProperty(Object.prototype, key, { configurable: true, writable: true, value: () => {} })
     try {
-      const s = new TCPSocket('127.0.0.1', server.address().port, { noDelay: true })
+      const s = new TCPSocket('127.0.0.1', peer.port, { noDelay: true })
       const info = await within(s.opened, 5000, 'opened')
       info.readable = 'replaced'
       t.is(info.readable, 'replaced', key)
@@ -112,7 +100,7 @@ test.serial('a get or set member of Object.prototype does not break options give
       delete Object.prototype[key]
     }
   }
-  server.close()
+  await peer.close()
 })
 
 test('FinalizationRegistry methods replaced after load: each socket still reaches only its own peer', async (t) => {

@@ -16,6 +16,8 @@ const {
   copyInto,
   defineData,
   handled,
+  inheritingNothing,
+  rejectedWith,
 } = require('./primordials')
 const Uint8ArrayCtor = Uint8Array
 const { isView } = ArrayBuffer
@@ -81,12 +83,10 @@ function toEnum(value, allowed, enumName, context) {
 }
 
 /**
- * A converted dictionary: its prototype chain ends without Object.prototype, so that a
- * member left out reads as undefined whatever Object.prototype has (a `{ __proto__: null }`
- * literal would do too, but V8 makes those in dictionary mode).
+ * A converted dictionary: it inherits nothing, so that a member left out reads as
+ * undefined whatever Object.prototype has.
  */
-function Members() {}
-Members.prototype = Object.freeze(Object.create(null))
+const Members = inheritingNothing(function Members() {})
 
 /** An undefined or null dictionary value: no members (frozen: only read). */
 const NO_MEMBERS = Object.freeze(new Members())
@@ -225,7 +225,7 @@ const isObject = (value) => (typeof value === 'object' && value !== null) || typ
  * Node process.
  */
 const illegalInvocation = () => {
-  const rejected = Promise.reject(new TypeError('Illegal invocation'))
+  const rejected = rejectedWith(new TypeError('Illegal invocation'))
   handled(rejected)
   return rejected
 }
