@@ -4,7 +4,7 @@
 
 const { invalidState } = require('./errors')
 const { newWritableStream, sizeAllOne, buildWritable, BUILT_WRITABLES } = require('./streams')
-const { then, handled, microtask, setImmediate, dataDescriptor, RESOLVED } = require('./primordials')
+const { then, handled, microtask, setImmediate, dataDescriptor } = require('./primordials')
 
 // The sockets' queuing strategies, shared: a readable pulls only for a waiting read; a
 // writable queues one chunk behind the one being written (UDP's more: lib/udp.js).
@@ -557,8 +557,6 @@ class Sink {
     this.early = null
     /** close() came before the start: the writable's abort waits for it (LazyStreams). */
     this.abortOnStart = false
-    /** A chunk `writeNow` took is in flight (until the microtask that ends it). */
-    this.writingNow = false
   }
 
   start(c) {
@@ -574,24 +572,8 @@ class Sink {
     return 1
   }
 
-  /**
-   * A chunk written while the one `writeNow` took is in flight (in the same turn) comes
-   * here at once, since Node's steps did not see that one: it waits for its turn, a
-   * microtask later, as the spec's steps queue it. The bytes are read then, and an
-   * `abort()` or close() that came first stops it unsent: it rejects as a queued write
-   * does, with the abort's reason (close()'s has none).
-   */
   write(chunk, c) {
-    if (!this.writingNow) return Sink.#write(this, chunk, c)
-    return then(RESOLVED, () => {
-      if (c.signal.aborted) throw c.signal.reason
-      if (!this.socket.writableOpen) throw undefined
-      return Sink.#write(this, chunk, c)
-    })
-  }
-
-  static #write(self, chunk, c) {
-    return self.socket.writeChunk(self.early === null ? chunk : Sink.#earlyCopy(self, chunk), c)
+    return this.socket.writeChunk(this.early === null ? chunk : Sink.#earlyCopy(this, chunk), c)
   }
 
   /** Whether the socket can take a chunk at once, before the stream's steps (`writeNow`). */
@@ -605,10 +587,7 @@ class Sink {
    * and `write` above finishes what the socket's `writeNow` began).
    */
   writeNow(chunk) {
-    if (this.early !== null) return undefined
-    const written = this.socket.writeNow(chunk)
-    if (written !== undefined) this.writingNow = true
-    return written
+    return this.early === null ? this.socket.writeNow(chunk) : undefined
   }
 
   close() {

@@ -50,6 +50,7 @@ const {
   rejectedWith,
   listOfOne,
   uncurryThis,
+  RESOLVED,
 } = require('./primordials')
 
 /** Node 20's JSTransferable (the parent class of net.BlockList), or null. */
@@ -518,6 +519,11 @@ const kState = findStateKey()
 // socket, is let go). A write after close then gets the spec's rejection ("WritableStream
 // is closed").
 const kSize = Symbol('size algorithm')
+/**
+ * On a writable's controller state made here: a chunk the sink's `writeNow` took is counted
+ * in flight (FAST_WRITER_PROTO, until writeDoneSoon).
+ */
+const kWritingNow = Symbol('written at once')
 /** What the spec's GetChunkSize returns once the algorithm is gone (ours, which holds the socket, is let go). */
 const sizeOne = () => 1
 const KEEP_SIZE = nullProto({
@@ -544,6 +550,7 @@ const copyWritableControllerState = (s) => {
     writeAlgorithm: s.writeAlgorithm,
     [kSize]: s.sizeAlgorithm,
     [kUnderlying]: undefined,
+    [kWritingNow]: false,
   }
   setPrototypeOf(copy, KEEP_SIZE)
   return copy
@@ -608,8 +615,8 @@ const writeDoneSoon = inOneMicrotask((state) => {
     // and the writer's `ready` resolves (a write queued behind this one turned it on).
     if (state.highWaterMark - state.queueTotalSize > 0) endBackpressure(state.stream[kState])
   }
-  // A write made meanwhile (which the sink holds back until now: lib/lifecycle.js Sink) may go.
-  state[kUnderlying].writingNow = false
+  // A write made meanwhile (which sharedWrite holds back until now) may go.
+  state[kWritingNow] = false
 })
 
 /** WritableStreamUpdateBackpressure(stream, false), for a writable stream state. */
@@ -646,6 +653,7 @@ function fastWriterPrototype() {
             const written = controllerState[kUnderlying].writeNow(chunk)
             if (written !== undefined) {
               controllerState.queueTotalSize = 1
+              controllerState[kWritingNow] = true
               writeDoneSoon(controllerState)
               return written
             }
@@ -740,11 +748,26 @@ async function sharedCancel(reason) {
   return this.stream[kState][kUnderlying].cancel(reason)
 }
 function sharedWrite(chunk, controller) {
+  const state = controller[kState]
+  // A chunk written while one the sink's writeNow took is in flight (in the same turn)
+  // comes here at once, since Node's steps did not see that one: it waits for its turn, a
+  // microtask later, as the spec's steps queue it (writeInTurn).
+  if (state[kWritingNow]) return then(RESOLVED, () => writeInTurn(chunk, controller))
   try {
-    return settledBy(controller[kState][kUnderlying].write(chunk, controller))
+    return settledBy(state[kUnderlying].write(chunk, controller))
   } catch (err) {
     return rejectedWith(err)
   }
+}
+/**
+ * Such a chunk at its turn: its bytes are read now; an abort() or error that came first
+ * stops it unsent, rejected as a queued write is, with the stream's stored error (close()'s
+ * abort has none).
+ */
+function writeInTurn(chunk, controller) {
+  const streamState = controller[kState].stream[kState]
+  if (streamState.state !== 'writable') throw streamState.storedError
+  return sharedWrite(chunk, controller)
 }
 async function sharedAbort(reason) {
   return this[kUnderlying].abort(reason)
@@ -1396,6 +1419,7 @@ function buildWritable(sink, highWaterMark) {
     writeAlgorithm: sharedWrite,
     [kSize]: sizeOne,
     [kUnderlying]: sink,
+    [kWritingNow]: false,
   }
   setPrototypeOf(controllerState, KEEP_SIZE)
   const controller = new BuiltWritableController(controllerState)
